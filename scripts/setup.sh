@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian's archive. Idempotent: packages that
+# are already present are left alone, and apt is only asked when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libsentencepiece-dev sentencepiece   # tokenizer (runtime + trainer)
+  nlohmann-json3-dev                   # config.json, safetensors headers, --json output
+  libstb-dev                           # PNG/BMP/GIF decoding
+  libjpeg62-turbo-dev                  # JPEG decoding, the same library Pillow uses
+  libcli11-dev                         # command-line parsing
+  libgtest-dev libgmock-dev            # tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all dependencies present"
+fi

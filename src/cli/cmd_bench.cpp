@@ -1,0 +1,4 @@
+#include "cli/commands.h"
+namespace adallava::cli {
+void register_bench(CLI::App&) {}
+}  // namespace adallava::cli

@@ -1,0 +1,11 @@
+// Each subcommand registers itself on the top-level app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace adallava::cli {
+
+void register_run(CLI::App& app);
+void register_logits(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace adallava::cli

@@ -1,0 +1,60 @@
+#include "cli/common.h"
+
+#include <omp.h>
+
+#include "tensor/error.h"
+#include "vision/clip_preprocess.h"
+
+namespace adallava::cli {
+
+void ModelOptions::add_to(CLI::App& app) {
+  app.add_option("-m,--model", model_dir, "model folder (config.json, model.safetensors)")->required();
+  app.add_option("--vision-tower", vision_tower, "CLIP folder for original-LLaVA-layout checkpoints");
+  app.add_option("--precision", precision, "activations entering matrix products: f32 or bf16 (default: bf16 for bf16 weights on CPUs with AVX512_BF16, else f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
+  app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+}
+
+std::unique_ptr<LlavaModel> ModelOptions::load() const {
+  if (threads > 0) omp_set_num_threads(threads);
+  LoadOptions o;
+  o.vision_tower_dir = vision_tower;
+  return LlavaModel::load(model_dir, o);
+}
+
+Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
+  if (precision == "f32") return Precision::F32;
+  if (precision == "bf16") return Precision::BF16;
+  return m.weight_dtype() == DType::BF16 && cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32;
+}
+
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
+
+std::vector<int64_t> parse_ids(const std::string& list) {
+  std::vector<int64_t> ids;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string item = list.substr(start, end - start);
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size()) throw Error("--ids: '" + item + "' is not an integer token id");
+    ids.push_back(v);
+    start = end + 1;
+  }
+  if (ids.empty()) throw Error("--ids: empty list");
+  return ids;
+}
+
+std::vector<float> load_pixels(const LlavaModel& model, const std::string& path) {
+  if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower; drop --image");
+  return clip_preprocess(load_image(path), model.preprocess_config());
+}
+
+}  // namespace adallava::cli

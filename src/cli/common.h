@@ -1,0 +1,30 @@
+// Pieces the subcommands share: model and image options, id lists, precision choice.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "model/llava.h"
+
+namespace adallava::cli {
+
+struct ModelOptions {
+  std::string model_dir;
+  std::string vision_tower;
+  std::string precision;  // "", "f32", "bf16"
+  int threads = 0;
+
+  void add_to(CLI::App& app);
+  std::unique_ptr<LlavaModel> load() const;     // also applies threads
+  Precision resolve_precision(const LlavaModel& m) const;
+};
+
+// "1,2,3" -> ids; throws Error naming the bad element.
+std::vector<int64_t> parse_ids(const std::string& list);
+// Decodes and preprocesses an image for the model: pixel values (3, S, S).
+std::vector<float> load_pixels(const LlavaModel& model, const std::string& path);
+const char* precision_name(Precision p);
+
+}  // namespace adallava::cli

@@ -1,0 +1,30 @@
+// adallava: one binary, one subcommand per job (run, logits, bench).
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "tensor/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"adallava: adaptive LLaVA inference on CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "adallava 0.1.0");
+  adallava::cli::register_run(app);
+  adallava::cli::register_logits(app);
+  adallava::cli::register_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const adallava::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

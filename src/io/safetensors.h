@@ -1,0 +1,51 @@
+// Safetensors checkpoints (single file or sharded with model.safetensors.index.json), memory
+// mapped and validated: header size, dtypes, shapes against byte ranges, ranges inside the
+// file, no overlaps. Tensors are views into the mapping.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
+#include "tensor/mapped_file.h"
+
+namespace adallava {
+
+struct TensorRecord {
+  std::string name;
+  std::string dtype_name;     // as written in the header, e.g. "BF16", "I64"
+  bool is_float = false;      // one of F32/F16/BF16, the types the engine computes with
+  DType dtype = DType::F32;   // valid when is_float
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  size_t nbytes = 0;
+  std::string file;           // path of the shard that holds it
+
+  int64_t numel() const;
+};
+
+class TensorStore {
+ public:
+  // Opens DIR/model.safetensors.index.json if present, else DIR/model.safetensors.
+  static TensorStore open_dir(const std::string& dir);
+  // Opens one .safetensors file.
+  void add_file(const std::string& path);
+
+  bool has(const std::string& name) const { return records_.count(name) != 0; }
+  const TensorRecord* find(const std::string& name) const;
+  // The tensor with this exact shape and a float dtype; throws Error naming the tensor.
+  const TensorRecord& get(const std::string& name, const std::vector<int64_t>& shape) const;
+  const std::map<std::string, TensorRecord>& records() const { return records_; }
+  const std::string& origin() const { return origin_; }
+
+ private:
+  std::string origin_;  // the directory or file the store was opened from, for messages
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> realigned_;  // copies of misaligned tensors
+  std::map<std::string, TensorRecord> records_;
+};
+
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace adallava

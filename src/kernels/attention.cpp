@@ -1,0 +1,58 @@
+#include "kernels/attention.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+
+namespace adallava {
+
+void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int64_t ldv, int64_t T, int64_t past) {
+  const size_t row_bytes = size_t(kv.head_dim) * 4;
+  for (int g = 0; g < kv.n_kv_heads; ++g)
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t dst = (int64_t(g) * kv.capacity + past + t) * kv.head_dim;
+      std::memcpy(kv.k + dst, k + t * ldk + int64_t(g) * kv.head_dim, row_bytes);
+      std::memcpy(kv.v + dst, v + t * ldv + int64_t(g) * kv.head_dim, row_bytes);
+    }
+}
+
+void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, int64_t past, int n_heads,
+               const KvView& kv, float scale, bool causal) {
+  const int hd = kv.head_dim;
+  const int group = n_heads / kv.n_kv_heads;
+  const int64_t total = past + T;
+  // Heads run in parallel; each does its two products with one thread (nested regions are
+  // serial), so the per-thread score buffer is private.
+#pragma omp parallel
+  {
+    std::vector<float> scores;
+    std::vector<float> qs;
+#pragma omp for schedule(dynamic, 1)
+    for (int h = 0; h < n_heads; ++h) {
+      const int g = h / group;
+      const float* kh = kv.k + int64_t(g) * kv.capacity * hd;
+      const float* vh = kv.v + int64_t(g) * kv.capacity * hd;
+      scores.assign(size_t(T * total), 0.f);
+      // S (T, total) = q_h · K_hᵀ
+      matmul(scores.data(), total, q + int64_t(h) * hd, ldq, T, WeightView::dense(DType::F32, kh, total, hd),
+             nullptr, Precision::F32);
+      for (int64_t t = 0; t < T; ++t) {
+        float* row = scores.data() + t * total;
+        const int64_t visible = causal ? past + t + 1 : total;
+        for (int64_t j = 0; j < visible; ++j) row[j] *= scale;
+        softmax(row, visible);
+        for (int64_t j = visible; j < total; ++j) row[j] = 0.f;
+      }
+      // O_h (T, hd) = P · V_h, with V_h (total, hd) read as W = V_hᵀ (hd, total)
+      matmul(out + int64_t(h) * hd, ldo, scores.data(), total, T,
+             WeightView::dense(DType::F32, vh, total, hd).transposed(), nullptr, Precision::F32);
+    }
+  }
+}
+
+}  // namespace adallava

@@ -1,0 +1,26 @@
+// Scaled dot-product attention over head-major K/V storage, f32 throughout.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace adallava {
+
+// K and V of one layer, head-major: head g, row t at base + (g * capacity + t) * head_dim.
+struct KvView {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t capacity = 0;
+  int head_dim = 0;
+  int n_kv_heads = 0;
+};
+
+// out (T, n_heads*head_dim) = softmax(q kᵀ * scale + mask) v for T query rows q (T, ldq).
+// Query row t sees key rows [0, past + t] when causal, all `past + T` rows otherwise.
+// Query head h reads kv head h / (n_heads / n_kv_heads) (grouped-query attention).
+void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, int64_t past, int n_heads,
+               const KvView& kv, float scale, bool causal);
+
+// Copies new K and V rows (T, n_kv*head_dim) into cache rows [past, past + T).
+void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int64_t ldv, int64_t T, int64_t past);
+
+}  // namespace adallava

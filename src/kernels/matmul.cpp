@@ -1,0 +1,124 @@
+#include "kernels/matmul.h"
+
+#include <omp.h>
+
+#include <vector>
+
+#include "kernels/matmul_avx512.h"
+
+namespace adallava {
+
+WeightView WeightView::row_block(int64_t r0, int64_t n) const {
+  WeightView v = *this;
+  v.data = at(r0, 0);
+  v.rows = n;
+  return v;
+}
+
+WeightView WeightView::col_block(int64_t c0, int64_t n) const {
+  WeightView v = *this;
+  v.data = at(0, c0);
+  v.cols = n;
+  return v;
+}
+
+namespace {
+
+bool g_force_portable = false;
+
+float load_weight(const WeightView& W, int64_t r, int64_t c) {
+  const uint8_t* p = W.at(r, c);
+  float f;
+  to_f32(W.dtype, p, &f, 1);
+  return f;
+}
+
+float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+
+// Below this many activation rows a weight-streaming GEMV beats packing panels.
+constexpr int64_t kGemvMaxRows = 4;
+
+}  // namespace
+
+bool cpu_has_avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+void set_force_portable_kernels(bool on) { g_force_portable = on; }
+
+void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                      const float* bias, Precision precision, bool accumulate) {
+  const bool bf16 = precision == Precision::BF16;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < W.rows; ++n) {
+      double acc = bias ? bias[n] : 0.0;
+      for (int64_t k = 0; k < W.cols; ++k) {
+        float a = x[m * ldx + k], w = load_weight(W, n, k);
+        if (bf16) a = round_bf16(a), w = round_bf16(w);
+        acc += double(a) * double(w);
+      }
+      float& out = y[m * ldy + n];
+      out = accumulate ? float(out + acc) : float(acc);
+    }
+}
+
+namespace {
+
+// Portable path for CPUs without AVX-512: same numerics contract, plain loops.
+void matmul_portable(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                     const float* bias, Precision precision, bool accumulate) {
+  const bool bf16 = precision == Precision::BF16;
+  const int64_t K = W.cols;
+#pragma omp parallel
+  {
+    std::vector<float> wrow(static_cast<size_t>(K));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < W.rows; ++n) {
+      for (int64_t k = 0; k < K; ++k) {
+        float w = load_weight(W, n, k);
+        wrow[size_t(k)] = bf16 ? round_bf16(w) : w;
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        const float* xr = x + m * ldx;
+        float acc = 0.f;
+        for (int64_t k = 0; k < K; ++k) acc += (bf16 ? round_bf16(xr[k]) : xr[k]) * wrow[size_t(k)];
+        if (bias) acc += bias[n];
+        float& out = y[m * ldy + n];
+        out = accumulate ? out + acc : acc;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+            const float* bias, Precision precision, bool accumulate) {
+  if (M <= 0 || W.rows <= 0) return;
+  if (W.cols == 0) {  // empty sum: just the bias
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < W.rows; ++n) {
+        float v = bias ? bias[n] : 0.f;
+        y[m * ldy + n] = accumulate ? y[m * ldy + n] + v : v;
+      }
+    return;
+  }
+  if (g_force_portable || !cpu_has_avx512_bf16()) {
+    matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+    return;
+  }
+  // Few rows: stream the weights once (memory bound). The GEMV keeps activations in f32 for
+  // either precision; rounding them to bf16 would save no time where bandwidth is the limit.
+  if (M <= kGemvMaxRows && W.col_stride == 1) {
+    avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
+    return;
+  }
+  thread_local std::vector<uint8_t> workspace;
+  size_t need = avx512::gemm_workspace_bytes(M, W.cols, omp_get_max_threads());
+  if (workspace.size() < need) workspace.resize(need);
+  avx512::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate, workspace.data());
+}
+
+}  // namespace adallava

@@ -1,0 +1,22 @@
+// AVX-512 (F, BW, VL, BF16) matmul kernels. Only called when the CPU has them; the file is
+// compiled with those instruction sets enabled and uses no library templates, so nothing
+// compiled for AVX-512 leaks into code that runs elsewhere.
+#pragma once
+#include <cstdint>
+
+#include "kernels/matmul.h"
+
+namespace adallava::avx512 {
+
+// Few-row product (decode): streams each weight row once for all M (≤ 4) activation rows.
+// Requires W.col_stride == 1.
+void matmul_gemv(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                 const float* bias, bool accumulate);
+
+// Blocked product with per-call packing of W panels. Work buffer: see gemm_workspace_bytes.
+void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                 const float* bias, Precision precision, bool accumulate, void* workspace);
+
+size_t gemm_workspace_bytes(int64_t M, int64_t K, int n_threads);
+
+}  // namespace adallava::avx512

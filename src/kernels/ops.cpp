@@ -1,0 +1,124 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace adallava {
+
+void rms_norm(float* out, const float* x, const float* w, int64_t T, int64_t C, float eps) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xr = x + t * C;
+    float* o = out + t * C;
+    float ss = 0.f;
+    for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
+    const float inv = 1.f / std::sqrt(ss / float(C) + eps);
+    for (int64_t c = 0; c < C; ++c) o[c] = (xr[c] * inv) * w[c];
+  }
+}
+
+void layer_norm(float* out, const float* x, const float* w, const float* b, int64_t T, int64_t C, float eps) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xr = x + t * C;
+    float* o = out + t * C;
+    float mean = 0.f;
+    for (int64_t c = 0; c < C; ++c) mean += xr[c];
+    mean /= float(C);
+    float var = 0.f;
+    for (int64_t c = 0; c < C; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+    var /= float(C);
+    const float inv = 1.f / std::sqrt(var + eps);
+    for (int64_t c = 0; c < C; ++c) o[c] = (xr[c] - mean) * inv * w[c] + b[c];
+  }
+}
+
+void gelu_erf(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * float(M_SQRT1_2)));
+}
+
+void quick_gelu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-1.702f * x[i]));
+}
+
+void silu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-x[i]));
+}
+
+namespace {
+void gelu_tanh(float* x, int64_t n) {
+  const float k = std::sqrt(2.f / float(M_PI));
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i];
+    x[i] = 0.5f * v * (1.f + std::tanh(k * (v + 0.044715f * v * v * v)));
+  }
+}
+void relu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+}  // namespace
+
+bool activation_known(const char* name) {
+  for (const char* k : {"gelu", "quick_gelu", "silu", "swish", "gelu_pytorch_tanh", "gelu_new", "relu"})
+    if (std::strcmp(name, k) == 0) return true;
+  return false;
+}
+
+void activation(const char* name, float* x, int64_t n) {
+  if (!std::strcmp(name, "gelu")) return gelu_erf(x, n);
+  if (!std::strcmp(name, "quick_gelu")) return quick_gelu(x, n);
+  if (!std::strcmp(name, "silu") || !std::strcmp(name, "swish")) return silu(x, n);
+  if (!std::strcmp(name, "gelu_pytorch_tanh") || !std::strcmp(name, "gelu_new")) return gelu_tanh(x, n);
+  if (!std::strcmp(name, "relu")) return relu(x, n);
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+}
+
+void softmax(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void rope_inv_freq(float* inv_freq, int head_dim, float theta) {
+  // transformers: 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim)), all in f32.
+  for (int i = 0; i < head_dim / 2; ++i) {
+    float expo = float(2 * i) / float(head_dim);
+    float p = float(std::pow(double(theta), double(expo)));
+    inv_freq[i] = 1.f / p;
+  }
+}
+
+void rope_apply(float* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t* positions,
+                const float* inv_freq) {
+  const int half = head_dim / 2;
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int i = 0; i < half; ++i) {
+      float angle = float(positions[t]) * inv_freq[i];  // f32 product, as HF
+      cs[size_t(i)] = float(std::cos(double(angle)));
+      sn[size_t(i)] = float(std::sin(double(angle)));
+    }
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + t * ld + int64_t(h) * head_dim;
+      for (int i = 0; i < half; ++i) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * cs[size_t(i)] - b * sn[size_t(i)];
+        v[i + half] = b * cs[size_t(i)] + a * sn[size_t(i)];
+      }
+    }
+  }
+}
+
+}  // namespace adallava

@@ -1,0 +1,87 @@
+#include "model/clip_vision.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+
+namespace adallava {
+
+ClipVisionTower ClipVisionTower::load(const TensorStore& store, const VisionConfig& cfg, const std::string& prefix,
+                                      int feature_index) {
+  ClipVisionTower t;
+  t.cfg_ = cfg;
+  t.feature_index_ = feature_index;
+  const int64_t C = cfg.hidden_size, P = cfg.patch_size, I = cfg.intermediate_size, N = t.tokens();
+  const std::string e = prefix + "embeddings.";
+  t.patch_ = load_matrix_as(store, e + "patch_embedding.weight", {C, 3, P, P}, C, 3 * P * P);
+  t.class_emb_ = load_vector(store, e + "class_embedding", C);
+  const TensorRecord& pos = store.get(e + "position_embedding.weight", {N, C});
+  t.pos_emb_.resize(size_t(N * C));
+  to_f32(pos.dtype, pos.data, t.pos_emb_.data(), t.pos_emb_.size());
+  t.pre_ln_w_ = load_vector(store, prefix + "pre_layrnorm.weight", C);
+  t.pre_ln_b_ = load_vector(store, prefix + "pre_layrnorm.bias", C);
+  for (int l = 0; l < feature_index; ++l) {
+    const std::string p = prefix + "encoder.layers." + std::to_string(l) + ".";
+    ClipLayer L;
+    L.ln1_w = load_vector(store, p + "layer_norm1.weight", C);
+    L.ln1_b = load_vector(store, p + "layer_norm1.bias", C);
+    L.ln2_w = load_vector(store, p + "layer_norm2.weight", C);
+    L.ln2_b = load_vector(store, p + "layer_norm2.bias", C);
+    L.q = load_linear(store, p + "self_attn.q_proj", C, C, true);
+    L.k = load_linear(store, p + "self_attn.k_proj", C, C, true);
+    L.v = load_linear(store, p + "self_attn.v_proj", C, C, true);
+    L.out = load_linear(store, p + "self_attn.out_proj", C, C, true);
+    L.fc1 = load_linear(store, p + "mlp.fc1", I, C, true);
+    L.fc2 = load_linear(store, p + "mlp.fc2", C, I, true);
+    t.layers_.push_back(std::move(L));
+  }
+  return t;
+}
+
+std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std::vector<float>* all_states) const {
+  const int64_t C = cfg_.hidden_size, P = cfg_.patch_size, S = cfg_.image_size, G = cfg_.grid();
+  const int64_t N = tokens(), I = cfg_.intermediate_size, nh = cfg_.num_heads, hd = C / nh;
+  const int64_t patch_len = 3 * P * P;
+
+  // Patches in row-major grid order, each flattened (channel, ky, kx) like the conv weight.
+  std::vector<float> patches(size_t((N - 1) * patch_len));
+  for (int64_t gy = 0; gy < G; ++gy)
+    for (int64_t gx = 0; gx < G; ++gx) {
+      float* dst = patches.data() + (gy * G + gx) * patch_len;
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t ky = 0; ky < P; ++ky)
+          std::memcpy(dst + (c * P + ky) * P, pixels + (c * S + gy * P + ky) * S + gx * P, size_t(P) * 4);
+    }
+  std::vector<float> emb(size_t(N * C)), x(size_t(N * C));
+  std::memcpy(emb.data(), class_emb_.data(), size_t(C) * 4);
+  matmul(emb.data() + C, C, patches.data(), patch_len, N - 1, patch_, nullptr, p);
+  add_inplace(emb.data(), pos_emb_.data(), N * C);
+  layer_norm(x.data(), emb.data(), pre_ln_w_.data(), pre_ln_b_.data(), N, C, cfg_.layer_norm_eps);
+  if (all_states) all_states->assign(x.begin(), x.end());
+
+  std::vector<float> xn(size_t(N * C)), q(size_t(N * C)), k(size_t(N * C)), v(size_t(N * C)), att(size_t(N * C)),
+      h(size_t(N * I));
+  for (const ClipLayer& L : layers_) {
+    layer_norm(xn.data(), x.data(), L.ln1_w.data(), L.ln1_b.data(), N, C, cfg_.layer_norm_eps);
+    L.q.forward(q.data(), xn.data(), N, p);
+    L.k.forward(k.data(), xn.data(), N, p);
+    L.v.forward(v.data(), xn.data(), N, p);
+    // Bidirectional attention: the "cache" is just this image's K/V, head-major.
+    std::vector<float> kh(size_t(N * C)), vh(size_t(N * C));
+    KvView kv{kh.data(), vh.data(), N, int(hd), int(nh)};
+    kv_store(kv, k.data(), C, v.data(), C, N, 0);
+    attention(att.data(), C, q.data(), C, N, 0, int(nh), kv, 1.f / std::sqrt(float(hd)), /*causal=*/false);
+    matmul(x.data(), C, att.data(), C, N, L.out.w, L.out.bias(), p, /*accumulate=*/true);
+
+    layer_norm(xn.data(), x.data(), L.ln2_w.data(), L.ln2_b.data(), N, C, cfg_.layer_norm_eps);
+    L.fc1.forward(h.data(), xn.data(), N, p);
+    activation(cfg_.hidden_act.c_str(), h.data(), N * I);
+    matmul(x.data(), C, h.data(), I, N, L.fc2.w, L.fc2.bias(), p, /*accumulate=*/true);
+    if (all_states) all_states->insert(all_states->end(), x.begin(), x.end());
+  }
+  return x;
+}
+
+}  // namespace adallava

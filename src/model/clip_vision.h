@@ -1,0 +1,42 @@
+// The CLIP ViT vision tower: conv patch embedding (no bias), CLS token, position embeddings,
+// pre-LayerNorm, pre-norm encoder blocks with bidirectional attention. Only the blocks up to
+// the selected hidden state run (LLaVA reads the penultimate one, so the last block and the
+// post-LayerNorm are never used).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "model/weights.h"
+
+namespace adallava {
+
+struct ClipLayer {
+  std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;
+  Linear q, k, v, out, fc1, fc2;
+};
+
+class ClipVisionTower {
+ public:
+  // prefix: where "embeddings.", "pre_layrnorm.", "encoder.layers.N." live, e.g.
+  // "vision_tower.vision_model.". Loads only the blocks needed for hidden state `feature_index`.
+  static ClipVisionTower load(const TensorStore& store, const VisionConfig& cfg, const std::string& prefix,
+                              int feature_index);
+
+  const VisionConfig& config() const { return cfg_; }
+  int tokens() const { return cfg_.num_patches() + 1; }
+
+  // pixels (3, S, S) -> hidden state `feature_index` (tokens, hidden), CLS in row 0.
+  // all_states, if given, receives hidden states 0..feature_index ((feature_index+1), tokens, hidden).
+  std::vector<float> encode(const float* pixels, Precision p, std::vector<float>* all_states = nullptr) const;
+
+ private:
+  VisionConfig cfg_;
+  int feature_index_ = 0;
+  WeightView patch_;  // [hidden, 3·P·P]
+  std::vector<float> class_emb_, pos_emb_, pre_ln_w_, pre_ln_b_;
+  std::vector<ClipLayer> layers_;
+};
+
+}  // namespace adallava

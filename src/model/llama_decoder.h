@@ -1,0 +1,60 @@
+// The LLaMA decoder: token embeddings, pre-norm blocks (RMSNorm, RoPE attention with grouped KV
+// heads, SwiGLU MLP), final norm and lm_head. Weights are views into the checkpoint.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "model/execution_plan.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace adallava {
+
+struct LlamaLayer {
+  std::vector<float> attn_norm, mlp_norm;
+  Linear q, k, v, o, gate, up, down;
+};
+
+class LlamaDecoder {
+ public:
+  // prefix: where "embed_tokens", "layers.N", "norm" live ("model." or "language_model.model.");
+  // lm_head: the full name of the output projection.
+  static LlamaDecoder load(const TensorStore& store, const TextConfig& cfg, const std::string& prefix,
+                           const std::string& lm_head);
+
+  const TextConfig& config() const { return cfg_; }
+  int hidden() const { return cfg_.hidden_size; }
+  int vocab() const { return cfg_.vocab_size; }
+
+  // out (T, H) = embedding rows of ids; ids must be in [0, vocab).
+  void embed(float* out, const int64_t* ids, int64_t T) const;
+
+  // Runs layers [l0, l1) on x (T, H) in place, for new tokens at `positions`, which follow the
+  // `cache.length()` rows already cached. Layers the plan skips are not computed. Does not
+  // advance the cache length (the caller does, once all layers ran).
+  // layer_outputs, if given, receives each layer's output (n_layers, T, H) (skipped = input).
+  void run_layers(float* x, int64_t T, int l0, int l1, const int64_t* positions, KvCache& cache,
+                  const ExecutionPlan& plan, Precision p, std::vector<float>* layer_outputs = nullptr) const;
+
+  // out (T, H) = RMSNorm(x) with the final gain.
+  void final_norm(float* out, const float* x, int64_t T) const;
+  // logits (T, vocab) = normed (T, H) · lm_headᵀ
+  void lm_head(float* logits, const float* normed, int64_t T, Precision p) const;
+
+  // Weight bytes read per decoded token (every matrix once).
+  size_t weight_bytes() const;
+
+ private:
+  void run_layer(const LlamaLayer& L, float* x, int64_t T, const int64_t* positions, KvView kv, int64_t past,
+                 Precision p) const;
+
+  TextConfig cfg_;
+  WeightView embed_, lm_head_;
+  std::vector<LlamaLayer> layers_;
+  std::vector<float> norm_;
+  std::vector<float> inv_freq_;
+};
+
+}  // namespace adallava

@@ -1,0 +1,134 @@
+#include "model/llava.h"
+
+#include <filesystem>
+
+#include "tensor/error.h"
+
+namespace adallava {
+namespace fs = std::filesystem;
+
+namespace {
+
+int feature_index(const ModelConfig& c, const std::string& field) {
+  const int n = c.vision.num_layers;
+  const int idx = c.vision_feature_layer < 0 ? n + 1 + c.vision_feature_layer : c.vision_feature_layer;
+  if (idx < 0 || idx > n)
+    throw Error(c.path + ": field " + field + " = " + std::to_string(c.vision_feature_layer) + " is outside the " +
+                std::to_string(n + 1) + " hidden states of the vision tower");
+  return idx;
+}
+
+// The original layout names its CLIP folder in mm_vision_tower: a local path, relative to the
+// model folder or the working directory (a hub id must be given with --vision-tower).
+std::string resolve_vision_tower(const std::string& model_dir, const ModelConfig& c, const LoadOptions& o) {
+  if (!o.vision_tower_dir.empty()) {
+    if (!fs::is_directory(o.vision_tower_dir)) throw Error(o.vision_tower_dir + ": vision tower folder not found");
+    return o.vision_tower_dir;
+  }
+  for (const fs::path& p : {fs::path(model_dir) / c.vision_tower, fs::path(c.vision_tower)})
+    if (fs::is_directory(p)) return p.string();
+  throw Error(c.path + ": mm_vision_tower '" + c.vision_tower +
+              "' is not a folder here; pass the CLIP checkpoint folder with --vision-tower");
+}
+
+}  // namespace
+
+int LlavaModel::image_tokens() const {
+  return vision_ ? vision_->config().num_patches() + (cfg_.keep_cls ? 1 : 0) : 0;
+}
+
+std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadOptions& opts) {
+  auto m = std::make_unique<LlavaModel>();
+  m->dir_ = dir;
+  m->cfg_ = load_model_config(dir);
+  ModelConfig& c = m->cfg_;
+  m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(dir)));
+  const TensorStore& main = *m->stores_[0];
+  const int64_t H = c.text.hidden_size;
+
+  std::string vision_dir = dir, vision_prefix, decoder_prefix = "model.", lm_head = "lm_head.weight";
+  const TensorStore* vision_store = &main;
+  switch (c.layout) {
+    case Layout::TextOnly:
+      break;
+    case Layout::HfLlava:
+      vision_prefix = "vision_tower.vision_model.";
+      decoder_prefix = "language_model.model.";
+      lm_head = "language_model.lm_head.weight";
+      m->projector_.l1 = load_linear(main, "multi_modal_projector.linear_1", H, c.vision.hidden_size, true);
+      m->projector_.l2 = load_linear(main, "multi_modal_projector.linear_2", H, H, true);
+      break;
+    case Layout::OriginalLlava: {
+      vision_dir = resolve_vision_tower(dir, c, opts);
+      c.vision = load_vision_config(vision_dir);
+      if (c.mm_hidden_size != c.vision.hidden_size)
+        throw Error(c.path + ": mm_hidden_size " + std::to_string(c.mm_hidden_size) +
+                    " does not match the vision tower's hidden_size " + std::to_string(c.vision.hidden_size));
+      m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(vision_dir)));
+      vision_store = m->stores_.back().get();
+      vision_prefix = "vision_model.";
+      m->projector_.l1 = load_linear(main, "model.mm_projector.0", H, c.vision.hidden_size, true);
+      m->projector_.l2 = load_linear(main, "model.mm_projector.2", H, H, true);
+      break;
+    }
+  }
+  m->decoder_ = LlamaDecoder::load(main, c.text, decoder_prefix, lm_head);
+  m->weight_dtype_ = main.get(decoder_prefix + "embed_tokens.weight", {c.text.vocab_size, H}).dtype;
+  if (c.has_vision) {
+    const std::string field = c.layout == Layout::HfLlava ? "vision_feature_layer" : "mm_vision_select_layer";
+    m->vision_ = ClipVisionTower::load(*vision_store, c.vision, vision_prefix, feature_index(c, field));
+    m->projector_.act = c.projector_act;
+    m->preprocess_ = load_preprocess_config(vision_dir, c.vision.image_size);
+    m->preprocess_.pad_to_square = c.pad_to_square;
+    if (m->preprocess_.crop_height != c.vision.image_size || m->preprocess_.crop_width != c.vision.image_size)
+      throw Error(vision_dir + "/preprocessor_config.json: crop size does not match the vision tower's image_size " +
+                  std::to_string(c.vision.image_size));
+  }
+  return m;
+}
+
+std::vector<float> LlavaModel::encode_image(const float* pixels, Precision p) const {
+  const std::vector<float> hidden = vision_->encode(pixels, p);
+  const int64_t C = vision_->config().hidden_size;
+  const int64_t skip = cfg_.keep_cls ? 0 : 1;  // strategy "default"/"patch" drops CLS
+  return projector_.forward(hidden.data() + skip * C, vision_->tokens() - skip, p);
+}
+
+std::vector<float> LlavaModel::merge_embeddings(const std::vector<int64_t>& ids,
+                                                const std::vector<float>* image_features,
+                                                std::vector<int64_t>* merged_ids) const {
+  const int64_t H = cfg_.text.hidden_size;
+  const int64_t image_id = cfg_.image_token_id;
+  int64_t n_placeholders = 0;
+  for (int64_t id : ids) n_placeholders += id == image_id;
+  const int64_t n_img = image_tokens();
+  if (n_placeholders > 0 && !image_features)
+    throw Error("the prompt has an image token (" + std::to_string(image_id) + ") but no image was given");
+  if (image_features && n_placeholders == 0)
+    throw Error("an image was given but the prompt has no image token (" + std::to_string(image_id) + ")");
+  if (n_placeholders > 1 && n_placeholders != n_img)
+    throw Error("the prompt has " + std::to_string(n_placeholders) + " image tokens; expected 1 or " +
+                std::to_string(n_img) + " (one image)");
+  const bool expand = n_placeholders == 1;
+  const int64_t T = int64_t(ids.size()) + (expand ? n_img - 1 : 0);
+  std::vector<float> out(size_t(T * H));
+  if (merged_ids) merged_ids->clear();
+  int64_t row = 0, img_row = 0;
+  for (int64_t id : ids) {
+    if (id == image_id) {
+      const int64_t n = expand ? n_img : 1;
+      std::copy(image_features->begin() + img_row * H, image_features->begin() + (img_row + n) * H,
+                out.begin() + row * H);
+      img_row += n;
+      row += n;
+      if (merged_ids) merged_ids->insert(merged_ids->end(), size_t(n), image_id);
+    } else {
+      decoder_->embed(out.data() + row * H, &id, 1);
+      ++row;
+      if (merged_ids) merged_ids->push_back(id);
+    }
+  }
+  return out;
+}
+
+}  // namespace adallava

@@ -1,0 +1,60 @@
+// A LLaVA-1.5-family model: vision tower, projector and LLaMA decoder, loaded from either the
+// llava-hf layout or the original LLaVA repository layout (CLIP in its own folder), or a
+// text-only LLaMA. Immutable after load; requests keep their own state (see generate/session).
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "model/clip_vision.h"
+#include "model/llama_decoder.h"
+#include "model/projector.h"
+#include "vision/clip_preprocess.h"
+
+namespace adallava {
+
+struct LoadOptions {
+  std::string vision_tower_dir;  // original layout: overrides config.mm_vision_tower
+};
+
+class LlavaModel {
+ public:
+  static std::unique_ptr<LlavaModel> load(const std::string& dir, const LoadOptions& opts = {});
+
+  const ModelConfig& config() const { return cfg_; }
+  const std::string& dir() const { return dir_; }
+  bool has_vision() const { return vision_.has_value(); }
+  const LlamaDecoder& decoder() const { return *decoder_; }
+  const ClipVisionTower& vision() const { return *vision_; }
+  const Projector& projector() const { return projector_; }
+  const PreprocessConfig& preprocess_config() const { return preprocess_; }
+  // Weights dtype of the decoder (decides the default precision).
+  DType weight_dtype() const { return weight_dtype_; }
+  // Rows one image contributes to the sequence.
+  int image_tokens() const;
+
+  // pixels (3, S, S) -> projected image features (image_tokens(), hidden).
+  std::vector<float> encode_image(const float* pixels, Precision p) const;
+
+  // The decoder input: text embeddings with the image features spliced in place of the image
+  // token. One placeholder expands to all image rows (transformers 4.44 / LLaVA); a run of
+  // exactly image_tokens() placeholders is filled in order (transformers ≥ 4.45).
+  // Returns (T, hidden); *merged_ids gets the ids with image rows marked by the image token.
+  std::vector<float> merge_embeddings(const std::vector<int64_t>& ids, const std::vector<float>* image_features,
+                                      std::vector<int64_t>* merged_ids = nullptr) const;
+
+ private:
+  std::string dir_;
+  ModelConfig cfg_;
+  std::vector<std::unique_ptr<TensorStore>> stores_;
+  std::optional<LlamaDecoder> decoder_;
+  std::optional<ClipVisionTower> vision_;
+  Projector projector_;
+  PreprocessConfig preprocess_;
+  DType weight_dtype_ = DType::F32;
+};
+
+}  // namespace adallava

@@ -1,0 +1,37 @@
+// Element types of stored weights, and exact conversions between them and float.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace adallava {
+
+enum class DType { F32, F16, BF16 };
+
+inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+const char* dtype_name(DType t);
+
+// bf16 -> f32 is exact: the 16 bits are the high half of the float.
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// f32 -> bf16, round to nearest even (as torch's .to(bfloat16)); NaN stays NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+// Widens n stored elements of type t to float.
+void to_f32(DType t, const void* src, float* dst, size_t n);
+
+}  // namespace adallava

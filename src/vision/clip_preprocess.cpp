@@ -1,0 +1,110 @@
+#include "vision/clip_preprocess.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tensor/error.h"
+#include "vision/pil_resize.h"
+
+namespace adallava {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+PreprocessConfig load_preprocess_config(const std::string& dir, int image_size) {
+  PreprocessConfig c;
+  c.shortest_edge = c.crop_height = c.crop_width = image_size;
+  const std::string path = (fs::path(dir) / "preprocessor_config.json").string();
+  if (!fs::exists(path)) return c;
+  std::ifstream in(path);
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid JSON object");
+  auto bad = [&](const std::string& f) { return Error(path + ": field " + f + " has an unexpected value"); };
+  try {
+    if (j.contains("size")) {
+      const json& s = j["size"];
+      if (s.is_number_integer()) c.shortest_edge = s.get<int>();
+      else if (s.is_object() && s.contains("shortest_edge")) c.shortest_edge = s["shortest_edge"].get<int>();
+      else throw bad("size (only shortest_edge resizing is supported)");
+    }
+    if (j.contains("crop_size")) {
+      const json& s = j["crop_size"];
+      if (s.is_number_integer()) c.crop_height = c.crop_width = s.get<int>();
+      else if (s.is_object()) c.crop_height = s.at("height").get<int>(), c.crop_width = s.at("width").get<int>();
+      else throw bad("crop_size");
+    }
+    c.do_resize = j.value("do_resize", true);
+    c.do_center_crop = j.value("do_center_crop", true);
+    c.do_rescale = j.value("do_rescale", true);
+    c.do_normalize = j.value("do_normalize", true);
+    c.rescale_factor = j.value("rescale_factor", 1.0 / 255.0);
+    if (j.contains("image_mean")) {
+      auto m = j["image_mean"].get<std::vector<float>>();
+      if (m.size() != 3) throw bad("image_mean (3 values expected)");
+      c.mean = {m[0], m[1], m[2]};
+    }
+    if (j.contains("image_std")) {
+      auto m = j["image_std"].get<std::vector<float>>();
+      if (m.size() != 3) throw bad("image_std (3 values expected)");
+      c.std = {m[0], m[1], m[2]};
+    }
+    int resample = j.value("resample", 3);
+    if (resample != 3) throw bad("resample (only 3 = bicubic is supported)");
+  } catch (const json::exception& e) {
+    throw Error(path + ": " + e.what());
+  }
+  if (c.shortest_edge <= 0 || c.crop_height <= 0 || c.crop_width <= 0 || c.shortest_edge > 8192)
+    throw bad("size/crop_size");
+  return c;
+}
+
+RgbImage expand_to_square(const RgbImage& img, const std::array<float, 3>& mean) {
+  if (img.width == img.height) return img;
+  const int side = img.width > img.height ? img.width : img.height;
+  RgbImage out;
+  out.width = out.height = side;
+  out.pixels.resize(size_t(side) * size_t(side) * 3);
+  uint8_t bg[3];
+  for (int c = 0; c < 3; ++c) bg[c] = uint8_t(int(mean[size_t(c)] * 255));  // Python int(): truncation
+  for (size_t i = 0; i < out.pixels.size(); i += 3) out.pixels[i] = bg[0], out.pixels[i + 1] = bg[1], out.pixels[i + 2] = bg[2];
+  const int x0 = (side - img.width) / 2, y0 = (side - img.height) / 2;
+  for (int y = 0; y < img.height; ++y)
+    std::copy(img.row(y), img.row(y) + size_t(img.width) * 3, out.row(y + y0) + size_t(x0) * 3);
+  return out;
+}
+
+void resize_target(int w, int h, int s, int* out_w, int* out_h) {
+  const bool w_short = w <= h;
+  const int64_t shorter = w_short ? w : h, longer = w_short ? h : w;
+  const int new_long = int(int64_t(s) * longer / shorter);  // int(S * long / short), S*long exact in int64
+  *out_w = w_short ? s : new_long;
+  *out_h = w_short ? new_long : s;
+}
+
+RgbImage clip_resize(const RgbImage& in, const PreprocessConfig& cfg) {
+  RgbImage img = cfg.pad_to_square ? expand_to_square(in, cfg.mean) : in;
+  if (!cfg.do_resize) return img;
+  int w, h;
+  resize_target(img.width, img.height, cfg.shortest_edge, &w, &h);
+  return pil_resize_bicubic(img, w, h);
+}
+
+std::vector<float> clip_preprocess(const RgbImage& in, const PreprocessConfig& cfg) {
+  RgbImage img = clip_resize(in, cfg);
+  const int ch = cfg.do_center_crop ? cfg.crop_height : img.height;
+  const int cw = cfg.do_center_crop ? cfg.crop_width : img.width;
+  const int top = (img.height - ch) / 2, left = (img.width - cw) / 2;
+  if (top < 0 || left < 0) throw Error("image smaller than the crop after resizing");
+  std::vector<float> out(size_t(3) * size_t(ch) * size_t(cw));
+  for (int y = 0; y < ch; ++y)
+    for (int x = 0; x < cw; ++x)
+      for (int c = 0; c < 3; ++c) {
+        float v = img.row(y + top)[(x + left) * 3 + c];
+        if (cfg.do_rescale) v = float(double(img.row(y + top)[(x + left) * 3 + c]) * cfg.rescale_factor);
+        if (cfg.do_normalize) v = (v - cfg.mean[size_t(c)]) / cfg.std[size_t(c)];
+        out[(size_t(c) * size_t(ch) + size_t(y)) * size_t(cw) + size_t(x)] = v;
+      }
+  return out;
+}
+
+}  // namespace adallava

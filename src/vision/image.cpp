@@ -1,0 +1,116 @@
+#include "vision/image.h"
+
+#include <jpeglib.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "tensor/error.h"
+
+#define STBI_NO_STDIO
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <stb/stb_image.h>
+#pragma GCC diagnostic pop
+
+namespace adallava {
+
+namespace {
+
+void check_size(int64_t w, int64_t h, const std::string& name) {
+  if (w <= 0 || h <= 0) throw Error(name + ": image has no pixels");
+  if (w * h > kMaxImagePixels)
+    throw Error(name + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels exceeds the limit of " +
+                std::to_string(kMaxImagePixels) + " pixels");
+}
+
+struct JpegErrorJump {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrorJump*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void jpeg_silence(j_common_ptr, int) {}
+
+// libjpeg with its defaults (islow IDCT, fancy upsampling): the decoder Pillow uses.
+RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
+  jpeg_decompress_struct cinfo;
+  JpegErrorJump err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  err.mgr.emit_message = jpeg_silence;
+  RgbImage img;
+  std::string failure;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    throw Error(name + ": corrupt JPEG: " + std::string(err.message));
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) failure = "CMYK JPEG is not supported";
+  else if (int64_t(cinfo.image_width) * int64_t(cinfo.image_height) > kMaxImagePixels || cinfo.image_width == 0)
+    failure = "image of " + std::to_string(cinfo.image_width) + "x" + std::to_string(cinfo.image_height) +
+              " pixels exceeds the limit";
+  if (!failure.empty()) {
+    jpeg_destroy_decompress(&cinfo);
+    throw Error(name + ": " + failure);
+  }
+  cinfo.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  img.width = int(cinfo.output_width);
+  img.height = int(cinfo.output_height);
+  img.pixels.resize(size_t(img.width) * size_t(img.height) * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = img.row(int(cinfo.output_scanline));
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return img;
+}
+
+}  // namespace
+
+RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name) {
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return decode_jpeg(data, size, name);
+  if (size > (size_t(1) << 31)) throw Error(name + ": file too large");
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
+    throw Error(name + ": not a decodable image (PNG, JPEG, BMP or GIF expected)");
+  check_size(w, h, name);
+  unsigned char* px = stbi_load_from_memory(data, int(size), &w, &h, &comp, 3);
+  if (!px) throw Error(name + ": corrupt image: " + std::string(stbi_failure_reason()));
+  RgbImage img;
+  img.width = w;
+  img.height = h;
+  img.pixels.assign(px, px + size_t(w) * size_t(h) * 3);
+  stbi_image_free(px);
+  return img;
+}
+
+RgbImage load_image(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open image");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw Error(path + ": empty image file");
+  return decode_image(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace adallava
