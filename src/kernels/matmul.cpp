@@ -109,10 +109,20 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
     matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
     return;
   }
-  // Few rows: stream the weights once (memory bound). The GEMV keeps activations in f32 for
-  // either precision; rounding them to bf16 would save no time where bandwidth is the limit.
-  if (M <= kGemvMaxRows && W.col_stride == 1) {
-    avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
+  // Few rows: stream the weights once (memory bound). Under bf16 precision the activations are
+  // rounded to bf16 first, so both paths compute the same products; f32/f16 weights under bf16
+  // precision take the packed path, which rounds them the same way.
+  const bool bf16 = precision == Precision::BF16;
+  if (M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16)) {
+    if (bf16) {
+      thread_local std::vector<float> rounded;
+      rounded.resize(size_t(M * W.cols));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t k = 0; k < W.cols; ++k) rounded[size_t(m * W.cols + k)] = round_bf16(x[m * ldx + k]);
+      avx512::matmul_gemv(y, ldy, rounded.data(), W.cols, M, W, bias, accumulate);
+    } else {
+      avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
+    }
     return;
   }
   thread_local std::vector<uint8_t> workspace;

@@ -4,6 +4,7 @@
 
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -32,6 +33,28 @@ void check_size(int64_t w, int64_t h, const std::string& name) {
   if (w * h > kMaxImagePixels)
     throw Error(name + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels exceeds the limit of " +
                 std::to_string(kMaxImagePixels) + " pixels");
+}
+
+uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint32_t le16(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8; }
+int32_t le32(const uint8_t* p) { return int32_t(uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24); }
+
+// Width and height as the PNG, GIF or BMP header states them, so that absurd sizes are refused
+// before the decoder allocates (stb reports those only as an unknown image type).
+bool header_dimensions(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
+  if (n >= 24 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) {
+    *w = be32(d + 16), *h = be32(d + 20);
+    return true;
+  }
+  if (n >= 10 && std::memcmp(d, "GIF8", 4) == 0) {
+    *w = le16(d + 6), *h = le16(d + 8);
+    return true;
+  }
+  if (n >= 26 && d[0] == 'B' && d[1] == 'M') {
+    *w = std::abs(int64_t(le32(d + 18))), *h = std::abs(int64_t(le32(d + 22)));
+    return true;
+  }
+  return false;
 }
 
 struct JpegErrorJump {
@@ -92,6 +115,8 @@ RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name)
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return decode_jpeg(data, size, name);
   if (size > (size_t(1) << 31)) throw Error(name + ": file too large");
   int w = 0, h = 0, comp = 0;
+  int64_t hw = 0, hh = 0;
+  if (header_dimensions(data, size, &hw, &hh)) check_size(hw, hh, name);  // before any allocation
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
     throw Error(name + ": not a decodable image (PNG, JPEG, BMP or GIF expected)");
   check_size(w, h, name);

@@ -1,0 +1,66 @@
+// Pillow-exact resize (bit for bit) and CLIPImageProcessor's pixel values, for every case of
+// the clip_preprocess fixture; LLaVA's pad-to-square against the AdaLLaVA fixtures.
+#include "vision/clip_preprocess.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace adallava {
+namespace {
+
+TEST(ClipPreprocess, ResizeIsBitExactAndPixelValuesMatch) {
+  const std::string dir = test::fixture("clip_preprocess");
+  std::ifstream in(dir + "/manifest.json");
+  auto manifest = nlohmann::json::parse(in);
+  ASSERT_FALSE(manifest["cases"].empty());
+  for (auto& c : manifest["cases"]) {
+    const std::string name = c["name"];
+    SCOPED_TRACE(name);
+    RgbImage img = load_image(dir + "/" + c["image"].get<std::string>());
+    ASSERT_EQ(img.width, c["width"].get<int>());
+    ASSERT_EQ(img.height, c["height"].get<int>());
+    PreprocessConfig cfg;
+    cfg.shortest_edge = c["shortest_edge"];
+    cfg.crop_height = cfg.crop_width = c["crop"];
+    RgbImage resized = clip_resize(img, cfg);
+    EXPECT_EQ(resized.width, c["resized_width"].get<int>());
+    EXPECT_EQ(resized.height, c["resized_height"].get<int>());
+    NpyArray want = read_npy(dir + "/" + c["resized_uint8"].get<std::string>());
+    ASSERT_EQ(want.bytes.size(), resized.pixels.size());
+    size_t mismatches = 0;
+    for (size_t i = 0; i < want.bytes.size(); ++i) mismatches += want.bytes[i] != resized.pixels[i];
+    EXPECT_EQ(mismatches, 0u) << "resized pixels differ from Pillow";
+    EXPECT_TRUE(test::all_close(clip_preprocess(img, cfg), test::npy_f32(dir + "/" + c["pixel_values"].get<std::string>()),
+                                1e-6, "pixel_values"));
+  }
+}
+
+TEST(ClipPreprocess, PadToSquareMatchesLlavaExpand2Square) {
+  for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
+    const std::string dir = test::fixture(name);
+    RgbImage img = load_image(dir + "/image.png");
+    PreprocessConfig cfg = load_preprocess_config(dir + "/clip_vision_tower", 56);
+    RgbImage padded = expand_to_square(img, cfg.mean);
+    NpyArray want = read_npy(dir + "/image_padded_rgb.npy");
+    EXPECT_EQ(padded.pixels, want.bytes);
+    cfg.pad_to_square = true;
+    EXPECT_TRUE(test::all_close(clip_preprocess(img, cfg), test::npy_f32(dir + "/pixel_values.npy"), 1e-6, "pixels"));
+  }
+}
+
+TEST(ClipPreprocess, ShortestEdgeTargetTruncates) {
+  int w, h;
+  resize_target(641, 359, 336, &w, &h);
+  EXPECT_EQ(w, 599);
+  EXPECT_EQ(h, 336);
+  resize_target(70, 100, 56, &w, &h);
+  EXPECT_EQ(w, 56);
+  EXPECT_EQ(h, 80);
+}
+
+}  // namespace
+}  // namespace adallava
