@@ -151,11 +151,28 @@ void TensorStore::add_file(const std::string& path) {
       uint8_t* dst = copy->data() + (64 - reinterpret_cast<uintptr_t>(copy->data()) % 64) % 64;
       std::memcpy(dst, r.data, r.nbytes);
       r.data = dst;
-      realigned_.push_back(std::move(copy));
+      owned_.push_back(std::move(copy));
     }
     records_.emplace(r.name, std::move(r));
   }
   files_.push_back(std::move(file));
+}
+
+void TensorStore::add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                            std::vector<uint8_t> bytes) {
+  TensorRecord r;
+  r.name = name;
+  r.dtype_name = dtype_name(dtype);
+  r.is_float = true;
+  r.dtype = dtype;
+  r.shape = shape;
+  r.file = origin_;
+  if (bytes.size() != size_t(r.numel()) * dtype_size(dtype))
+    throw Error("tensor " + name + ": " + std::to_string(bytes.size()) + " bytes do not fit shape " + shape_str(shape));
+  owned_.push_back(std::make_unique<std::vector<uint8_t>>(std::move(bytes)));
+  r.data = owned_.back()->data();
+  r.nbytes = owned_.back()->size();
+  records_[name] = std::move(r);
 }
 
 const TensorRecord* TensorStore::find(const std::string& name) const {

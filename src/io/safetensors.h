@@ -31,6 +31,9 @@ class TensorStore {
   static TensorStore open_dir(const std::string& dir);
   // Opens one .safetensors file.
   void add_file(const std::string& path);
+  // Adds a tensor whose bytes the store owns (synthetic models, converted weights).
+  void add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape, std::vector<uint8_t> bytes);
+  void set_origin(const std::string& origin) { origin_ = origin; }
 
   bool has(const std::string& name) const { return records_.count(name) != 0; }
   const TensorRecord* find(const std::string& name) const;
@@ -42,7 +45,7 @@ class TensorStore {
  private:
   std::string origin_;  // the directory or file the store was opened from, for messages
   std::vector<std::unique_ptr<MappedFile>> files_;
-  std::vector<std::unique_ptr<std::vector<uint8_t>>> realigned_;  // copies of misaligned tensors
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> owned_;  // realigned copies and added tensors
   std::map<std::string, TensorRecord> records_;
 };
 

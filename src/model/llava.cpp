@@ -33,6 +33,13 @@ std::string resolve_vision_tower(const std::string& model_dir, const ModelConfig
 
 }  // namespace
 
+std::vector<std::pair<const void*, size_t>> LlavaModel::weight_spans() const {
+  std::vector<std::pair<const void*, size_t>> spans;
+  for (auto& store : stores_)
+    for (auto& [name, r] : store->records()) spans.push_back({r.data, r.nbytes});
+  return spans;
+}
+
 int LlavaModel::image_tokens() const {
   return vision_ ? vision_->config().num_patches() + (cfg_.keep_cls ? 1 : 0) : 0;
 }
@@ -43,41 +50,20 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
   m->cfg_ = load_model_config(dir);
   ModelConfig& c = m->cfg_;
   m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(dir)));
-  const TensorStore& main = *m->stores_[0];
-  const int64_t H = c.text.hidden_size;
-
-  std::string vision_dir = dir, vision_prefix, decoder_prefix = "model.", lm_head = "lm_head.weight";
-  const TensorStore* vision_store = &main;
-  switch (c.layout) {
-    case Layout::TextOnly:
-      break;
-    case Layout::HfLlava:
-      vision_prefix = "vision_tower.vision_model.";
-      decoder_prefix = "language_model.model.";
-      lm_head = "language_model.lm_head.weight";
-      m->projector_.l1 = load_linear(main, "multi_modal_projector.linear_1", H, c.vision.hidden_size, true);
-      m->projector_.l2 = load_linear(main, "multi_modal_projector.linear_2", H, H, true);
-      break;
-    case Layout::OriginalLlava: {
-      vision_dir = resolve_vision_tower(dir, c, opts);
-      c.vision = load_vision_config(vision_dir);
-      if (c.mm_hidden_size != c.vision.hidden_size)
-        throw Error(c.path + ": mm_hidden_size " + std::to_string(c.mm_hidden_size) +
-                    " does not match the vision tower's hidden_size " + std::to_string(c.vision.hidden_size));
-      m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(vision_dir)));
-      vision_store = m->stores_.back().get();
-      vision_prefix = "vision_model.";
-      m->projector_.l1 = load_linear(main, "model.mm_projector.0", H, c.vision.hidden_size, true);
-      m->projector_.l2 = load_linear(main, "model.mm_projector.2", H, H, true);
-      break;
-    }
+  std::string vision_dir = dir, vision_prefix = "vision_tower.vision_model.";
+  const TensorStore* vision_store = m->stores_[0].get();
+  if (c.layout == Layout::OriginalLlava) {
+    vision_dir = resolve_vision_tower(dir, c, opts);
+    c.vision = load_vision_config(vision_dir);
+    if (c.mm_hidden_size != c.vision.hidden_size)
+      throw Error(c.path + ": mm_hidden_size " + std::to_string(c.mm_hidden_size) +
+                  " does not match the vision tower's hidden_size " + std::to_string(c.vision.hidden_size));
+    m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(vision_dir)));
+    vision_store = m->stores_.back().get();
+    vision_prefix = "vision_model.";
   }
-  m->decoder_ = LlamaDecoder::load(main, c.text, decoder_prefix, lm_head);
-  m->weight_dtype_ = main.get(decoder_prefix + "embed_tokens.weight", {c.text.vocab_size, H}).dtype;
+  m->bind_weights(*m->stores_[0], vision_store, vision_prefix);
   if (c.has_vision) {
-    const std::string field = c.layout == Layout::HfLlava ? "vision_feature_layer" : "mm_vision_select_layer";
-    m->vision_ = ClipVisionTower::load(*vision_store, c.vision, vision_prefix, feature_index(c, field));
-    m->projector_.act = c.projector_act;
     m->preprocess_ = load_preprocess_config(vision_dir, c.vision.image_size);
     m->preprocess_.pad_to_square = c.pad_to_square;
     if (m->preprocess_.crop_height != c.vision.image_size || m->preprocess_.crop_width != c.vision.image_size)
@@ -85,6 +71,40 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
                   std::to_string(c.vision.image_size));
   }
   return m;
+}
+
+std::unique_ptr<LlavaModel> LlavaModel::from_store(const ModelConfig& cfg, std::unique_ptr<TensorStore> store,
+                                                   const PreprocessConfig& preprocess) {
+  auto m = std::make_unique<LlavaModel>();
+  m->dir_ = store->origin();
+  m->cfg_ = cfg;
+  m->stores_.push_back(std::move(store));
+  m->bind_weights(*m->stores_[0], m->stores_[0].get(), "vision_tower.vision_model.");
+  m->preprocess_ = preprocess;
+  return m;
+}
+
+void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision_store,
+                              const std::string& vision_prefix) {
+  const ModelConfig& c = cfg_;
+  const int64_t H = c.text.hidden_size;
+  std::string decoder_prefix = "model.", lm_head = "lm_head.weight";
+  if (c.layout == Layout::HfLlava) {
+    decoder_prefix = "language_model.model.";
+    lm_head = "language_model.lm_head.weight";
+    projector_.l1 = load_linear(main, "multi_modal_projector.linear_1", H, c.vision.hidden_size, true);
+    projector_.l2 = load_linear(main, "multi_modal_projector.linear_2", H, H, true);
+  } else if (c.layout == Layout::OriginalLlava) {
+    projector_.l1 = load_linear(main, "model.mm_projector.0", H, c.vision.hidden_size, true);
+    projector_.l2 = load_linear(main, "model.mm_projector.2", H, H, true);
+  }
+  decoder_ = LlamaDecoder::load(main, c.text, decoder_prefix, lm_head);
+  weight_dtype_ = main.get(decoder_prefix + "embed_tokens.weight", {c.text.vocab_size, H}).dtype;
+  if (c.has_vision) {
+    const std::string field = c.layout == Layout::HfLlava ? "vision_feature_layer" : "mm_vision_select_layer";
+    vision_ = ClipVisionTower::load(*vision_store, c.vision, vision_prefix, feature_index(c, field));
+    projector_.act = c.projector_act;
+  }
 }
 
 std::vector<float> LlavaModel::encode_image(const float* pixels, Precision p) const {

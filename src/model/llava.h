@@ -23,6 +23,9 @@ struct LoadOptions {
 class LlavaModel {
  public:
   static std::unique_ptr<LlavaModel> load(const std::string& dir, const LoadOptions& opts = {});
+  // A llava-hf-layout model from tensors already in memory (synthetic benchmarks).
+  static std::unique_ptr<LlavaModel> from_store(const ModelConfig& cfg, std::unique_ptr<TensorStore> store,
+                                                const PreprocessConfig& preprocess);
 
   const ModelConfig& config() const { return cfg_; }
   const std::string& dir() const { return dir_; }
@@ -33,6 +36,8 @@ class LlavaModel {
   const PreprocessConfig& preprocess_config() const { return preprocess_; }
   // Weights dtype of the decoder (decides the default precision).
   DType weight_dtype() const { return weight_dtype_; }
+  // Every tensor's bytes (for bandwidth probes).
+  std::vector<std::pair<const void*, size_t>> weight_spans() const;
   // Rows one image contributes to the sequence.
   int image_tokens() const;
 
@@ -47,6 +52,9 @@ class LlavaModel {
                                       std::vector<int64_t>* merged_ids = nullptr) const;
 
  private:
+  // Binds every weight for the config's layout; vision_store is where the CLIP tower lives.
+  void bind_weights(const TensorStore& main, const TensorStore* vision_store, const std::string& vision_prefix);
+
   std::string dir_;
   ModelConfig cfg_;
   std::vector<std::unique_ptr<TensorStore>> stores_;

@@ -1,0 +1,164 @@
+#include "bench/synthetic_model.h"
+
+#include <cstring>
+
+#include "tensor/error.h"
+
+namespace adallava {
+
+namespace {
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  enum Fill { Random, Ones, Zeros } fill;
+};
+
+std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
+  std::vector<TensorSpec> t;
+  const int64_t H = c.text.hidden_size, I = c.text.intermediate_size, V = c.text.vocab_size;
+  const int64_t qd = int64_t(c.text.num_heads) * c.text.head_dim, kvd = int64_t(c.text.num_kv_heads) * c.text.head_dim;
+  const std::string lm = "language_model.model.";
+  t.push_back({lm + "embed_tokens.weight", {V, H}, TensorSpec::Random});
+  t.push_back({"language_model.lm_head.weight", {V, H}, TensorSpec::Random});
+  t.push_back({lm + "norm.weight", {H}, TensorSpec::Ones});
+  for (int l = 0; l < c.text.num_layers; ++l) {
+    const std::string p = lm + "layers." + std::to_string(l) + ".";
+    t.push_back({p + "input_layernorm.weight", {H}, TensorSpec::Ones});
+    t.push_back({p + "post_attention_layernorm.weight", {H}, TensorSpec::Ones});
+    t.push_back({p + "self_attn.q_proj.weight", {qd, H}, TensorSpec::Random});
+    t.push_back({p + "self_attn.k_proj.weight", {kvd, H}, TensorSpec::Random});
+    t.push_back({p + "self_attn.v_proj.weight", {kvd, H}, TensorSpec::Random});
+    t.push_back({p + "self_attn.o_proj.weight", {H, qd}, TensorSpec::Random});
+    t.push_back({p + "mlp.gate_proj.weight", {I, H}, TensorSpec::Random});
+    t.push_back({p + "mlp.up_proj.weight", {I, H}, TensorSpec::Random});
+    t.push_back({p + "mlp.down_proj.weight", {H, I}, TensorSpec::Random});
+  }
+  const VisionConfig& v = c.vision;
+  const int64_t C = v.hidden_size, P = v.patch_size, VI = v.intermediate_size, N = v.num_patches() + 1;
+  t.push_back({"multi_modal_projector.linear_1.weight", {H, C}, TensorSpec::Random});
+  t.push_back({"multi_modal_projector.linear_1.bias", {H}, TensorSpec::Zeros});
+  t.push_back({"multi_modal_projector.linear_2.weight", {H, H}, TensorSpec::Random});
+  t.push_back({"multi_modal_projector.linear_2.bias", {H}, TensorSpec::Zeros});
+  const std::string vp = "vision_tower.vision_model.";
+  t.push_back({vp + "embeddings.patch_embedding.weight", {C, 3, P, P}, TensorSpec::Random});
+  t.push_back({vp + "embeddings.class_embedding", {C}, TensorSpec::Random});
+  t.push_back({vp + "embeddings.position_embedding.weight", {N, C}, TensorSpec::Random});
+  t.push_back({vp + "pre_layrnorm.weight", {C}, TensorSpec::Ones});
+  t.push_back({vp + "pre_layrnorm.bias", {C}, TensorSpec::Zeros});
+  const int used = v.num_layers + 1 + c.vision_feature_layer;  // blocks the selected state needs
+  for (int l = 0; l < used; ++l) {
+    const std::string p = vp + "encoder.layers." + std::to_string(l) + ".";
+    for (const char* n : {"layer_norm1", "layer_norm2"}) {
+      t.push_back({p + n + ".weight", {C}, TensorSpec::Ones});
+      t.push_back({p + n + ".bias", {C}, TensorSpec::Zeros});
+    }
+    for (const char* n : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+      t.push_back({p + "self_attn." + n + ".weight", {C, C}, TensorSpec::Random});
+      t.push_back({p + "self_attn." + n + ".bias", {C}, TensorSpec::Zeros});
+    }
+    t.push_back({p + "mlp.fc1.weight", {VI, C}, TensorSpec::Random});
+    t.push_back({p + "mlp.fc1.bias", {VI}, TensorSpec::Zeros});
+    t.push_back({p + "mlp.fc2.weight", {C, VI}, TensorSpec::Random});
+    t.push_back({p + "mlp.fc2.bias", {C}, TensorSpec::Zeros});
+  }
+  return t;
+}
+
+int64_t numel(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Random values of magnitude 2^-8 .. 2^-5 with random sign, as float bits.
+float random_weight(uint64_t r) {
+  uint32_t bits = uint32_t(r & 0x80000000u) | (uint32_t(119 + (r >> 40) % 3) << 23) | (uint32_t(r >> 8) & 0x7fffffu);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+std::vector<uint8_t> make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
+  const int64_t n = numel(s.shape);
+  std::vector<uint8_t> bytes(size_t(n) * dtype_size(dtype));
+  const float constant = s.fill == TensorSpec::Ones ? 1.f : 0.f;
+#pragma omp parallel
+  {
+    // Chunks of 1M elements, each seeded from its index, so the weights do not depend on threads.
+#pragma omp for schedule(static)
+    for (int64_t chunk = 0; chunk < (n + (1 << 20) - 1) >> 20; ++chunk) {
+      uint64_t state = seed ^ (uint64_t(chunk) * 0x2545f4914f6cdd1dull);
+      const int64_t end = std::min<int64_t>(n, (chunk + 1) << 20);
+      for (int64_t i = chunk << 20; i < end; ++i) {
+        float v = s.fill == TensorSpec::Random ? random_weight(splitmix(state)) : constant;
+        if (dtype == DType::F32) std::memcpy(bytes.data() + i * 4, &v, 4);
+        else {
+          uint16_t h = dtype == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+          std::memcpy(bytes.data() + i * 2, &h, 2);
+        }
+      }
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::vector<std::string> synthetic_presets() { return {"llava-7b", "llava-13b", "llava-tiny"}; }
+
+ModelConfig synthetic_config(const std::string& preset) {
+  ModelConfig c;
+  c.model_type = "llava";
+  c.path = "synthetic:" + preset;
+  c.layout = Layout::HfLlava;
+  c.has_vision = true;
+  c.image_token_id = 32000;
+  c.text.rms_norm_eps = 1e-5f;
+  c.text.vocab_size = 32064;
+  c.text.max_position_embeddings = 4096;
+  c.vision = VisionConfig{1024, 4096, 24, 16, 3, 336, 14, 1e-5f, "quick_gelu"};  // CLIP ViT-L/14-336
+  if (preset == "llava-7b") {
+    c.text.hidden_size = 4096, c.text.intermediate_size = 11008, c.text.num_layers = 32;
+    c.text.num_heads = c.text.num_kv_heads = 32;
+  } else if (preset == "llava-13b") {
+    c.text.hidden_size = 5120, c.text.intermediate_size = 13824, c.text.num_layers = 40;
+    c.text.num_heads = c.text.num_kv_heads = 40;
+  } else if (preset == "llava-tiny") {
+    c.text.hidden_size = 256, c.text.intermediate_size = 688, c.text.num_layers = 4;
+    c.text.num_heads = c.text.num_kv_heads = 4;
+    c.text.vocab_size = 1024;
+    c.vision = VisionConfig{128, 512, 3, 4, 3, 112, 14, 1e-5f, "quick_gelu"};
+    c.image_token_id = 1000;
+  } else {
+    throw Error("unknown synthetic preset '" + preset + "' (llava-7b, llava-13b, llava-tiny)");
+  }
+  c.text.head_dim = c.text.hidden_size / c.text.num_heads;
+  c.mm_hidden_size = c.vision.hidden_size;
+  return c;
+}
+
+size_t synthetic_weight_bytes(const ModelConfig& cfg, DType dtype) {
+  size_t n = 0;
+  for (const TensorSpec& s : tensor_specs(cfg)) n += size_t(numel(s.shape));
+  return n * dtype_size(dtype);
+}
+
+std::unique_ptr<LlavaModel> build_synthetic_model(const ModelConfig& cfg, DType dtype, uint64_t seed) {
+  auto store = std::make_unique<TensorStore>();
+  store->set_origin(cfg.path);
+  uint64_t i = 0;
+  for (const TensorSpec& s : tensor_specs(cfg)) store->add_owned(s.name, dtype, s.shape, make_bytes(s, dtype, seed + 7919 * ++i));
+  PreprocessConfig pre;
+  pre.shortest_edge = pre.crop_height = pre.crop_width = cfg.vision.image_size;
+  return LlavaModel::from_store(cfg, std::move(store), pre);
+}
+
+}  // namespace adallava

@@ -1,0 +1,20 @@
+// Models with the real shapes of published checkpoints and random weights, built in memory,
+// so that speed can be measured without downloading anything.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/llava.h"
+
+namespace adallava {
+
+// "llava-7b" (LLaVA-1.5-7B: CLIP ViT-L/14-336 + Vicuna-7B), "llava-13b", "llava-tiny".
+ModelConfig synthetic_config(const std::string& preset);
+std::vector<std::string> synthetic_presets();
+// Bytes the weights of this config take in dtype (to refuse what cannot fit in memory).
+size_t synthetic_weight_bytes(const ModelConfig& cfg, DType dtype);
+// Random weights (matrices ~ ±0.03, norm gains 1, biases 0) in the llava-hf layout.
+std::unique_ptr<LlavaModel> build_synthetic_model(const ModelConfig& cfg, DType dtype, uint64_t seed);
+
+}  // namespace adallava
