@@ -97,7 +97,18 @@ std::vector<uint8_t> make_bytes(const TensorSpec& s, DType dtype, uint64_t seed)
     for (int64_t chunk = 0; chunk < (n + (1 << 20) - 1) >> 20; ++chunk) {
       uint64_t state = seed ^ (uint64_t(chunk) * 0x2545f4914f6cdd1dull);
       const int64_t end = std::min<int64_t>(n, (chunk + 1) << 20);
-      for (int64_t i = chunk << 20; i < end; ++i) {
+      int64_t i = chunk << 20;
+      if (dtype == DType::BF16 && s.fill == TensorSpec::Random) {  // fast path: 4 values per draw
+        auto* out = reinterpret_cast<uint16_t*>(bytes.data());
+        for (; i + 4 <= end; i += 4) {
+          uint64_t r = splitmix(state);
+          for (int j = 0; j < 4; ++j, r >>= 16) {
+            const uint16_t b = uint16_t(r);  // sign, exponent 119..121 (2^-8..2^-6), 7 mantissa bits
+            out[i + j] = uint16_t((b & 0x8000u) | (uint32_t(119 + (b >> 7) % 3) << 7) | (b & 0x7fu));
+          }
+        }
+      }
+      for (; i < end; ++i) {
         float v = s.fill == TensorSpec::Random ? random_weight(splitmix(state)) : constant;
         if (dtype == DType::F32) std::memcpy(bytes.data() + i * 4, &v, 4);
         else {

@@ -115,11 +115,10 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
   const bool bf16 = precision == Precision::BF16;
   if (M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16)) {
     if (bf16) {
-      thread_local std::vector<float> rounded;
-      rounded.resize(size_t(M * W.cols));
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t k = 0; k < W.cols; ++k) rounded[size_t(m * W.cols + k)] = round_bf16(x[m * ldx + k]);
-      avx512::matmul_gemv(y, ldy, rounded.data(), W.cols, M, W, bias, accumulate);
+      thread_local std::vector<uint8_t> workspace;
+      const size_t need = avx512::gemv_bf16_workspace_bytes(M, W.cols);
+      if (workspace.size() < need) workspace.resize(need);
+      avx512::matmul_gemv_bf16(y, ldy, x, ldx, M, W, bias, accumulate, workspace.data());
     } else {
       avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
     }

@@ -13,6 +13,12 @@ namespace adallava::avx512 {
 void matmul_gemv(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                  const float* bias, bool accumulate);
 
+// The same for bf16 weights under bf16 precision: activations rounded to bf16 and multiplied
+// with vdpbf16ps. Requires W.col_stride == 1; workspace: gemv_bf16_workspace_bytes.
+void matmul_gemv_bf16(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                      const float* bias, bool accumulate, void* workspace);
+size_t gemv_bf16_workspace_bytes(int64_t M, int64_t K);
+
 // Blocked product with per-call packing of W panels. Work buffer: see gemm_workspace_bytes.
 void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                  const float* bias, Precision precision, bool accumulate, void* workspace);
