@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -10,6 +11,10 @@
 #include "kernels/ops.h"
 
 namespace adallava {
+
+namespace {
+constexpr int64_t kDirectRows = 4;  // query rows up to which P·V is accumulated without packing
+}  // namespace
 
 void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int64_t ldv, int64_t T, int64_t past) {
   const size_t row_bytes = size_t(kv.head_dim) * 4;
@@ -48,9 +53,24 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
         softmax(row, visible);
         for (int64_t j = visible; j < total; ++j) row[j] = 0.f;
       }
-      // O_h (T, hd) = P · V_h, with V_h (total, hd) read as W = V_hᵀ (hd, total)
-      matmul(out + int64_t(h) * hd, ldo, scores.data(), total, T,
-             WeightView::dense(DType::F32, vh, total, hd).transposed(), nullptr, Precision::F32);
+      // O_h (T, hd) = P · V_h. Few rows (decode): accumulate V rows directly; packing Vᵀ for a
+      // product with one row would cost more than the product.
+      if (T <= kDirectRows) {
+        for (int64_t t = 0; t < T; ++t) {
+          float* o = out + t * ldo + int64_t(h) * hd;
+          const float* p = scores.data() + t * total;
+          std::fill(o, o + hd, 0.f);
+          const int64_t visible = causal ? past + t + 1 : total;
+          for (int64_t j = 0; j < visible; ++j) {
+            const float pj = p[j];
+            const float* v = vh + j * hd;
+            for (int c = 0; c < hd; ++c) o[c] += pj * v[c];
+          }
+        }
+      } else {  // V_h (total, hd) read as W = V_hᵀ (hd, total)
+        matmul(out + int64_t(h) * hd, ldo, scores.data(), total, T,
+               WeightView::dense(DType::F32, vh, total, hd).transposed(), nullptr, Precision::F32);
+      }
     }
   }
 }
