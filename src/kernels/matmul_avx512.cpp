@@ -65,6 +65,18 @@ inline __m512 load16(const void* p, __mmask16 mask) {
   }
 }
 
+// y[m, r] (+)= sum of the lanes of acc[m][r] (+ bias[r]) for the first `rows` weight rows.
+template <int M, int R>
+inline void store_row_sums(__m512 (&acc)[M][R], int rows, float* y, int64_t ldy, const float* bias, bool accumulate) {
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < rows; ++r) {
+      float v = _mm512_reduce_add_ps(acc[m][r]);
+      if (bias) v += bias[r];
+      float& out = y[m * ldy + r];
+      out = accumulate ? out + v : v;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMV: each weight row is read once and dotted with all M (≤ 4) activation rows.
 
@@ -100,13 +112,7 @@ void gemv_rows(float* y, int64_t ldy, const float* x, int64_t ldx, const WeightV
         for (int m = 0; m < M; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], w, acc[m][r]);
       }
     }
-    for (int m = 0; m < M; ++m)
-      for (int r = 0; r < rows; ++r) {
-        float v = _mm512_reduce_add_ps(acc[m][r]);
-        if (bias) v += bias[n + r];
-        float& out = y[m * ldy + n + r];
-        out = accumulate ? out + v : v;
-      }
+    store_row_sums<M, R>(acc, rows, y + n, ldy, bias ? bias + n : nullptr, accumulate);
   }
 }
 
@@ -143,13 +149,7 @@ void gemv_rows_bf16(float* y, int64_t ldy, const uint16_t* x, int64_t ldx, const
         for (int m = 0; m < M; ++m) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], xv[m], w);
       }
     }
-    for (int m = 0; m < M; ++m)
-      for (int r = 0; r < rows; ++r) {
-        float v = _mm512_reduce_add_ps(acc[m][r]);
-        if (bias) v += bias[n + r];
-        float& out = y[m * ldy + n + r];
-        out = accumulate ? out + v : v;
-      }
+    store_row_sums<M, R>(acc, rows, y + n, ldy, bias ? bias + n : nullptr, accumulate);
   }
 }
 

@@ -46,6 +46,15 @@ DecoderStates run_decoder(const LlavaModel& m, const std::vector<float>& embeds,
   return s;
 }
 
+// Each layer's output and the final-norm output (the last of HF's hidden_states) for a merged input.
+void check_decoder_states(const LlavaModel& m, const std::string& dir, const std::vector<float>& embeds) {
+  DecoderStates s = run_decoder(m, embeds, Precision::F32);
+  EXPECT_TRUE(all_close(s.layer_outputs, npy_f32(dir + "/llm_layer_outputs.npy"), kStateAtol, "layer outputs"));
+  const auto hidden = npy_f32(dir + "/llm_hidden_states.npy");
+  EXPECT_TRUE(all_close(s.final_normed, slice(hidden, hidden.size() - s.final_normed.size(), s.final_normed.size()),
+                        kStateAtol, "final norm"));
+}
+
 void check_generation(const LlavaModel& m, const std::string& dir, const std::vector<int64_t>& ids,
                       const float* pixels) {
   const auto want_ids = npy_i64(dir + "/generated_ids.npy");
@@ -95,11 +104,7 @@ TEST(LlavaFixture, MatchesTransformersAtEveryStage) {
     // The already-expanded form (transformers >= 4.45) gives the same sequence.
     EXPECT_TRUE(all_close(m->merge_embeddings(merged_ids, &features), embeds, 0.0, "expanded-form merge"));
 
-    DecoderStates s = run_decoder(*m, embeds, Precision::F32);
-    EXPECT_TRUE(all_close(s.layer_outputs, npy_f32(dir + "/llm_layer_outputs.npy"), kStateAtol, "layer outputs"));
-    const auto hidden = npy_f32(dir + "/llm_hidden_states.npy");
-    EXPECT_TRUE(all_close(s.final_normed, slice(hidden, hidden.size() - s.final_normed.size(), s.final_normed.size()),
-                          kStateAtol, "final norm"));
+    check_decoder_states(*m, dir, embeds);
 
     int64_t rows = 0;
     const auto logits = all_logits(*m, ids, want_pixels.data(), Precision::F32, &rows);
@@ -121,11 +126,7 @@ TEST(LlamaFixture, MatchesTransformersIncludingIncrementalCache) {
     auto m = LlavaModel::load(dir);
     const auto ids = npy_i64(dir + "/input_ids.npy");
     const std::vector<float> embeds = m->merge_embeddings(ids, nullptr);
-    DecoderStates s = run_decoder(*m, embeds, Precision::F32);
-    EXPECT_TRUE(all_close(s.layer_outputs, npy_f32(dir + "/llm_layer_outputs.npy"), kStateAtol, "layer outputs"));
-    const auto hidden = npy_f32(dir + "/llm_hidden_states.npy");
-    EXPECT_TRUE(all_close(s.final_normed, slice(hidden, hidden.size() - s.final_normed.size(), s.final_normed.size()),
-                          kStateAtol, "final norm"));
+    check_decoder_states(*m, dir, embeds);
 
     int64_t rows = 0;
     const auto logits = all_logits(*m, ids, nullptr, Precision::F32, &rows);
