@@ -20,6 +20,21 @@ void check_context(const LlavaModel& model, int64_t rows) {
                 std::to_string(ctx) + " tokens (max_position_embeddings)");
 }
 
+// The decoder input of a request: image encoded (if any) and spliced into the prompt.
+std::vector<float> prompt_embeddings(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
+                                     Precision precision) {
+  std::vector<float> features;
+  if (pixels) {
+    if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower; drop --image");
+    features = model.encode_image(pixels, precision);
+  }
+  std::vector<float> embeds = model.merge_embeddings(ids, pixels ? &features : nullptr);
+  const int64_t rows = int64_t(embeds.size()) / model.decoder().hidden();
+  if (rows == 0) throw Error("empty prompt");
+  check_context(model, rows);
+  return embeds;
+}
+
 }  // namespace
 
 Session::Session(const LlavaModel& model, int64_t capacity, ExecutionPlan plan, Precision precision)
@@ -54,17 +69,10 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   GenerateResult r;
-  std::vector<float> features;
-  if (pixels) {
-    if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower; drop --image");
-    features = model.encode_image(pixels, opts.precision);
-    r.vision_ms = ms_since(t0);
-  }
-  const std::vector<float> embeds = model.merge_embeddings(ids, pixels ? &features : nullptr);
+  const std::vector<float> embeds = prompt_embeddings(model, ids, pixels, opts.precision);
+  if (pixels) r.vision_ms = ms_since(t0);  // merging text rows takes microseconds
   const int64_t H = model.decoder().hidden(), V = model.decoder().vocab();
   r.prompt_rows = int64_t(embeds.size()) / H;
-  if (r.prompt_rows == 0) throw Error("empty prompt");
-  check_context(model, r.prompt_rows);
   const int64_t ctx = model.config().text.max_position_embeddings;
   const int64_t max_new = std::min<int64_t>(opts.max_new_tokens, ctx - r.prompt_rows);
 
@@ -93,15 +101,8 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
 
 std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
                               Precision precision, int64_t* rows) {
-  std::vector<float> features;
-  if (pixels) {
-    if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower; drop --image");
-    features = model.encode_image(pixels, precision);
-  }
-  const std::vector<float> embeds = model.merge_embeddings(ids, pixels ? &features : nullptr);
+  const std::vector<float> embeds = prompt_embeddings(model, ids, pixels, precision);
   const int64_t T = int64_t(embeds.size()) / model.decoder().hidden();
-  if (T == 0) throw Error("empty prompt");
-  check_context(model, T);
   Session s(model, T, ExecutionPlan::full(model.config().text.num_layers), precision);
   std::vector<float> logits;
   s.forward(embeds.data(), T, logits, /*all_rows=*/true);

@@ -110,16 +110,6 @@ VisionConfig parse_vision(const json& j, const std::string& file, const std::str
   return v;
 }
 
-// Which hidden state the projector reads: transformers indexes hidden_states (num_layers + 1
-// entries, [0] = embeddings), so -2 is the output of encoder layer num_layers - 1.
-void check_feature_layer(const ModelConfig& c, const std::string& key) {
-  int n = c.vision.num_layers;
-  int idx = c.vision_feature_layer < 0 ? n + 1 + c.vision_feature_layer : c.vision_feature_layer;
-  if (idx < 0 || idx > n)
-    throw Error(c.path + ": field " + key + " = " + std::to_string(c.vision_feature_layer) +
-                " is outside the " + std::to_string(n + 1) + " hidden states of the vision tower");
-}
-
 }  // namespace
 
 VisionConfig load_vision_config(const std::string& dir) {
@@ -189,7 +179,6 @@ ModelConfig load_model_config(const std::string& dir) {
       throw f.bad("vision_feature_select_strategy", "'" + strat + "' is not supported (default or full)");
     c.keep_cls = strat == "full";
     c.mm_hidden_size = c.vision.hidden_size;
-    check_feature_layer(c, "vision_feature_layer");
   } else if (c.model_type == "llama") {
     c.layout = Layout::TextOnly;
     c.text = parse_text(j, c.path, "");

@@ -36,7 +36,6 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
 #pragma omp parallel
   {
     std::vector<float> scores;
-    std::vector<float> qs;
 #pragma omp for schedule(dynamic, 1)
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;

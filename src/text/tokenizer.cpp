@@ -104,7 +104,7 @@ std::vector<int64_t> Tokenizer::encode_raw(const std::string& text) const {
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
 
-std::vector<int64_t> Tokenizer::encode_chunk(const std::string& chunk, bool) const {
+std::vector<int64_t> Tokenizer::encode_chunk(const std::string& chunk) const {
   if (legacy_) return encode_raw(chunk);
   if (!starts_with(chunk, kSpaceMarker) && !starts_with(chunk, " ")) {
     std::vector<int> ids = sp_nodp_->EncodeAsIds(chunk);
@@ -126,7 +126,7 @@ std::vector<int64_t> Tokenizer::encode(const std::string& input, bool add_bos) c
   size_t chunk_start = 0, i = 0;
   auto flush = [&](size_t end) {
     if (end > chunk_start)
-      for (int64_t id : encode_chunk(text.substr(chunk_start, end - chunk_start), chunk_start == 0))
+      for (int64_t id : encode_chunk(text.substr(chunk_start, end - chunk_start)))
         kinds.push_back({false, id});
   };
   while (i < text.size()) {

@@ -43,7 +43,7 @@ class Tokenizer {
   bool legacy() const { return legacy_; }
 
  private:
-  std::vector<int64_t> encode_chunk(const std::string& chunk, bool first_chunk) const;
+  std::vector<int64_t> encode_chunk(const std::string& chunk) const;
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;       // as stored
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_nodp_;  // add_dummy_prefix off (legacy=false)

@@ -78,7 +78,7 @@ TEST(Ops, RopeRotatesHalfSplitPairs) {
 // Attention against a direct evaluation, causal with a cached prefix and grouped KV heads.
 TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
   const int nh = 4, nkv = 2, hd = 5;
-  const int64_t past = 3, T = 4, total = past + T, cap = 9;
+  const int64_t past = 3, T = 4, cap = 9;
   std::vector<float> kbuf(size_t(nkv * cap * hd)), vbuf(kbuf.size());
   for (size_t i = 0; i < kbuf.size(); ++i) kbuf[i] = std::sin(float(i)), vbuf[i] = std::cos(float(i) * 0.7f);
   KvView kv{kbuf.data(), vbuf.data(), cap, hd, nkv};
@@ -105,7 +105,6 @@ TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
         EXPECT_NEAR(out[size_t((t * nh + h) * hd + c)], o, 1e-5) << "t=" << t << " h=" << h;
       }
     }
-  (void)total;
 }
 
 }  // namespace
