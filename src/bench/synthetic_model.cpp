@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "adaptive/ada_config.h"
+#include "adaptive/latency_encoder.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -33,6 +35,18 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
     t.push_back({p + "mlp.gate_proj.weight", {I, H}, TensorSpec::Random});
     t.push_back({p + "mlp.up_proj.weight", {I, H}, TensorSpec::Random});
     t.push_back({p + "mlp.down_proj.weight", {H, I}, TensorSpec::Random});
+  }
+  if (c.model_type == "ada_llava_llama") {  // latency encoder and scheduler head (authors' names)
+    const AdaConfig a = parse_ada_config(c);
+    const std::string e = "scheduler.scheduler_up_proj.net.";
+    t.push_back({e + "0.weight", {kLatencyEncodingDim}, TensorSpec::Ones});
+    t.push_back({e + "0.bias", {kLatencyEncodingDim}, TensorSpec::Zeros});
+    t.push_back({e + "1.weight", {H, kLatencyEncodingDim}, TensorSpec::Random});
+    t.push_back({e + "1.bias", {H}, TensorSpec::Zeros});
+    t.push_back({e + "3.weight", {H, H}, TensorSpec::Random});
+    t.push_back({e + "3.bias", {H}, TensorSpec::Zeros});
+    t.push_back({"scheduler.mlp_head.weight", {a.head_outputs(c.text.num_heads), H}, TensorSpec::Random});
+    t.push_back({"scheduler.mlp_head.bias", {a.head_outputs(c.text.num_heads)}, TensorSpec::Zeros});
   }
   const VisionConfig& v = c.vision;
   const int64_t C = v.hidden_size, P = v.patch_size, VI = v.intermediate_size, N = v.num_patches() + 1;
@@ -123,9 +137,14 @@ std::vector<uint8_t> make_bytes(const TensorSpec& s, DType dtype, uint64_t seed)
 
 }  // namespace
 
-std::vector<std::string> synthetic_presets() { return {"llava-7b", "llava-13b", "llava-tiny"}; }
+std::vector<std::string> synthetic_presets() {
+  return {"llava-7b", "llava-13b", "llava-tiny", "ada-llava-7b", "ada-llava-13b", "ada-llava-tiny"};
+}
 
-ModelConfig synthetic_config(const std::string& preset) {
+ModelConfig synthetic_config(const std::string& preset_name, const std::string& variant) {
+  // ada-* presets: the same shapes plus AdaLLaVA's scheduler, prefix = half the layers.
+  const bool ada = preset_name.rfind("ada-", 0) == 0;
+  const std::string preset = ada ? preset_name.substr(4) : preset_name;
   ModelConfig c;
   c.model_type = "llava";
   c.path = "synthetic:" + preset;
@@ -149,7 +168,14 @@ ModelConfig synthetic_config(const std::string& preset) {
     c.vision = VisionConfig{128, 512, 3, 4, 3, 112, 14, 1e-5f, "quick_gelu"};
     c.image_token_id = 1000;
   } else {
-    throw Error("unknown synthetic preset '" + preset + "' (llava-7b, llava-13b, llava-tiny)");
+    throw Error("unknown synthetic preset '" + preset_name +
+                "' (llava-7b, llava-13b, llava-tiny, ada-llava-7b, ada-llava-13b, ada-llava-tiny)");
+  }
+  if (ada) {
+    if (variant != "L" && variant != "H") throw Error("--variant '" + variant + "' is not L or H");
+    c.model_type = "ada_llava_llama";
+    c.raw = {{"num_prefix_layers", c.text.num_layers / 2}, {"scheduler_type", variant},
+             {"scheduler_rank", c.text.num_heads >= 32 ? 8 : std::max(1, c.text.num_heads / 4)}, {"token_selecting", "none"}};
   }
   c.text.head_dim = c.text.hidden_size / c.text.num_heads;
   c.mm_hidden_size = c.vision.hidden_size;

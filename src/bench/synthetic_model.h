@@ -9,8 +9,10 @@
 
 namespace adallava {
 
-// "llava-7b" (LLaVA-1.5-7B: CLIP ViT-L/14-336 + Vicuna-7B), "llava-13b", "llava-tiny".
-ModelConfig synthetic_config(const std::string& preset);
+// "llava-7b" (LLaVA-1.5-7B: CLIP ViT-L/14-336 + Vicuna-7B), "llava-13b", "llava-tiny", and
+// "ada-" + each of them: AdaLLaVA of that shape (variant L or H; prefix = half the layers, H
+// units of a quarter of a layer's heads, as the released 7B models).
+ModelConfig synthetic_config(const std::string& preset, const std::string& variant = "L");
 std::vector<std::string> synthetic_presets();
 // Bytes the weights of this config take in dtype (to refuse what cannot fit in memory).
 size_t synthetic_weight_bytes(const ModelConfig& cfg, DType dtype);

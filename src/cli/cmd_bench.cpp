@@ -6,7 +6,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
+#include "adaptive/budget.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
 #include "cli/commands.h"
@@ -20,13 +22,22 @@ namespace adallava::cli {
 namespace {
 
 struct BenchOptions {
-  std::string preset, dtype = "bf16", precision;
+  std::string preset, dtype = "bf16", precision, variant = "L", budgets = "1";
   int threads = 0, prompt_tokens = 600, decode_tokens = 16;
   bool json = false;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<double> parse_budget_list(const std::string& list) {
+  std::vector<double> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(parse_budget(item, "--budgets element"));
+  if (out.empty()) throw Error("--budgets is empty");
+  return out;
 }
 
 size_t available_memory_bytes() {
@@ -42,7 +53,7 @@ size_t available_memory_bytes() {
 
 void bench(const BenchOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
-  const ModelConfig cfg = synthetic_config(o.preset);
+  const ModelConfig cfg = synthetic_config(o.preset, o.variant);
   const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
   const size_t need = synthetic_weight_bytes(cfg, dtype);
   const size_t avail = available_memory_bytes();
@@ -67,27 +78,55 @@ void bench(const BenchOptions& o) {
   std::vector<float> features = model->encode_image(pixels.data(), precision);
   const double vision_s = seconds_since(t0);
 
-  // Decoder prefill of a prompt of random token ids, then greedy decode steps.
+  // Decoder prefill of a prompt of random token ids, then greedy decode steps, per budget.
   const int64_t H = cfg.text.hidden_size, V = cfg.text.vocab_size;
   std::vector<int64_t> ids(size_t(o.prompt_tokens));
   for (auto& id : ids) id = int64_t(rng() % uint64_t(cfg.text.vocab_size - 1));
   std::vector<float> embeds(size_t(o.prompt_tokens * H));
   model->decoder().embed(embeds.data(), ids.data(), o.prompt_tokens);
-  Session s(*model, o.prompt_tokens + o.decode_tokens, ExecutionPlan::full(cfg.text.num_layers), precision);
-  std::vector<float> logits;
-  t0 = std::chrono::steady_clock::now();
-  s.forward(embeds.data(), o.prompt_tokens, logits);
-  const double prefill_s = seconds_since(t0);
-  t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < o.decode_tokens; ++i) s.feed_token(argmax(logits.data(), V), logits);
-  const double decode_s = seconds_since(t0);
+  const std::vector<double> budgets = parse_budget_list(o.budgets);
+  if (!model->adaptive() && (budgets.size() != 1 || budgets[0] != 1.0))
+    throw Error("--budgets needs an AdaLLaVA preset (ada-llava-7b, ...)");
+  const double gbps = measure_read_bandwidth(model->weight_spans());  // same run: the machine is noisy
+  nlohmann::json results = nlohmann::json::array();
+  double full_prefill_ms = 0, full_decode_ms = 0;
+  for (double budget : budgets) {
+    Session s(*model, o.prompt_tokens + 1 + o.decode_tokens, precision);
+    std::vector<float> logits;
+    PlanRequest request;
+    request.budget = budget;
+    t0 = std::chrono::steady_clock::now();
+    const PlanReport rep = s.prefill(embeds.data(), o.prompt_tokens, request, logits);
+    const double prefill_ms = seconds_since(t0) * 1000;
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < o.decode_tokens; ++i) s.feed_token(argmax(logits.data(), V), logits);
+    const double decode_ms = seconds_since(t0) * 1000;
+    if (budget == budgets.front()) full_prefill_ms = prefill_ms, full_decode_ms = decode_ms;
+    const size_t bytes_per_token = model->decoder().weight_bytes(&rep.plan);
+    const double decode_tps = o.decode_tokens * 1000.0 / decode_ms;
+    nlohmann::json r;
+    r["budget"] = budget;
+    r["units"] = rep.adaptive ? nlohmann::json(rep.units) : nlohmann::json(nullptr);
+    r["executed_fraction"] = rep.executed_fraction;
+    r["executed_layers"] = rep.plan.executed_layers().size();
+    r["llm_prefill_ms"] = prefill_ms;
+    r["prefill_tokens_per_s"] = o.prompt_tokens * 1000.0 / prefill_ms;
+    r["decode_tokens_per_s"] = decode_tps;
+    r["scheduler_ms"] = rep.scheduler_ms;
+    r["kv_cache_bytes"] = s.cache().bytes();
+    r["weight_bytes_per_token"] = bytes_per_token;
+    r["decode_fraction_of_roofline"] = decode_tps * double(bytes_per_token) / (gbps * 1e9);
+    // Time relative to the first (full) budget, divided by the executed share: 1 = skipping is free.
+    r["prefill_time_over_expected"] = prefill_ms / (rep.executed_fraction * full_prefill_ms);
+    r["decode_time_over_expected"] = decode_ms / (rep.executed_fraction * full_decode_ms);
+    r["scheduler_share_of_full_request"] = rep.scheduler_ms / (full_prefill_ms + full_decode_ms);
+    results.push_back(r);
+  }
 
-  const size_t bytes_per_token = model->decoder().weight_bytes();
-  // Bandwidth over the decoder weights, in the same run (the machine is shared and noisy).
-  const double gbps = measure_read_bandwidth(model->weight_spans());
-  const double decode_tps = o.decode_tokens / decode_s;
+  const nlohmann::json& full = results[0];
   nlohmann::json j;
   j["preset"] = o.preset;
+  if (model->adaptive()) j["variant"] = o.variant;
   j["dtype"] = o.dtype;
   j["precision"] = precision_name(precision);
   j["threads"] = omp_get_max_threads();
@@ -95,16 +134,17 @@ void bench(const BenchOptions& o) {
   j["weights_bytes"] = need;
   j["vision_encode_ms"] = vision_s * 1000;
   j["prefill_tokens"] = o.prompt_tokens;
-  j["prefill_ms"] = prefill_s * 1000;
-  j["prefill_tokens_per_s"] = o.prompt_tokens / prefill_s;
+  j["prefill_ms"] = full["llm_prefill_ms"];
+  j["prefill_tokens_per_s"] = full["prefill_tokens_per_s"];
   j["decode_tokens"] = o.decode_tokens;
-  j["decode_tokens_per_s"] = decode_tps;
-  j["weight_bytes_per_token"] = bytes_per_token;
+  j["decode_tokens_per_s"] = full["decode_tokens_per_s"];
+  j["weight_bytes_per_token"] = full["weight_bytes_per_token"];
   j["dram_read_gb_per_s"] = gbps;
-  j["decode_roofline_tokens_per_s"] = gbps * 1e9 / double(bytes_per_token);
-  j["decode_fraction_of_roofline"] = decode_tps * double(bytes_per_token) / (gbps * 1e9);
-  j["kv_cache_bytes"] = s.cache().bytes();
+  j["decode_roofline_tokens_per_s"] = gbps * 1e9 / double(full["weight_bytes_per_token"].get<size_t>());
+  j["decode_fraction_of_roofline"] = full["decode_fraction_of_roofline"];
+  j["kv_cache_bytes"] = full["kv_cache_bytes"];
   j["peak_rss_bytes"] = peak_rss_bytes();
+  if (model->adaptive()) j["results"] = results;
   if (o.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -118,13 +158,16 @@ void bench(const BenchOptions& o) {
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = app.add_subcommand("bench", "measure speed on a model of real shapes with random weights");
-  sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b or llava-tiny")->required();
+  sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b, llava-tiny, or ada- + one of them (AdaLLaVA)")->required();
   sub->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   sub->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
   sub->add_option("--prompt-tokens", o->prompt_tokens, "prefill length")->check(CLI::Range(1, 4000));
   sub->add_option("--decode-tokens", o->decode_tokens, "decode steps")->check(CLI::Range(1, 1000));
+  sub->add_option("--variant", o->variant, "AdaLLaVA presets: L (layers) or H (heads and neuron groups)")
+      ->check(CLI::IsMember({"L", "H"}));
+  sub->add_option("--budgets", o->budgets, "AdaLLaVA presets: budgets to measure, the first as the reference (1,0.85,...)");
   sub->add_flag("--json", o->json, "one JSON object on one line");
   sub->callback([o]() { bench(*o); });
 }

@@ -16,6 +16,7 @@ namespace {
 
 struct RunOptions {
   ModelOptions model;
+  PlanOptions plan;
   std::string image, prompt, ids, template_name = "vicuna_v1";
   int max_new_tokens = 128;
   float temperature = 0.f, top_p = 1.f;
@@ -25,6 +26,7 @@ struct RunOptions {
 };
 
 void run(const RunOptions& o) {
+  o.plan.resolve();  // a bad budget fails before the model loads
   auto model = o.model.load();
   const Precision precision = o.model.resolve_precision(*model);
   std::vector<float> pixels;
@@ -53,6 +55,7 @@ void run(const RunOptions& o) {
   g.ignore_eos = o.ignore_eos;
   g.sampling = {o.temperature, o.top_k, o.top_p, o.seed};
   g.precision = precision;
+  g.plan = o.plan.resolve();
   std::vector<int64_t> so_far;
   std::string printed;
   if (!o.json) {  // stream: print what the ids decode to so far, holding back split characters
@@ -81,9 +84,14 @@ void run(const RunOptions& o) {
     j["stopped_at_eos"] = r.stopped_at_eos;
     j["precision"] = precision_name(precision);
     j["timings_ms"] = {{"vision", r.vision_ms}, {"prefill", r.prefill_ms}, {"decode", r.decode_ms}, {"total", r.total_ms}};
+    add_plan_report(j, r.plan);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("\n");
+    if (r.plan.adaptive)
+      std::fprintf(stderr, "[budget %g: %d units, %s plan, layers %s, %.1f%% of the decoder]\n", r.plan.budget,
+                   r.plan.units, r.plan.source.c_str(), plan_json(r.plan.plan)["executed_layers"].dump().c_str(),
+                   100.0 * r.plan.executed_fraction);
     std::fprintf(stderr, "[%lld prompt rows, %zu tokens; vision %.0f ms, prefill %.0f ms, decode %.0f ms (%.2f tok/s)]\n",
                  static_cast<long long>(r.prompt_rows), r.ids.size(), r.vision_ms, r.prefill_ms, r.decode_ms,
                  r.ids.size() > 1 ? double(r.ids.size() - 1) * 1000.0 / r.decode_ms : 0.0);
@@ -96,6 +104,7 @@ void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* sub = app.add_subcommand("run", "answer a prompt, optionally about an image");
   o->model.add_to(*sub);
+  o->plan.add_to(*sub);
   sub->add_option("--image", o->image, "image file (PNG, JPEG, BMP, GIF)");
   auto* p = sub->add_option("-p,--prompt", o->prompt, "question (wrapped in the chat template)");
   auto* ids = sub->add_option("--ids", o->ids, "prompt token ids, comma separated (image token marks the image)");

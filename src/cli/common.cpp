@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include "adaptive/budget.h"
 #include "tensor/error.h"
 #include "vision/clip_preprocess.h"
 
@@ -55,6 +56,41 @@ std::vector<int64_t> parse_ids(const std::string& list) {
 std::vector<float> load_pixels(const LlavaModel& model, const std::string& path) {
   if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower; drop --image");
   return clip_preprocess(load_image(path), model.preprocess_config());
+}
+
+}  // namespace adallava::cli
+
+namespace adallava::cli {
+
+void PlanOptions::add_to(CLI::App& app) {
+  app.add_option("--budget", budget, "latency budget: fraction of the full model in [0, 1] (AdaLLaVA; default 1)");
+  app.add_option("--plan", plan,
+                 "who picks the plan: scheduler (default), early-exit, random, or a layer list such as 0,1,2,5");
+  app.add_option("--plan-seed", plan_seed, "seed of --plan random");
+}
+
+PlanRequest PlanOptions::resolve() const {
+  PlanRequest r;
+  r.budget = parse_budget(budget);
+  r.policy = PlanPolicy::parse(plan);
+  r.policy.seed = plan_seed;
+  return r;
+}
+
+nlohmann::json plan_json(const ExecutionPlan& plan) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (int l : plan.executed_layers())
+    layers.push_back({{"layer", l}, {"heads", plan.layer(l).heads}, {"mlp_groups", plan.layer(l).mlp_groups}});
+  return {{"executed_layers", plan.executed_layers()}, {"layers", layers}};
+}
+
+void add_plan_report(nlohmann::json& j, const PlanReport& r) {
+  j["budget"] = r.budget;
+  j["units"] = r.adaptive ? nlohmann::json(r.units) : nlohmann::json(nullptr);
+  j["executed_fraction"] = r.executed_fraction;
+  j["plan_source"] = r.source;
+  j["plan"] = plan_json(r.plan);
+  if (r.source == "scheduler") j["scheduler_ms"] = r.scheduler_ms;
 }
 
 }  // namespace adallava::cli

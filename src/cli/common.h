@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "generate/session.h"
 #include "kernels/matmul.h"
 #include "model/llava.h"
 
@@ -20,6 +23,21 @@ struct ModelOptions {
   std::unique_ptr<LlavaModel> load() const;     // also applies threads
   Precision resolve_precision(const LlavaModel& m) const;
 };
+
+// --budget, --plan, --plan-seed: how a request's execution plan is chosen.
+struct PlanOptions {
+  std::string budget = "1";
+  std::string plan = "scheduler";
+  uint64_t plan_seed = 0;
+
+  void add_to(CLI::App& app);
+  PlanRequest resolve() const;  // throws Error for a bad budget or plan
+};
+
+// {"executed_layers": [...], "layers": [{"layer", "heads", "mlp_groups"}, ...]}
+nlohmann::json plan_json(const ExecutionPlan& plan);
+// budget, units, executed_fraction, plan_source, plan (and the scheduler time) of a request.
+void add_plan_report(nlohmann::json& j, const PlanReport& r);
 
 // "1,2,3" -> ids; throws Error naming the bad element.
 std::vector<int64_t> parse_ids(const std::string& list);

@@ -1,23 +1,49 @@
 // One request's state over a loaded model: its execution plan, KV cache and position. The
 // model stays immutable and can be shared by sessions.
+//
+// An AdaLLaVA prefill appends the latency token of the request's budget as the last prompt
+// row, runs the prefix layers, lets the scheduler (or a baseline policy) pick the plan from the
+// latency token's state, allocates KV cache only for what the plan runs, and runs the rest.
+// Every decoded token then reuses that plan.
 #pragma once
 #include <functional>
 #include <vector>
 
+#include "adaptive/plan_policy.h"
 #include "generate/sampler.h"
 #include "model/llava.h"
 
 namespace adallava {
 
+// How the plan of a request is chosen.
+struct PlanRequest {
+  double budget = 1.0;  // fraction of the full model in [0, 1] (AdaLLaVA checkpoints only)
+  PlanPolicy policy;
+};
+
+// What was chosen, for reports and tests.
+struct PlanReport {
+  bool adaptive = false;        // an AdaLLaVA checkpoint (a latency token was appended)
+  double budget = 1.0;
+  int units = 0;
+  std::string source = "full";  // full, scheduler, early-exit, random, layers
+  ExecutionPlan plan;
+  double executed_fraction = 1.0;
+  double scheduler_ms = 0;      // latency token lookup + scheduler head + selection
+  std::vector<float> scheduler_input, scheduler_logits;  // AdaLLaVA with the scheduler
+};
+
 class Session {
  public:
-  // capacity: most tokens this request will hold (prompt rows + generated tokens).
-  Session(const LlavaModel& model, int64_t capacity, ExecutionPlan plan, Precision precision);
+  // capacity: most tokens this request will hold (prompt rows, latency token, generated tokens).
+  Session(const LlavaModel& model, int64_t capacity, Precision precision);
 
-  // Runs the decoder over embeddings (T, hidden) of the next T positions. Writes logits of the
-  // last row (vocab) or, when all_rows, of every row (T, vocab).
-  void forward(const float* embeds, int64_t T, std::vector<float>& logits, bool all_rows = false);
-  // Feeds one token id; logits of the next position.
+  // Runs the prompt embeddings (T, hidden), choosing the plan as the request says. Writes
+  // logits of the last row (vocab) or, when all_rows, of every row. For AdaLLaVA the latency
+  // token is the last row (T + 1 rows in all). layer_outputs as in LlamaDecoder::run_layers.
+  PlanReport prefill(const float* embeds, int64_t T, const PlanRequest& request, std::vector<float>& logits,
+                     bool all_rows = false, std::vector<float>* layer_outputs = nullptr);
+  // Feeds one token id under the prefill's plan; logits of the next position.
   void feed_token(int64_t id, std::vector<float>& logits);
 
   int64_t position() const { return cache_.length(); }
@@ -25,6 +51,10 @@ class Session {
   const ExecutionPlan& plan() const { return plan_; }
 
  private:
+  // Runs layers [l0, l1) on x (T rows at the next positions) under plan_.
+  void run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs);
+  void finish(const float* x, int64_t T, std::vector<float>& logits, bool all_rows);
+
   const LlavaModel& model_;
   ExecutionPlan plan_;
   Precision precision_;
@@ -36,13 +66,15 @@ struct GenerateOptions {
   bool ignore_eos = false;
   SamplingParams sampling;
   Precision precision = Precision::F32;
+  PlanRequest plan;
   std::function<void(int64_t)> on_token;  // called for each generated id
 };
 
 struct GenerateResult {
   std::vector<int64_t> ids;             // generated ids (EOS included if it ended the answer)
   std::vector<std::vector<float>> step_logits;  // when requested: logits before each choice
-  int64_t prompt_rows = 0;              // merged prompt length (image rows included)
+  int64_t prompt_rows = 0;              // decoder prompt length (image rows and latency token included)
+  PlanReport plan;
   double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
   bool stopped_at_eos = false;
 };
@@ -51,8 +83,9 @@ struct GenerateResult {
 GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
                         const GenerateOptions& opts, bool keep_step_logits = false);
 
-// Logits of every position of the merged sequence (T, vocab); *rows gets T.
+// Logits of every prompt row (T, vocab), latency token included for AdaLLaVA; *rows gets T.
 std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
-                              Precision precision, int64_t* rows);
+                              Precision precision, const PlanRequest& request, int64_t* rows,
+                              PlanReport* report = nullptr);
 
 }  // namespace adallava

@@ -2,18 +2,29 @@
 
 namespace adallava {
 
-KvCache::KvCache(int n_layers, int n_kv_heads, int head_dim, int64_t capacity, const ExecutionPlan& plan)
-    : k_(static_cast<size_t>(n_layers)), v_(static_cast<size_t>(n_layers)), n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity) {
-  const size_t n = size_t(n_kv_heads) * size_t(capacity) * size_t(head_dim);
-  for (int l = 0; l < n_layers; ++l)
-    if (plan.runs(l)) {
-      k_[size_t(l)].resize(n);
-      v_[size_t(l)].resize(n);
-    }
+int kv_heads_for(const ExecutionPlan& plan, int layer, int n_kv_heads) {
+  const LayerPlan& lp = plan.layer(layer);
+  if (lp.heads.empty()) return 0;
+  return int(lp.heads.size()) == plan.n_heads() ? n_kv_heads : int(lp.heads.size());
+}
+
+KvCache::KvCache(int n_layers, int head_dim, int64_t capacity)
+    : k_(size_t(n_layers)), v_(size_t(n_layers)), heads_(size_t(n_layers), 0), head_dim_(head_dim),
+      capacity_(capacity) {}
+
+void KvCache::allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1) {
+  for (int l = l0; l < l1; ++l) {
+    if (allocated(l)) continue;
+    const int h = kv_heads_for(plan, l, n_kv_heads);
+    const size_t n = size_t(h) * size_t(capacity_) * size_t(head_dim_);
+    k_[size_t(l)].resize(n);
+    v_[size_t(l)].resize(n);
+    heads_[size_t(l)] = h;
+  }
 }
 
 KvView KvCache::layer(int l) {
-  return {k_[size_t(l)].data(), v_[size_t(l)].data(), capacity_, head_dim_, n_kv_heads_};
+  return {k_[size_t(l)].data(), v_[size_t(l)].data(), capacity_, head_dim_, heads_[size_t(l)]};
 }
 
 size_t KvCache::bytes() const {

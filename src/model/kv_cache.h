@@ -1,5 +1,6 @@
-// Per-request K/V storage of the decoder: one head-major block per executed layer, none for a
-// layer the plan skips. Capacity is fixed when the request starts (prompt + tokens to generate).
+// Per-request K/V storage of the decoder: one head-major block per executed layer holding only
+// the KV heads the plan runs there (all of them for a full layer, the active heads of a partial
+// AdaLLaVA-H layer, none for a skipped layer). Capacity is fixed when the request starts.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,10 +14,16 @@ namespace adallava {
 class KvCache {
  public:
   KvCache() = default;
-  KvCache(int n_layers, int n_kv_heads, int head_dim, int64_t capacity, const ExecutionPlan& plan);
+  // No layer allocated yet; see allocate().
+  KvCache(int n_layers, int head_dim, int64_t capacity);
+
+  // Storage for layers [l0, l1) as the plan runs them; n_kv_heads is the model's KV head count.
+  // Layers already allocated are kept (the prefix is allocated before the plan is known).
+  void allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1);
 
   KvView layer(int l);
   bool allocated(int l) const { return !k_[size_t(l)].empty(); }
+  int heads(int l) const { return heads_[size_t(l)]; }
   int64_t capacity() const { return capacity_; }
   int64_t length() const { return length_; }
   void set_length(int64_t n) { length_ = n; }
@@ -24,8 +31,13 @@ class KvCache {
 
  private:
   std::vector<std::vector<float>> k_, v_;
-  int n_kv_heads_ = 0, head_dim_ = 0;
+  std::vector<int> heads_;
+  int head_dim_ = 0;
   int64_t capacity_ = 0, length_ = 0;
 };
+
+// KV heads a layer of the plan caches: all for a full head set, the active heads otherwise
+// (partial head sets need one KV head per query head, which the loader checks).
+int kv_heads_for(const ExecutionPlan& plan, int layer, int n_kv_heads);
 
 }  // namespace adallava

@@ -48,32 +48,85 @@ void LlamaDecoder::embed(float* out, const int64_t* ids, int64_t T) const {
   }
 }
 
-void LlamaDecoder::run_layer(const LlamaLayer& L, float* x, int64_t T, const int64_t* positions, KvView kv,
-                             int64_t past, Precision p) const {
+namespace {
+// Per-thread scratch reused across layers and tokens (decode would otherwise allocate every layer).
+struct LayerScratch {
+  std::vector<float> xn, q, k, v, att, g, u;
+};
+float* sized(std::vector<float>& v, int64_t n) {
+  if (v.size() < size_t(n)) v.resize(size_t(n));
+  return v.data();
+}
+}  // namespace
+
+void LlamaDecoder::run_layer(const LlamaLayer& L, const LayerPlan& lp, bool full_heads, float* x, int64_t T,
+                             const int64_t* positions, KvView kv, int64_t past, Precision p) const {
+  thread_local LayerScratch s;
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  const int nh = cfg_.num_heads, nkv = cfg_.num_kv_heads, hd = cfg_.head_dim;
-  const int64_t qd = int64_t(nh) * hd, kvd = int64_t(nkv) * hd;
-  std::vector<float> xn(size_t(T * H)), q(size_t(T * qd)), k(size_t(T * kvd)), v(size_t(T * kvd)),
-      att(size_t(T * qd));
+  const int nh = cfg_.num_heads, hd = cfg_.head_dim;
+  float* xn = sized(s.xn, T * H);
 
-  // Attention block: x += o(attn(rope(q), rope(k), v)) of the normed input.
-  rms_norm(xn.data(), x, L.attn_norm.data(), T, H, cfg_.rms_norm_eps);
-  L.q.forward(q.data(), xn.data(), T, p);
-  L.k.forward(k.data(), xn.data(), T, p);
-  L.v.forward(v.data(), xn.data(), T, p);
-  rope_apply(q.data(), qd, T, nh, hd, positions, inv_freq_.data());
-  rope_apply(k.data(), kvd, T, nkv, hd, positions, inv_freq_.data());
-  kv_store(kv, k.data(), kvd, v.data(), kvd, T, past);
-  attention(att.data(), qd, q.data(), qd, T, past, nh, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true);
-  matmul(x, H, att.data(), qd, T, L.o.w, nullptr, p, /*accumulate=*/true);
+  // Attention block: x += o(attn(rope(q), rope(k), v)) of the normed input, over the active
+  // heads only. A partial head set is MHA (checked at load), so its KV heads are its heads.
+  if (!lp.heads.empty()) {
+    const int na = int(lp.heads.size()), nkv = full_heads ? cfg_.num_kv_heads : na;
+    const int64_t qd = int64_t(na) * hd, kvd = int64_t(nkv) * hd;
+    float* q = sized(s.q, T * qd);
+    float* k = sized(s.k, T * kvd);
+    float* v = sized(s.v, T * kvd);
+    float* att = sized(s.att, T * qd);
+    const auto head_runs = contiguous_runs(lp.heads);
+    const std::vector<std::pair<int, int>> kv_runs =
+        full_heads ? std::vector<std::pair<int, int>>{{0, cfg_.num_kv_heads}} : head_runs;
+    rms_norm(xn, x, L.attn_norm.data(), T, H, cfg_.rms_norm_eps);
+    int64_t off = 0;
+    for (auto [h0, n] : head_runs) {
+      matmul(q + off, qd, xn, H, T, L.q.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
+      off += int64_t(n) * hd;
+    }
+    off = 0;
+    for (auto [h0, n] : kv_runs) {
+      matmul(k + off, kvd, xn, H, T, L.k.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
+      matmul(v + off, kvd, xn, H, T, L.v.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
+      off += int64_t(n) * hd;
+    }
+    rope_apply(q, qd, T, na, hd, positions, inv_freq_.data());
+    rope_apply(k, kvd, T, nkv, hd, positions, inv_freq_.data());
+    kv_store(kv, k, kvd, v, kvd, T, past);
+    attention(att, qd, q, qd, T, past, na, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true);
+    off = 0;
+    for (auto [h0, n] : head_runs) {
+      matmul(x, H, att + off, qd, T, L.o.w.col_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p,
+             /*accumulate=*/true);
+      off += int64_t(n) * hd;
+    }
+  }
 
-  // MLP block: x += down(silu(gate(xn)) * up(xn)).
-  rms_norm(xn.data(), x, L.mlp_norm.data(), T, H, cfg_.rms_norm_eps);
-  std::vector<float> g(size_t(T * I)), u(size_t(T * I));
-  L.gate.forward(g.data(), xn.data(), T, p);
-  L.up.forward(u.data(), xn.data(), T, p);
-  swiglu(g.data(), u.data(), T * I);
-  matmul(x, H, g.data(), I, T, L.down.w, nullptr, p, /*accumulate=*/true);
+  // MLP block: x += down(silu(gate(xn)) * up(xn)) over the active neuron groups only.
+  if (!lp.mlp_groups.empty()) {
+    std::vector<std::pair<int64_t, int64_t>> neuron_runs;  // (first neuron, count), merged
+    for (auto [g0, n] : contiguous_runs(lp.mlp_groups)) {
+      const int64_t b = mlp_group_range(I, nh, g0).first, e = mlp_group_range(I, nh, g0 + n - 1).second;
+      neuron_runs.push_back({b, e - b});
+    }
+    int64_t ni = 0;
+    for (auto [b, n] : neuron_runs) ni += n;
+    float* g = sized(s.g, T * ni);
+    float* u = sized(s.u, T * ni);
+    rms_norm(xn, x, L.mlp_norm.data(), T, H, cfg_.rms_norm_eps);
+    int64_t off = 0;
+    for (auto [b, n] : neuron_runs) {
+      matmul(g + off, ni, xn, H, T, L.gate.w.row_block(b, n), nullptr, p);
+      matmul(u + off, ni, xn, H, T, L.up.w.row_block(b, n), nullptr, p);
+      off += n;
+    }
+    swiglu(g, u, T * ni);
+    off = 0;
+    for (auto [b, n] : neuron_runs) {
+      matmul(x, H, g + off, ni, T, L.down.w.col_block(b, n), nullptr, p, /*accumulate=*/true);
+      off += n;
+    }
+  }
 }
 
 void LlamaDecoder::run_layers(float* x, int64_t T, int l0, int l1, const int64_t* positions, KvCache& cache,
@@ -84,7 +137,16 @@ void LlamaDecoder::run_layers(float* x, int64_t T, int l0, int l1, const int64_t
                 std::to_string(cache.capacity()));
   if (layer_outputs) layer_outputs->resize(size_t(cfg_.num_layers * T * H));
   for (int l = l0; l < l1; ++l) {
-    if (plan.runs(l)) run_layer(layers_[size_t(l)], x, T, positions, cache.layer(l), cache.length(), p);
+    const LayerPlan& lp = plan.layer(l);
+    if (!lp.empty()) {
+      const bool full_heads = int(lp.heads.size()) == cfg_.num_heads;
+      if (!full_heads && !lp.heads.empty() && cfg_.num_kv_heads != cfg_.num_heads)
+        throw Error("a plan with part of the attention heads of a layer needs one KV head per head; this model has " +
+                    std::to_string(cfg_.num_kv_heads) + " KV heads for " + std::to_string(cfg_.num_heads) + " heads");
+      if (!lp.heads.empty() && cache.heads(l) != (full_heads ? cfg_.num_kv_heads : int(lp.heads.size())))
+        throw Error("internal: KV cache of layer " + std::to_string(l) + " does not match the plan");
+      run_layer(layers_[size_t(l)], lp, full_heads, x, T, positions, cache.layer(l), cache.length(), p);
+    }
     if (layer_outputs) std::memcpy(layer_outputs->data() + size_t(l) * T * H, x, size_t(T * H) * 4);
   }
 }
@@ -97,11 +159,33 @@ void LlamaDecoder::lm_head(float* logits, const float* normed, int64_t T, Precis
   matmul(logits, cfg_.vocab_size, normed, cfg_.hidden_size, T, lm_head_, nullptr, p);
 }
 
-size_t LlamaDecoder::weight_bytes() const {
-  auto bytes = [](const WeightView& w) { return size_t(w.rows * w.cols) * dtype_size(w.dtype); };
-  size_t b = bytes(lm_head_);
-  for (auto& L : layers_)
-    for (const Linear* lin : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) b += bytes(lin->w);
+double LlamaDecoder::layer_weights(const LayerPlan& lp) const {
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, hd = cfg_.head_dim;
+  const bool full_heads = int(lp.heads.size()) == cfg_.num_heads;
+  const int64_t na = int64_t(lp.heads.size()), nkv = lp.heads.empty() ? 0 : full_heads ? cfg_.num_kv_heads : na;
+  int64_t neurons = 0;
+  for (int g : lp.mlp_groups) {
+    auto [b, e] = mlp_group_range(I, cfg_.num_heads, g);
+    neurons += e - b;
+  }
+  return double(H) * double(2 * na * hd + 2 * nkv * hd + 3 * neurons);
+}
+
+double LlamaDecoder::executed_fraction(const ExecutionPlan& plan) const {
+  const ExecutionPlan full = ExecutionPlan::full(cfg_.num_layers, cfg_.num_heads);
+  double run = 0, all = 0;
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    run += layer_weights(plan.layer(l));
+    all += layer_weights(full.layer(l));
+  }
+  return run / all;
+}
+
+size_t LlamaDecoder::weight_bytes(const ExecutionPlan* plan) const {
+  const size_t elt = dtype_size(lm_head_.dtype);
+  size_t b = size_t(lm_head_.rows * lm_head_.cols) * elt;
+  const ExecutionPlan full = ExecutionPlan::full(cfg_.num_layers, cfg_.num_heads);
+  for (int l = 0; l < cfg_.num_layers; ++l) b += size_t(layer_weights((plan ? *plan : full).layer(l))) * elt;
   return b;
 }
 

@@ -25,6 +25,8 @@ class LlamaDecoder {
                            const std::string& lm_head);
 
   const TextConfig& config() const { return cfg_; }
+  const LlamaLayer& layer(int l) const { return layers_[size_t(l)]; }
+  const float* inv_freq() const { return inv_freq_.data(); }
   int hidden() const { return cfg_.hidden_size; }
   int vocab() const { return cfg_.vocab_size; }
 
@@ -32,8 +34,10 @@ class LlamaDecoder {
   void embed(float* out, const int64_t* ids, int64_t T) const;
 
   // Runs layers [l0, l1) on x (T, H) in place, for new tokens at `positions`, which follow the
-  // `cache.length()` rows already cached. Layers the plan skips are not computed. Does not
-  // advance the cache length (the caller does, once all layers ran).
+  // `cache.length()` rows already cached. Only what the plan runs is computed: skipped layers
+  // not at all, partial layers over their active heads and neuron groups (weights are read in
+  // place, never copied). The cache must be allocated for the same plan. Does not advance the
+  // cache length (the caller does, once all layers ran).
   // layer_outputs, if given, receives each layer's output (n_layers, T, H) (skipped = input).
   void run_layers(float* x, int64_t T, int l0, int l1, const int64_t* positions, KvCache& cache,
                   const ExecutionPlan& plan, Precision p, std::vector<float>* layer_outputs = nullptr) const;
@@ -43,12 +47,17 @@ class LlamaDecoder {
   // logits (T, vocab) = normed (T, H) · lm_headᵀ
   void lm_head(float* logits, const float* normed, int64_t T, Precision p) const;
 
-  // Weight bytes read per decoded token (every matrix once).
-  size_t weight_bytes() const;
+  // Weight bytes read per decoded token: every matrix the plan runs, once (all by default).
+  size_t weight_bytes(const ExecutionPlan* plan = nullptr) const;
+  // Share of the decoder layers' matrix work per token that the plan runs, in [0, 1] (the
+  // attention-score part, which grows with the context, is left out; so are embeddings and lm_head).
+  double executed_fraction(const ExecutionPlan& plan) const;
+  // Weights (multiply-adds per token) of one layer's matrices under a layer plan.
+  double layer_weights(const LayerPlan& lp) const;
 
  private:
-  void run_layer(const LlamaLayer& L, float* x, int64_t T, const int64_t* positions, KvView kv, int64_t past,
-                 Precision p) const;
+  void run_layer(const LlamaLayer& L, const LayerPlan& lp, bool full_heads, float* x, int64_t T,
+                 const int64_t* positions, KvView kv, int64_t past, Precision p) const;
 
   TextConfig cfg_;
   WeightView embed_, lm_head_;

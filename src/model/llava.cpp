@@ -99,6 +99,7 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
     projector_.l2 = load_linear(main, "model.mm_projector.2", H, H, true);
   }
   decoder_ = LlamaDecoder::load(main, c.text, decoder_prefix, lm_head);
+  if (is_adallava(c)) adaptive_ = AdaLlavaParts::load(main, c);
   weight_dtype_ = main.get(decoder_prefix + "embed_tokens.weight", {c.text.vocab_size, H}).dtype;
   if (c.has_vision) {
     const std::string field = c.layout == Layout::HfLlava ? "vision_feature_layer" : "mm_vision_select_layer";

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adaptive/ada_llava.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/clip_vision.h"
@@ -34,6 +35,8 @@ class LlavaModel {
   const ClipVisionTower& vision() const { return *vision_; }
   const Projector& projector() const { return projector_; }
   const PreprocessConfig& preprocess_config() const { return preprocess_; }
+  // The latency encoder and scheduler of an AdaLLaVA checkpoint; null for plain LLaVA.
+  const AdaLlavaParts* adaptive() const { return adaptive_ ? &*adaptive_ : nullptr; }
   // Weights dtype of the decoder (decides the default precision).
   DType weight_dtype() const { return weight_dtype_; }
   // Every tensor's bytes (for bandwidth probes).
@@ -61,6 +64,7 @@ class LlavaModel {
   std::optional<LlamaDecoder> decoder_;
   std::optional<ClipVisionTower> vision_;
   Projector projector_;
+  std::optional<AdaLlavaParts> adaptive_;
   PreprocessConfig preprocess_;
   DType weight_dtype_ = DType::F32;
 };

@@ -31,6 +31,13 @@ inline uint16_t f32_to_bf16(float f) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
+// f rounded to the nearest value of type t (as torch's .to(t) then back to float).
+inline float round_to(DType t, float f) {
+  if (t == DType::BF16) return bf16_to_f32(f32_to_bf16(f));
+  if (t == DType::F16) return f16_to_f32(f32_to_f16(f));
+  return f;
+}
+
 // Widens n stored elements of type t to float.
 void to_f32(DType t, const void* src, float* dst, size_t n);
 

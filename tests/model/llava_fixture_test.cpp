@@ -34,8 +34,9 @@ DecoderStates run_decoder(const LlavaModel& m, const std::vector<float>& embeds,
   const LlamaDecoder& d = m.decoder();
   const int64_t H = d.hidden(), T = int64_t(embeds.size()) / H;
   const TextConfig& c = d.config();
-  ExecutionPlan plan = ExecutionPlan::full(c.num_layers);
-  KvCache cache(c.num_layers, c.num_kv_heads, c.head_dim, T, plan);
+  ExecutionPlan plan = ExecutionPlan::full(c.num_layers, c.num_heads);
+  KvCache cache(c.num_layers, c.head_dim, T);
+  cache.allocate(plan, c.num_kv_heads, 0, c.num_layers);
   std::vector<float> x = embeds;
   std::vector<int64_t> pos(static_cast<size_t>(T));
   std::iota(pos.begin(), pos.end(), 0);
@@ -107,11 +108,11 @@ TEST(LlavaFixture, MatchesTransformersAtEveryStage) {
     check_decoder_states(*m, dir, embeds);
 
     int64_t rows = 0;
-    const auto logits = all_logits(*m, ids, want_pixels.data(), Precision::F32, &rows);
+    const auto logits = all_logits(*m, ids, want_pixels.data(), Precision::F32, {}, &rows);
     EXPECT_EQ(rows * H, int64_t(embeds.size()));
     const auto want_logits = npy_f32(dir + "/logits.npy");
     EXPECT_TRUE(all_close(logits, want_logits, kLogitsAtol, "logits"));
-    const auto logits_bf16 = all_logits(*m, ids, want_pixels.data(), Precision::BF16, &rows);
+    const auto logits_bf16 = all_logits(*m, ids, want_pixels.data(), Precision::BF16, {}, &rows);
     EXPECT_TRUE(all_close(logits_bf16, logits, kBf16LogitsAtol, "bf16-compute logits vs f32 path"));
 
     check_generation(*m, dir, ids, want_pixels.data());
@@ -129,14 +130,13 @@ TEST(LlamaFixture, MatchesTransformersIncludingIncrementalCache) {
     check_decoder_states(*m, dir, embeds);
 
     int64_t rows = 0;
-    const auto logits = all_logits(*m, ids, nullptr, Precision::F32, &rows);
+    const auto logits = all_logits(*m, ids, nullptr, Precision::F32, {}, &rows);
     EXPECT_TRUE(all_close(logits, npy_f32(dir + "/logits.npy"), kLogitsAtol, "logits"));
-    EXPECT_TRUE(all_close(all_logits(*m, ids, nullptr, Precision::BF16, &rows), logits, kBf16LogitsAtol,
+    EXPECT_TRUE(all_close(all_logits(*m, ids, nullptr, Precision::BF16, {}, &rows), logits, kBf16LogitsAtol,
                           "bf16-compute logits vs f32 path"));
 
     // One token per call through the KV cache.
-    const TextConfig& c = m->decoder().config();
-    Session session(*m, int64_t(ids.size()), ExecutionPlan::full(c.num_layers), Precision::F32);
+    Session session(*m, int64_t(ids.size()), Precision::F32);
     std::vector<float> incremental, step;
     for (int64_t id : ids) {
       session.feed_token(id, step);
