@@ -14,6 +14,7 @@ struct LayerPlan {
   std::vector<int> heads;       // active attention heads, ascending
   std::vector<int> mlp_groups;  // active MLP neuron groups, ascending
   bool empty() const { return heads.empty() && mlp_groups.empty(); }
+  bool operator==(const LayerPlan&) const = default;
 };
 
 class ExecutionPlan {

@@ -19,7 +19,10 @@ struct Result {
 
 std::string join_ids(const std::vector<int64_t>& ids) {
   std::string s;
-  for (auto id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  for (auto id : ids) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(id);
+  }
   return s;
 }
 
@@ -63,6 +66,61 @@ TEST(Cli, LogitsWritesEveryPosition) {
   EXPECT_TRUE(test::all_close(got.to_f32(), test::npy_f32(dir + "/logits.npy"), 1e-4, "logits"));
 }
 
+TEST(Cli, RunWithABudgetReportsThePlan) {
+  for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
+    const std::string dir = test::fixture(name);
+    const auto ids = test::npy_i64(dir + "/input_ids.npy");
+    const auto budgets = read_npy(dir + "/budgets.npy").to_f64();
+    const auto want = test::npy_i64(dir + "/generated_ids.npy");
+    const auto plans = test::npy_i64(dir + "/execution_plan_summary.npy");
+    const size_t n = want.size() / budgets.size(), b = 3, N = plans.size() / budgets.size();
+    Result r = run_cli("run -m " + dir + " --image " + dir + "/image.png --ids " + join_ids(ids) + " -n " +
+                       std::to_string(n) + " --ignore-eos --budget " + std::to_string(budgets[b]) + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["ids"].get<std::vector<int64_t>>(), std::vector<int64_t>(want.begin() + long(b * n), want.begin() + long((b + 1) * n)));
+    EXPECT_EQ(j["units"].get<int64_t>(), test::npy_i64(dir + "/units.npy")[b]);
+    EXPECT_EQ(j["plan_source"], "scheduler");
+    std::vector<int> executed;
+    for (size_t l = 0; l < N; ++l)
+      if (plans[b * N + l] >= 0) executed.push_back(int(l));
+    EXPECT_EQ(j["plan"]["executed_layers"].get<std::vector<int>>(), executed);
+    ASSERT_EQ(j["plan"]["layers"].size(), executed.size());
+    for (size_t i = 0; i < executed.size(); ++i)
+      EXPECT_EQ(int64_t(j["plan"]["layers"][i]["heads"].size()), plans[b * N + size_t(executed[i])]);
+    EXPECT_GT(j["executed_fraction"].get<double>(), 0.0);
+    EXPECT_LE(j["executed_fraction"].get<double>(), budgets[b] + 1e-9);
+
+    // Baselines with the same unit count, and an explicit layer list.
+    for (const char* plan : {"early-exit", "random"}) {
+      r = run_cli("run -m " + dir + " --ids " + join_ids(ids) + " --image " + dir + "/image.png -n 2 --budget 0.75 --plan " +
+                  plan + " --json");
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      j = nlohmann::json::parse(r.out);
+      EXPECT_EQ(j["plan_source"], plan);
+      EXPECT_EQ(j["units"].get<int64_t>(), test::npy_i64(dir + "/units.npy")[b]);
+    }
+    r = run_cli("run -m " + dir + " --ids " + join_ids(ids) + " --image " + dir + "/image.png -n 2 --plan 0,1,2,3,7 --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["plan"]["executed_layers"].get<std::vector<int>>(), (std::vector<int>{0, 1, 2, 3, 7}));
+  }
+}
+
+TEST(Cli, LogitsWithABudgetIncludeTheLatencyToken) {
+  const std::string dir = test::fixture("adallava_tiny_H");
+  test::TempDir d;
+  const auto ids = test::npy_i64(dir + "/input_ids.npy");
+  const auto budgets = read_npy(dir + "/budgets.npy").to_f64();
+  const auto want = test::npy_f32(dir + "/prefill_logits.npy");
+  const size_t b = 4, per = want.size() / budgets.size();
+  Result r = run_cli("logits -m " + dir + " --image " + dir + "/image.png --ids " + join_ids(ids) + " --budget " +
+                     std::to_string(budgets[b]) + " -o " + d.file("l.npy"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(test::all_close(read_npy(d.file("l.npy")).to_f32(),
+                              std::vector<float>(want.begin() + long(b * per), want.begin() + long((b + 1) * per)), 1e-4,
+                              "logits"));
+}
+
 TEST(Cli, BadInputGetsOneLineErrors) {
   const std::string llava = test::fixture("llava_tiny_f32"), llama = test::fixture("llama_tiny_gqa_f32");
   expect_clean_error(run_cli("run -m /nonexistent/model --ids 1,2"), "/nonexistent/model");
@@ -76,12 +134,38 @@ TEST(Cli, BadInputGetsOneLineErrors) {
   std::vector<int64_t> long_prompt(600, 5);
   expect_clean_error(run_cli("run -m " + llama + " --ids " + join_ids(long_prompt)), "exceeds the model context");
 
+  const std::string ada = test::fixture("adallava_tiny_L");
+  expect_clean_error(run_cli("run -m " + ada + " --ids 1,2 --budget 1.5"), "--budget 1.5 is outside [0, 1]");
+  expect_clean_error(run_cli("run -m " + ada + " --ids 1,2 --budget fast"), "--budget 'fast' is not a number");
+  expect_clean_error(run_cli("run -m " + ada + " --ids 1,2 --plan sometimes"), "--plan 'sometimes'");
+  expect_clean_error(run_cli("run -m " + ada + " --ids 1,2 --plan 0,9"), "plan layer 9 is outside");
+  expect_clean_error(run_cli("run -m " + llava + " --ids 1,2 --budget 0.5"), "needs an AdaLLaVA checkpoint");
+  expect_clean_error(run_cli("run -m " + llava + " --ids 1,2 --plan random"), "needs an AdaLLaVA checkpoint");
+  expect_clean_error(run_cli("bench --synthetic llava-tiny --budgets 0.5"), "needs an AdaLLaVA preset");
+
   test::TempDir d;
   test::write_file(d.file("config.json"), R"({"model_type":"mamba"})");
   expect_clean_error(run_cli("run -m " + d.path + " --ids 1"), "unknown model_type 'mamba'");
   std::filesystem::copy_file(llama + "/config.json", d.file("config.json"), std::filesystem::copy_options::overwrite_existing);
   test::write_file(d.file("model.safetensors"), "xx");
   expect_clean_error(run_cli("run -m " + d.path + " --ids 1"), "model.safetensors");
+
+  // An AdaLLaVA config that contradicts itself is refused at load, naming the field.
+  test::TempDir a;
+  for (const char* f : {"model.safetensors"}) std::filesystem::copy_file(ada + "/" + f, a.file(f));
+  std::filesystem::copy(ada + "/clip_vision_tower", a.file("clip_vision_tower"), std::filesystem::copy_options::recursive);
+  auto cfg = nlohmann::json::parse(test::read_file(ada + "/config.json"));
+  cfg["num_prefix_layers"] = 12;
+  test::write_file(a.file("config.json"), cfg.dump());
+  expect_clean_error(run_cli("run -m " + a.path + " --ids 1,2"), "num_prefix_layers = 12");
+  cfg["num_prefix_layers"] = 4;
+  cfg["scheduler_type"] = "H";
+  cfg["scheduler_rank"] = 3;
+  test::write_file(a.file("config.json"), cfg.dump());
+  expect_clean_error(run_cli("run -m " + a.path + " --ids 1,2"), "scheduler_rank = 3");
+  cfg["scheduler_rank"] = 2;  // H now, but the checkpoint's head is L-sized
+  test::write_file(a.file("config.json"), cfg.dump());
+  expect_clean_error(run_cli("run -m " + a.path + " --ids 1,2"), "scheduler.mlp_head.weight");
 }
 
 }  // namespace
