@@ -88,6 +88,12 @@ void bench(const BenchOptions& o) {
   if (!model->adaptive() && (budgets.size() != 1 || budgets[0] != 1.0))
     throw Error("--budgets needs an AdaLLaVA preset (ada-llava-7b, ...)");
   const double gbps = measure_read_bandwidth(model->weight_spans());  // same run: the machine is noisy
+  {  // Warm-up (page faults, thread pool, caches) so the first measured budget is not penalised.
+    Session warm(*model, 34, precision);
+    std::vector<float> logits;
+    warm.prefill(embeds.data(), std::min<int64_t>(o.prompt_tokens, 32), PlanRequest{}, logits);
+    warm.feed_token(argmax(logits.data(), V), logits);
+  }
   nlohmann::json results = nlohmann::json::array();
   double full_prefill_ms = 0, full_decode_ms = 0;
   for (double budget : budgets) {
