@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/attention_avx512.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 
@@ -31,6 +32,22 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
   const int hd = kv.head_dim;
   const int group = n_heads / kv.n_kv_heads;
   const int64_t total = past + T;
+  // Few query rows (decode) on AVX-512: one fused pass per row and head (scores, softmax, P·V).
+  if (T <= kDirectRows && cpu_has_avx512_bf16() && !portable_kernels_forced()) {
+#pragma omp parallel
+    {
+      std::vector<float> scores(static_cast<size_t>(total));
+#pragma omp for schedule(static) collapse(2)
+      for (int h = 0; h < n_heads; ++h)
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t g = h / group;
+          avx512::attend_row(out + t * ldo + int64_t(h) * hd, q + t * ldq + int64_t(h) * hd,
+                             kv.k + g * kv.capacity * hd, kv.v + g * kv.capacity * hd, causal ? past + t + 1 : total,
+                             hd, scale, scores.data());
+        }
+    }
+    return;
+  }
   // Heads run in parallel; each does its two products with one thread (nested regions are
   // serial), so the per-thread score buffer is private.
 #pragma omp parallel

@@ -47,6 +47,7 @@ bool cpu_has_avx512_bf16() {
 }
 
 void set_force_portable_kernels(bool on) { g_force_portable = on; }
+bool portable_kernels_forced() { return g_force_portable; }
 
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {

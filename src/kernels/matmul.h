@@ -46,5 +46,6 @@ void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
 bool cpu_has_avx512_bf16();
 // Forces the portable path (for tests and comparisons).
 void set_force_portable_kernels(bool on);
+bool portable_kernels_forced();
 
 }  // namespace adallava

@@ -87,7 +87,8 @@ TEST(AdaLlavaFixture, ConfigAndUnitGridMatchTheAuthorsCode) {
     // The real model sizes (L-7B, H-7B, L-13B), where the fixture has them.
     if (std::ifstream(f.dir + "/units_grid_reference_sizes.npy")) {
       const auto rows = npy_i64(f.dir + "/units_grid_reference_sizes.npy");
-      for (const auto& r : manifest(f.dir)["units_grid"]["reference_sizes"]) {
+      const nlohmann::json all = manifest(f.dir);
+      for (const auto& r : all["units_grid"]["reference_sizes"]) {
         AdaConfig big;
         big.prefix_units = r["P"].get<int>();
         big.total_units = r["T"].get<int>();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/matmul.h"
 
 namespace adallava {
 namespace {
@@ -75,36 +76,45 @@ TEST(Ops, RopeRotatesHalfSplitPairs) {
   }
 }
 
-// Attention against a direct evaluation, causal with a cached prefix and grouped KV heads.
+// Attention against a direct evaluation, causal with a cached prefix and grouped KV heads:
+// decode-sized and prefill-sized query blocks, head sizes with partial 16-lane chunks and more
+// than 128 lanes, fast and portable kernels.
 TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
-  const int nh = 4, nkv = 2, hd = 5;
-  const int64_t past = 3, T = 4, cap = 9;
-  std::vector<float> kbuf(size_t(nkv * cap * hd)), vbuf(kbuf.size());
-  for (size_t i = 0; i < kbuf.size(); ++i) kbuf[i] = std::sin(float(i)), vbuf[i] = std::cos(float(i) * 0.7f);
-  KvView kv{kbuf.data(), vbuf.data(), cap, hd, nkv};
-  std::vector<float> q(size_t(T * nh * hd)), out(q.size());
-  for (size_t i = 0; i < q.size(); ++i) q[i] = std::sin(float(i) * 1.3f);
-  const float scale = 0.37f;
-  attention(out.data(), nh * hd, q.data(), nh * hd, T, past, nh, kv, scale, true);
-  for (int64_t t = 0; t < T; ++t)
-    for (int h = 0; h < nh; ++h) {
-      const int g = h / (nh / nkv);
-      std::vector<double> s;
-      double mx = -1e30;
-      for (int64_t j = 0; j <= past + t; ++j) {
-        double d = 0;
-        for (int c = 0; c < hd; ++c) d += q[size_t((t * nh + h) * hd + c)] * kbuf[size_t((g * cap + j) * hd + c)];
-        s.push_back(d * scale);
-        mx = std::max(mx, s.back());
+  const int nh = 4, nkv = 2;
+  for (bool portable : {false, true})
+    for (int hd : {5, 16, 128, 136})
+      for (int64_t T : {1, 4, 7}) {
+        SCOPED_TRACE("hd " + std::to_string(hd) + " T " + std::to_string(T) + (portable ? " portable" : ""));
+        set_force_portable_kernels(portable);
+        const int64_t past = 3, cap = past + T + 2;
+        std::vector<float> kbuf(size_t(nkv * cap * hd)), vbuf(kbuf.size());
+        for (size_t i = 0; i < kbuf.size(); ++i) kbuf[i] = std::sin(float(i)), vbuf[i] = std::cos(float(i) * 0.7f);
+        KvView kv{kbuf.data(), vbuf.data(), cap, hd, nkv};
+        std::vector<float> q(size_t(T * nh * hd)), out(q.size());
+        for (size_t i = 0; i < q.size(); ++i) q[i] = std::sin(float(i) * 1.3f);
+        const float scale = 1.f / std::sqrt(float(hd));
+        attention(out.data(), nh * hd, q.data(), nh * hd, T, past, nh, kv, scale, true);
+        for (int64_t t = 0; t < T; ++t)
+          for (int h = 0; h < nh; ++h) {
+            const int g = h / (nh / nkv);
+            std::vector<double> s;
+            double mx = -1e30;
+            for (int64_t j = 0; j <= past + t; ++j) {
+              double d = 0;
+              for (int c = 0; c < hd; ++c) d += q[size_t((t * nh + h) * hd + c)] * kbuf[size_t((g * cap + j) * hd + c)];
+              s.push_back(d * scale);
+              mx = std::max(mx, s.back());
+            }
+            double z = 0;
+            for (auto& v : s) z += (v = std::exp(v - mx));
+            for (int c = 0; c < hd; ++c) {
+              double o = 0;
+              for (size_t j = 0; j < s.size(); ++j) o += s[j] / z * vbuf[size_t((g * cap + int64_t(j)) * hd + c)];
+              ASSERT_NEAR(out[size_t((t * nh + h) * hd + c)], o, 1e-5) << "t=" << t << " h=" << h << " c=" << c;
+            }
+          }
       }
-      double z = 0;
-      for (auto& v : s) z += (v = std::exp(v - mx));
-      for (int c = 0; c < hd; ++c) {
-        double o = 0;
-        for (size_t j = 0; j < s.size(); ++j) o += s[j] / z * vbuf[size_t((g * cap + int64_t(j)) * hd + c)];
-        EXPECT_NEAR(out[size_t((t * nh + h) * hd + c)], o, 1e-5) << "t=" << t << " h=" << h;
-      }
-    }
+  set_force_portable_kernels(false);
 }
 
 }  // namespace

@@ -1,0 +1,13 @@
+// AVX-512 kernel for the decode case of attention: one query row against the cached keys and
+// values of one head. Only called when the CPU has AVX-512 (see cpu_has_avx512_bf16).
+#pragma once
+#include <cstdint>
+
+namespace adallava::avx512 {
+
+// out (head_dim) = softmax(scale · K q) · V over n cached rows; K, V rows are head_dim apart.
+// scores: n floats of scratch.
+void attend_row(float* out, const float* q, const float* K, const float* V, int64_t n, int head_dim, float scale,
+                float* scores);
+
+}  // namespace adallava::avx512
