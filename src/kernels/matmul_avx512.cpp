@@ -324,17 +324,22 @@ void with_mr(int mr, Fn&& fn) {
 
 }  // namespace
 
+// Rows per work item of a GEMV: about 256 KB of weights. Threads take items as they finish
+// (the two vCPUs share a core and a noisy neighbour can stall one; equal halves would wait).
+int64_t gemv_chunk_rows(int64_t K, size_t elt) {
+  const int64_t rows = int64_t(1 << 18) / (K * int64_t(elt));
+  return rows < 8 ? 8 : rows;
+}
+
 void matmul_gemv(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                  const float* bias, bool accumulate) {
-  const int64_t N = W.rows;
+  const int64_t N = W.rows, chunk = gemv_chunk_rows(W.cols, dtype_size(W.dtype));
   // Enough work per thread to pay for waking it: split only large matrices.
   const int nth = N * W.cols >= (1 << 16) ? omp_get_max_threads() : 1;
-#pragma omp parallel num_threads(nth)
-  {
-    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t per = (N + nt - 1) / nt;
-    const int64_t n0 = tid * per, n1 = n0 + per < N ? n0 + per : N;
-    if (n0 < n1) {
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t n1 = n0 + chunk < N ? n0 + chunk : N;
+    {
       switch (W.dtype) {
         case DType::F32: gemv_dispatch_m<DType::F32>(y, ldy, x, ldx, M, W, bias, accumulate, n0, n1); break;
         case DType::BF16: gemv_dispatch_m<DType::BF16>(y, ldy, x, ldx, M, W, bias, accumulate, n0, n1); break;
@@ -353,12 +358,11 @@ void matmul_gemv_bf16(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
     for (int64_t k = K; k < Kp; ++k) x16[m * Kp + k] = 0;
   }
   const int nth = N * K >= (1 << 16) ? omp_get_max_threads() : 1;
-#pragma omp parallel num_threads(nth)
-  {
-    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t per = (N + nt - 1) / nt;
-    const int64_t n0 = tid * per, n1 = n0 + per < N ? n0 + per : N;
-    if (n0 < n1) {
+  const int64_t chunk = gemv_chunk_rows(K, 2);
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t n1 = n0 + chunk < N ? n0 + chunk : N;
+    {
       switch (M) {
         case 1: gemv_rows_bf16<1>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
         case 2: gemv_rows_bf16<2>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
