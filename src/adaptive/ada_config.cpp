@@ -4,14 +4,15 @@
 
 namespace adallava {
 
-bool is_adallava(const ModelConfig& c) { return c.model_type == "ada_llava_llama"; }
+bool is_adallava(const ModelConfig& c) {
+  return c.model_type == "ada_llava_llama";
+}
 
 namespace {
 
 int get_int(const ModelConfig& c, const char* field, int fallback) {
   if (!c.raw.contains(field) || c.raw[field].is_null()) return fallback;
-  if (!c.raw[field].is_number_integer())
-    throw Error(c.path + ": field " + field + " must be an integer");
+  if (!c.raw[field].is_number_integer()) throw Error(c.path + ": field " + field + " must be an integer");
   return c.raw[field].get<int>();
 }
 
@@ -33,9 +34,12 @@ AdaConfig parse_ada_config(const ModelConfig& c) {
     throw Error(c.path + ": field num_prefix_layers = " + std::to_string(a.num_prefix_layers) +
                 " must be in [0, num_hidden_layers = " + std::to_string(N) + ")");
   const std::string type = get_str(c, "scheduler_type", "L");
-  if (type == "L") a.type = SchedulerType::L;
-  else if (type == "H") a.type = SchedulerType::H;
-  else throw Error(c.path + ": field scheduler_type '" + type + "' is not L or H");
+  if (type == "L")
+    a.type = SchedulerType::L;
+  else if (type == "H")
+    a.type = SchedulerType::H;
+  else
+    throw Error(c.path + ": field scheduler_type '" + type + "' is not L or H");
   a.scheduler_rank = get_int(c, "scheduler_rank", 8);
   a.token_selecting = get_str(c, "token_selecting", "none");
   if (a.token_selecting != "none")

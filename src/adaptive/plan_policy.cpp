@@ -35,11 +35,16 @@ PlanPolicy PlanPolicy::parse(const std::string& text) {
 
 std::string PlanPolicy::name() const {
   switch (kind) {
-    case Scheduler: return "scheduler";
-    case EarlyExit: return "early-exit";
-    case Random: return "random";
-    case Layers: return "layers";
-    case Fixed: return "fixed";
+    case Scheduler:
+      return "scheduler";
+    case EarlyExit:
+      return "early-exit";
+    case Random:
+      return "random";
+    case Layers:
+      return "layers";
+    case Fixed:
+      return "fixed";
   }
   return "?";
 }
@@ -92,7 +97,8 @@ ExecutionPlan random_plan(int units, uint64_t seed, const AdaConfig& a, int n_la
   ExecutionPlan plan = prefix_only(a, n_layers, n_heads);
   const int rank = a.type == SchedulerType::L ? n_heads : a.scheduler_rank;
   for (int g = 0; g < a.num_gated_layers; ++g)
-    if (per_layer[size_t(g)] > 0) add_slices(plan, a.num_prefix_layers + g, per_layer[size_t(g)], rank, n_heads, shuffle);
+    if (per_layer[size_t(g)] > 0)
+      add_slices(plan, a.num_prefix_layers + g, per_layer[size_t(g)], rank, n_heads, shuffle);
   return plan;
 }
 

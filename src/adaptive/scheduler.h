@@ -18,8 +18,7 @@ namespace adallava {
 
 class Scheduler {
  public:
-  static Scheduler load(const TensorStore& store, const std::string& name, int hidden, int n_heads,
-                        const AdaConfig& a);
+  static Scheduler load(const TensorStore& store, const std::string& name, int hidden, int n_heads, const AdaConfig& a);
 
   // Logits (head_outputs) of the latency token's residual state x (hidden).
   std::vector<float> logits(const float* x) const;

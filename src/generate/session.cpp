@@ -16,7 +16,9 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // Rows the decoder sees for a prompt of `rows` merged rows (+1 latency token for AdaLLaVA).
-int64_t decoder_rows(const LlavaModel& model, int64_t rows) { return rows + (model.adaptive() ? 1 : 0); }
+int64_t decoder_rows(const LlavaModel& model, int64_t rows) {
+  return rows + (model.adaptive() ? 1 : 0);
+}
 
 void check_context(const LlavaModel& model, int64_t rows) {
   const int64_t ctx = model.config().text.max_position_embeddings;
@@ -51,8 +53,8 @@ std::optional<ExecutionPlan> named_plan(const PlanPolicy& policy, const TextConf
   for (int l = 0; l < t.num_layers; ++l)
     for (const auto* set : {&policy.plan.layer(l).heads, &policy.plan.layer(l).mlp_groups})
       for (int h : *set)
-        if (h < 0 || h >= t.num_heads) throw Error("plan layer " + std::to_string(l) + ": index " +
-                                                    std::to_string(h) + " is out of range");
+        if (h < 0 || h >= t.num_heads)
+          throw Error("plan layer " + std::to_string(l) + ": index " + std::to_string(h) + " is out of range");
   return policy.plan;
 }
 
@@ -70,7 +72,8 @@ Session::Session(const LlavaModel& model, int64_t capacity, Precision precision)
     : model_(model), precision_(precision) {
   const TextConfig& t = model.config().text;
   plan_ = ExecutionPlan::full(t.num_layers, t.num_heads);
-  cache_ = KvCache(t.num_layers, t.head_dim, capacity);
+  // K/V are cached in the activations' precision: bf16 activations get a bf16 cache.
+  cache_ = KvCache(t.num_layers, t.head_dim, capacity, precision == Precision::BF16 ? DType::BF16 : DType::F32);
 }
 
 void Session::run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs) {
@@ -121,11 +124,19 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
     ++T;
     const int P = a.num_prefix_layers;
     switch (request.policy.kind) {
-      case PlanPolicy::Scheduler: plan_ = ExecutionPlan::full(N, t.num_heads); break;  // prefix part used first
-      case PlanPolicy::EarlyExit: plan_ = early_exit_plan(rep.units, a, N, t.num_heads); break;
-      case PlanPolicy::Random: plan_ = random_plan(rep.units, request.policy.seed, a, N, t.num_heads); break;
+      case PlanPolicy::Scheduler:
+        plan_ = ExecutionPlan::full(N, t.num_heads);
+        break;  // prefix part used first
+      case PlanPolicy::EarlyExit:
+        plan_ = early_exit_plan(rep.units, a, N, t.num_heads);
+        break;
+      case PlanPolicy::Random:
+        plan_ = random_plan(rep.units, request.policy.seed, a, N, t.num_heads);
+        break;
       case PlanPolicy::Layers:
-      case PlanPolicy::Fixed: plan_ = *named_plan(request.policy, t); break;
+      case PlanPolicy::Fixed:
+        plan_ = *named_plan(request.policy, t);
+        break;
     }
     run(x.data(), T, 0, P, layer_outputs);
     if (request.policy.kind == PlanPolicy::Scheduler) {

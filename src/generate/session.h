@@ -23,13 +23,13 @@ struct PlanRequest {
 
 // What was chosen, for reports and tests.
 struct PlanReport {
-  bool adaptive = false;        // an AdaLLaVA checkpoint (a latency token was appended)
+  bool adaptive = false;  // an AdaLLaVA checkpoint (a latency token was appended)
   double budget = 1.0;
   int units = 0;
   std::string source = "full";  // full, scheduler, early-exit, random, layers
   ExecutionPlan plan;
   double executed_fraction = 1.0;
-  double scheduler_ms = 0;      // latency token lookup + scheduler head + selection
+  double scheduler_ms = 0;                               // latency token lookup + scheduler head + selection
   std::vector<float> scheduler_input, scheduler_logits;  // AdaLLaVA with the scheduler
 };
 
@@ -71,9 +71,9 @@ struct GenerateOptions {
 };
 
 struct GenerateResult {
-  std::vector<int64_t> ids;             // generated ids (EOS included if it ended the answer)
+  std::vector<int64_t> ids;                     // generated ids (EOS included if it ended the answer)
   std::vector<std::vector<float>> step_logits;  // when requested: logits before each choice
-  int64_t prompt_rows = 0;              // decoder prompt length (image rows and latency token included)
+  int64_t prompt_rows = 0;                      // decoder prompt length (image rows and latency token included)
   PlanReport plan;
   double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
   bool stopped_at_eos = false;

@@ -18,12 +18,19 @@ constexpr int64_t kDirectRows = 4;  // query rows up to which P·V is accumulate
 }  // namespace
 
 void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int64_t ldv, int64_t T, int64_t past) {
-  const size_t row_bytes = size_t(kv.head_dim) * 4;
+  const int hd = kv.head_dim;
+  auto put = [&](void* dst, const float* src) {
+    if (kv.dtype == DType::F32) {
+      std::memcpy(dst, src, size_t(hd) * 4);
+    } else {
+      auto* d = static_cast<uint16_t*>(dst);
+      for (int c = 0; c < hd; ++c) d[c] = f32_to_bf16(src[c]);
+    }
+  };
   for (int g = 0; g < kv.n_kv_heads; ++g)
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t dst = (int64_t(g) * kv.capacity + past + t) * kv.head_dim;
-      std::memcpy(kv.k + dst, k + t * ldk + int64_t(g) * kv.head_dim, row_bytes);
-      std::memcpy(kv.v + dst, v + t * ldv + int64_t(g) * kv.head_dim, row_bytes);
+      put(kv.row(kv.k, g, past + t), k + t * ldk + int64_t(g) * hd);
+      put(kv.row(kv.v, g, past + t), v + t * ldv + int64_t(g) * hd);
     }
 }
 
@@ -41,9 +48,9 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
       for (int h = 0; h < n_heads; ++h)
         for (int64_t t = 0; t < T; ++t) {
           const int64_t g = h / group;
-          avx512::attend_row(out + t * ldo + int64_t(h) * hd, q + t * ldq + int64_t(h) * hd,
-                             kv.k + g * kv.capacity * hd, kv.v + g * kv.capacity * hd, causal ? past + t + 1 : total,
-                             hd, scale, scores.data());
+          avx512::attend_row(out + t * ldo + int64_t(h) * hd, q + t * ldq + int64_t(h) * hd, kv.row(kv.k, int(g), 0),
+                             kv.row(kv.v, int(g), 0), kv.dtype == DType::BF16, causal ? past + t + 1 : total, hd, scale,
+                             scores.data());
         }
     }
     return;
@@ -56,12 +63,12 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
 #pragma omp for schedule(dynamic, 1)
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;
-      const float* kh = kv.k + int64_t(g) * kv.capacity * hd;
-      const float* vh = kv.v + int64_t(g) * kv.capacity * hd;
+      const void* kh = kv.row(kv.k, g, 0);
+      const void* vh = kv.row(kv.v, g, 0);
       scores.assign(size_t(T * total), 0.f);
       // S (T, total) = q_h · K_hᵀ
-      matmul(scores.data(), total, q + int64_t(h) * hd, ldq, T, WeightView::dense(DType::F32, kh, total, hd),
-             nullptr, Precision::F32);
+      matmul(scores.data(), total, q + int64_t(h) * hd, ldq, T, WeightView::dense(kv.dtype, kh, total, hd), nullptr,
+             Precision::F32);
       for (int64_t t = 0; t < T; ++t) {
         float* row = scores.data() + t * total;
         const int64_t visible = causal ? past + t + 1 : total;
@@ -72,6 +79,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
       // O_h (T, hd) = P · V_h. Few rows (decode): accumulate V rows directly; packing Vᵀ for a
       // product with one row would cost more than the product.
       if (T <= kDirectRows) {
+        std::vector<float> v(static_cast<size_t>(hd));
         for (int64_t t = 0; t < T; ++t) {
           float* o = out + t * ldo + int64_t(h) * hd;
           const float* p = scores.data() + t * total;
@@ -79,13 +87,13 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
           const int64_t visible = causal ? past + t + 1 : total;
           for (int64_t j = 0; j < visible; ++j) {
             const float pj = p[j];
-            const float* v = vh + j * hd;
-            for (int c = 0; c < hd; ++c) o[c] += pj * v[c];
+            to_f32(kv.dtype, kv.row(kv.v, g, j), v.data(), size_t(hd));
+            for (int c = 0; c < hd; ++c) o[c] += pj * v[size_t(c)];
           }
         }
       } else {  // V_h (total, hd) read as W = V_hᵀ (hd, total)
         matmul(out + int64_t(h) * hd, ldo, scores.data(), total, T,
-               WeightView::dense(DType::F32, vh, total, hd).transposed(), nullptr, Precision::F32);
+               WeightView::dense(kv.dtype, vh, total, hd).transposed(), nullptr, Precision::F32);
       }
     }
   }

@@ -5,9 +5,9 @@
 
 namespace adallava::avx512 {
 
-// out (head_dim) = softmax(scale · K q) · V over n cached rows; K, V rows are head_dim apart.
-// scores: n floats of scratch.
-void attend_row(float* out, const float* q, const float* K, const float* V, int64_t n, int head_dim, float scale,
-                float* scores);
+// out (head_dim) = softmax(scale · K q) · V over n cached rows; K, V rows are head_dim apart,
+// f32 or (bf16_kv) bf16. scores: n floats of scratch.
+void attend_row(float* out, const float* q, const void* K, const void* V, bool bf16_kv, int64_t n, int head_dim,
+                float scale, float* scores);
 
 }  // namespace adallava::avx512

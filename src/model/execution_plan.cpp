@@ -70,8 +70,10 @@ std::pair<int64_t, int64_t> mlp_group_range(int64_t intermediate, int n_groups, 
 std::vector<std::pair<int, int>> contiguous_runs(const std::vector<int>& sorted) {
   std::vector<std::pair<int, int>> runs;
   for (int v : sorted) {
-    if (!runs.empty() && runs.back().first + runs.back().second == v) ++runs.back().second;
-    else runs.push_back({v, 1});
+    if (!runs.empty() && runs.back().first + runs.back().second == v)
+      ++runs.back().second;
+    else
+      runs.push_back({v, 1});
   }
   return runs;
 }

@@ -8,15 +8,19 @@ int kv_heads_for(const ExecutionPlan& plan, int layer, int n_kv_heads) {
   return int(lp.heads.size()) == plan.n_heads() ? n_kv_heads : int(lp.heads.size());
 }
 
-KvCache::KvCache(int n_layers, int head_dim, int64_t capacity)
-    : k_(size_t(n_layers)), v_(size_t(n_layers)), heads_(size_t(n_layers), 0), head_dim_(head_dim),
+KvCache::KvCache(int n_layers, int head_dim, int64_t capacity, DType dtype)
+    : k_(size_t(n_layers)),
+      v_(size_t(n_layers)),
+      heads_(size_t(n_layers), 0),
+      head_dim_(head_dim),
+      dtype_(dtype),
       capacity_(capacity) {}
 
 void KvCache::allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1) {
   for (int l = l0; l < l1; ++l) {
     if (allocated(l)) continue;
     const int h = kv_heads_for(plan, l, n_kv_heads);
-    const size_t n = size_t(h) * size_t(capacity_) * size_t(head_dim_);
+    const size_t n = size_t(h) * size_t(capacity_) * size_t(head_dim_) * dtype_size(dtype_);
     k_[size_t(l)].resize(n);
     v_[size_t(l)].resize(n);
     heads_[size_t(l)] = h;
@@ -24,12 +28,12 @@ void KvCache::allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1
 }
 
 KvView KvCache::layer(int l) {
-  return {k_[size_t(l)].data(), v_[size_t(l)].data(), capacity_, head_dim_, heads_[size_t(l)]};
+  return {k_[size_t(l)].data(), v_[size_t(l)].data(), capacity_, head_dim_, heads_[size_t(l)], dtype_};
 }
 
 size_t KvCache::bytes() const {
   size_t b = 0;
-  for (size_t l = 0; l < k_.size(); ++l) b += (k_[l].size() + v_[l].size()) * sizeof(float);
+  for (size_t l = 0; l < k_.size(); ++l) b += k_[l].size() + v_[l].size();
   return b;
 }
 

@@ -14,8 +14,9 @@ namespace adallava {
 class KvCache {
  public:
   KvCache() = default;
-  // No layer allocated yet; see allocate().
-  KvCache(int n_layers, int head_dim, int64_t capacity);
+  // No layer allocated yet; see allocate(). dtype: F32, or BF16 (halves the cache and the
+  // bytes decode reads from it; used when activations are bf16).
+  KvCache(int n_layers, int head_dim, int64_t capacity, DType dtype = DType::F32);
 
   // Storage for layers [l0, l1) as the plan runs them; n_kv_heads is the model's KV head count.
   // Layers already allocated are kept (the prefix is allocated before the plan is known).
@@ -24,15 +25,17 @@ class KvCache {
   KvView layer(int l);
   bool allocated(int l) const { return !k_[size_t(l)].empty(); }
   int heads(int l) const { return heads_[size_t(l)]; }
+  DType dtype() const { return dtype_; }
   int64_t capacity() const { return capacity_; }
   int64_t length() const { return length_; }
   void set_length(int64_t n) { length_ = n; }
   size_t bytes() const;
 
  private:
-  std::vector<std::vector<float>> k_, v_;
+  std::vector<std::vector<uint8_t>> k_, v_;
   std::vector<int> heads_;
   int head_dim_ = 0;
+  DType dtype_ = DType::F32;
   int64_t capacity_ = 0, length_ = 0;
 };
 

@@ -1,7 +1,8 @@
 // AdaLLaVA config fields: defaults, unit grids, and inconsistent configs rejected by name.
+#include "adaptive/ada_config.h"
+
 #include <gtest/gtest.h>
 
-#include "adaptive/ada_config.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -31,9 +32,9 @@ TEST(AdaConfig, UnitGridsOfBothVariants) {
   EXPECT_EQ(a.prefix_units, 4);
   EXPECT_EQ(a.total_units, 8);
   EXPECT_EQ(a.head_outputs(8), 4);
-  a = parse_ada_config(config({{"num_prefix_layers", 16}, {"scheduler_type", "H"}, {"scheduler_rank", 8},
-                               {"torch_dtype", "float16"}},
-                              32, 32, 32));
+  a = parse_ada_config(
+      config({{"num_prefix_layers", 16}, {"scheduler_type", "H"}, {"scheduler_rank", 8}, {"torch_dtype", "float16"}},
+             32, 32, 32));
   EXPECT_EQ(a.prefix_units, 64);
   EXPECT_EQ(a.total_units, 128);
   EXPECT_EQ(a.head_outputs(32), 1024);

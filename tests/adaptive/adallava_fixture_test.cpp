@@ -33,7 +33,9 @@ nlohmann::json manifest(const std::string& dir) {
   return nlohmann::json::parse(in);
 }
 
-DType dtype_named(const std::string& s) { return s == "f16" ? DType::F16 : s == "bf16" ? DType::BF16 : DType::F32; }
+DType dtype_named(const std::string& s) {
+  return s == "f16" ? DType::F16 : s == "bf16" ? DType::BF16 : DType::F32;
+}
 
 struct Fixture {
   std::string dir;
@@ -157,7 +159,8 @@ TEST(AdaLlavaFixture, SchedulerPlansAndPrefillLogitsMatchForEveryBudget) {
                     .to_mask(),
                 row(plans, b, plan_size));
       for (int l = 0; l < t.num_layers; ++l)
-        EXPECT_EQ(rep.plan.runs(l) ? int64_t(rep.plan.layer(l).heads.size()) : -1, summary[b * size_t(t.num_layers) + size_t(l)]);
+        EXPECT_EQ(rep.plan.runs(l) ? int64_t(rep.plan.layer(l).heads.size()) : -1,
+                  summary[b * size_t(t.num_layers) + size_t(l)]);
       EXPECT_EQ(rows * V, int64_t(logits.size()));
       EXPECT_TRUE(all_close(logits, row(prefill, b, logits.size()), kLogitsAtol, "prefill logits"));
     }
@@ -202,7 +205,8 @@ TEST(AdaLlavaFixture, GreedyGenerationMatchesWithThePlanReused) {
       EXPECT_EQ(r.ids, std::vector<int64_t>(want_ids.begin() + long(b * n), want_ids.begin() + long((b + 1) * n)));
       ASSERT_EQ(r.step_logits.size(), n);
       for (size_t s = 0; s < n; ++s)
-        EXPECT_TRUE(all_close(r.step_logits[s], row(want_steps, b * n + s, V), kLogitsAtol, "step " + std::to_string(s)));
+        EXPECT_TRUE(
+            all_close(r.step_logits[s], row(want_steps, b * n + s, V), kLogitsAtol, "step " + std::to_string(s)));
       EXPECT_EQ(r.prompt_rows, int64_t(npy_i64(f.dir + "/input_ids_merged.npy").size()));
     }
   }

@@ -1,7 +1,8 @@
 // Budget parsing and quantization rules beyond the fixture grids.
+#include "adaptive/budget.h"
+
 #include <gtest/gtest.h>
 
-#include "adaptive/budget.h"
 #include "tensor/error.h"
 
 namespace adallava {

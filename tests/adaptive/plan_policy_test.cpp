@@ -1,7 +1,8 @@
 // Baseline plans with the scheduler's unit count, and the --plan syntax.
+#include "adaptive/plan_policy.h"
+
 #include <gtest/gtest.h>
 
-#include "adaptive/plan_policy.h"
 #include "tensor/error.h"
 
 namespace adallava {

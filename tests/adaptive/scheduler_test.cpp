@@ -1,10 +1,10 @@
 // Plan selection rules of the released code: greedy top-k for L, layer-then-heads for H,
 // argmax over the dtype-rounded softmax with the first index winning ties.
+#include "adaptive/scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include <numeric>
-
-#include "adaptive/scheduler.h"
 
 namespace adallava {
 namespace {

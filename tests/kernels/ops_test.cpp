@@ -81,15 +81,25 @@ TEST(Ops, RopeRotatesHalfSplitPairs) {
 // than 128 lanes, fast and portable kernels.
 TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
   const int nh = 4, nkv = 2;
+  for (DType kv_dtype : {DType::F32, DType::BF16})
   for (bool portable : {false, true})
     for (int hd : {5, 16, 128, 136})
       for (int64_t T : {1, 4, 7}) {
-        SCOPED_TRACE("hd " + std::to_string(hd) + " T " + std::to_string(T) + (portable ? " portable" : ""));
+        SCOPED_TRACE("hd " + std::to_string(hd) + " T " + std::to_string(T) + (portable ? " portable" : "") +
+                     " kv " + dtype_name(kv_dtype));
         set_force_portable_kernels(portable);
         const int64_t past = 3, cap = past + T + 2;
         std::vector<float> kbuf(size_t(nkv * cap * hd)), vbuf(kbuf.size());
-        for (size_t i = 0; i < kbuf.size(); ++i) kbuf[i] = std::sin(float(i)), vbuf[i] = std::cos(float(i) * 0.7f);
-        KvView kv{kbuf.data(), vbuf.data(), cap, hd, nkv};
+        std::vector<uint16_t> k16(kbuf.size()), v16(kbuf.size());
+        for (size_t i = 0; i < kbuf.size(); ++i) {
+          kbuf[i] = std::sin(float(i)), vbuf[i] = std::cos(float(i) * 0.7f);
+          if (kv_dtype == DType::BF16) {  // the cache holds bf16: expect the rounded values
+            k16[i] = f32_to_bf16(kbuf[i]), v16[i] = f32_to_bf16(vbuf[i]);
+            kbuf[i] = bf16_to_f32(k16[i]), vbuf[i] = bf16_to_f32(v16[i]);
+          }
+        }
+        KvView kv = kv_dtype == DType::F32 ? KvView{kbuf.data(), vbuf.data(), cap, hd, nkv, DType::F32}
+                                           : KvView{k16.data(), v16.data(), cap, hd, nkv, DType::BF16};
         std::vector<float> q(size_t(T * nh * hd)), out(q.size());
         for (size_t i = 0; i < q.size(); ++i) q[i] = std::sin(float(i) * 1.3f);
         const float scale = 1.f / std::sqrt(float(hd));

@@ -1,6 +1,8 @@
 // Execution plans: MLP grouping, and the skipping/slicing decoder against the masked form of
 // the spec §5 (every layer computed in full, head outputs and neurons multiplied by the plan)
 // on random plans, at prefill and through the KV cache; skipped work gets no KV cache.
+#include "model/execution_plan.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "generate/session.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
-#include "model/execution_plan.h"
 #include "model/llava.h"
 #include "tensor/error.h"
 #include "test_util.h"
