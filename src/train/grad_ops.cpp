@@ -1,0 +1,296 @@
+#include "train/grad_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace adallava::train {
+
+template <class F>
+void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t K, int64_t N) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      F acc = b ? b[n] : F(0);
+      for (int64_t k = 0; k < K; ++k) acc += x[t * K + k] * w[n * K + k];
+      y[t * N + n] = acc;
+    }
+}
+
+template <class F>
+void linear_backward(F* dx, F* dw, F* db, const F* dy, const F* x, const F* w, int64_t T, int64_t K, int64_t N) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      const F g = dy[t * N + n];
+      if (db) db[n] += g;
+      for (int64_t k = 0; k < K; ++k) {
+        if (dx) dx[t * K + k] += g * w[n * K + k];
+        if (dw) dw[n * K + k] += g * x[t * K + k];
+      }
+    }
+}
+
+template <class F>
+void rms_norm_forward(F* out, F* r, const F* x, const F* w, int64_t T, int64_t C, F eps) {
+  for (int64_t t = 0; t < T; ++t) {
+    F ss = 0;
+    for (int64_t c = 0; c < C; ++c) ss += x[t * C + c] * x[t * C + c];
+    r[t] = F(1) / std::sqrt(ss / F(C) + eps);
+    for (int64_t c = 0; c < C; ++c) out[t * C + c] = x[t * C + c] * r[t] * w[c];
+  }
+}
+
+template <class F>
+void rms_norm_backward(F* dx, F* dw, const F* dout, const F* x, const F* w, const F* r, int64_t T, int64_t C) {
+  for (int64_t t = 0; t < T; ++t) {
+    const F* xr = x + t * C;
+    const F* g = dout + t * C;
+    F dot = 0;  // Σ_c (dout·w)_c x_c
+    for (int64_t c = 0; c < C; ++c) dot += g[c] * w[c] * xr[c];
+    const F rt = r[t], k = rt * rt * rt * dot / F(C);
+    for (int64_t c = 0; c < C; ++c) {
+      if (dx) dx[t * C + c] += rt * g[c] * w[c] - k * xr[c];
+      if (dw) dw[c] += g[c] * xr[c] * rt;
+    }
+  }
+}
+
+template <class F>
+void layer_norm_forward(F* out, F* mean, F* r, const F* x, const F* w, const F* b, int64_t T, int64_t C, F eps) {
+  for (int64_t t = 0; t < T; ++t) {
+    const F* xr = x + t * C;
+    F m = 0, var = 0;
+    for (int64_t c = 0; c < C; ++c) m += xr[c];
+    m /= F(C);
+    for (int64_t c = 0; c < C; ++c) var += (xr[c] - m) * (xr[c] - m);
+    mean[t] = m;
+    r[t] = F(1) / std::sqrt(var / F(C) + eps);
+    for (int64_t c = 0; c < C; ++c) out[t * C + c] = (xr[c] - m) * r[t] * w[c] + b[c];
+  }
+}
+
+template <class F>
+void layer_norm_backward(F* dx, F* dw, F* db, const F* dout, const F* x, const F* w, const F* mean, const F* r,
+                         int64_t T, int64_t C) {
+  for (int64_t t = 0; t < T; ++t) {
+    const F* xr = x + t * C;
+    const F* g = dout + t * C;
+    F mean_dxhat = 0, mean_dxhat_xhat = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      const F xhat = (xr[c] - mean[t]) * r[t];
+      mean_dxhat += g[c] * w[c];
+      mean_dxhat_xhat += g[c] * w[c] * xhat;
+      if (dw) dw[c] += g[c] * xhat;
+      if (db) db[c] += g[c];
+    }
+    mean_dxhat /= F(C);
+    mean_dxhat_xhat /= F(C);
+    if (dx)
+      for (int64_t c = 0; c < C; ++c) {
+        const F xhat = (xr[c] - mean[t]) * r[t];
+        dx[t * C + c] += r[t] * (g[c] * w[c] - mean_dxhat - xhat * mean_dxhat_xhat);
+      }
+  }
+}
+
+namespace {
+template <class F>
+F sigmoid(F x) {
+  return F(1) / (F(1) + std::exp(-x));
+}
+constexpr double kQuickGeluA = 1.702;
+}  // namespace
+
+template <class F>
+void act_forward(Act a, F* out, const F* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const F v = x[i];
+    switch (a) {
+      case Act::Silu:
+        out[i] = v * sigmoid(v);
+        break;
+      case Act::GeluErf:
+        out[i] = F(0.5) * v * (F(1) + std::erf(v / std::sqrt(F(2))));
+        break;
+      case Act::QuickGelu:
+        out[i] = v * sigmoid(F(kQuickGeluA) * v);
+        break;
+    }
+  }
+}
+
+template <class F>
+void act_backward(Act a, F* dx, const F* dout, const F* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const F v = x[i];
+    F d = 0;
+    switch (a) {
+      case Act::Silu: {
+        const F s = sigmoid(v);
+        d = s * (F(1) + v * (F(1) - s));
+        break;
+      }
+      case Act::GeluErf: {
+        const F pdf = std::exp(-v * v / F(2)) / std::sqrt(F(2) * F(M_PI));
+        d = F(0.5) * (F(1) + std::erf(v / std::sqrt(F(2)))) + v * pdf;
+        break;
+      }
+      case Act::QuickGelu: {
+        const F s = sigmoid(F(kQuickGeluA) * v);
+        d = s + F(kQuickGeluA) * v * s * (F(1) - s);
+        break;
+      }
+    }
+    dx[i] += dout[i] * d;
+  }
+}
+
+template <class F>
+void swiglu_forward(F* out, const F* g, const F* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] * sigmoid(g[i]) * u[i];
+}
+
+template <class F>
+void swiglu_backward(F* dg, F* du, const F* dout, const F* g, const F* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const F s = sigmoid(g[i]);
+    dg[i] += dout[i] * u[i] * s * (F(1) + g[i] * (F(1) - s));
+    du[i] += dout[i] * g[i] * s;
+  }
+}
+
+template <class F>
+void rope(F* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t* positions, const float* inv_freq,
+          bool inverse) {
+  const int half = head_dim / 2;
+  for (int64_t t = 0; t < T; ++t)
+    for (int i = 0; i < half; ++i) {
+      const float angle = float(positions[t]) * inv_freq[i];  // f32 product, as HF
+      const F c = F(std::cos(double(angle))), s = F(inverse ? -std::sin(double(angle)) : std::sin(double(angle)));
+      for (int h = 0; h < n_heads; ++h) {
+        F* v = x + t * ld + int64_t(h) * head_dim;
+        const F a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = b * c + a * s;
+      }
+    }
+}
+
+template <class F>
+void attention_forward(F* out, F* p, const F* q, const F* k, const F* v, int64_t T, int n_heads, int n_kv, int hd,
+                       F scale, bool causal) {
+  const int group = n_heads / n_kv;
+  const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
+  for (int h = 0; h < n_heads; ++h) {
+    const int g = h / group;
+    for (int64_t t = 0; t < T; ++t) {
+      F* pr = p + (int64_t(h) * T + t) * T;
+      const int64_t visible = causal ? t + 1 : T;
+      F mx = -INFINITY;
+      for (int64_t j = 0; j < visible; ++j) {
+        F s = 0;
+        for (int c = 0; c < hd; ++c) s += q[t * qd + h * hd + c] * k[j * kvd + g * hd + c];
+        pr[j] = s * scale;
+        mx = std::max(mx, pr[j]);
+      }
+      F z = 0;
+      for (int64_t j = 0; j < visible; ++j) z += (pr[j] = std::exp(pr[j] - mx));
+      for (int64_t j = 0; j < T; ++j) pr[j] = j < visible ? pr[j] / z : F(0);
+      for (int c = 0; c < hd; ++c) {
+        F o = 0;
+        for (int64_t j = 0; j < visible; ++j) o += pr[j] * v[j * kvd + g * hd + c];
+        out[t * qd + h * hd + c] = o;
+      }
+    }
+  }
+}
+
+template <class F>
+void attention_backward(F* dq, F* dk, F* dv, const F* dout, const F* p, const F* q, const F* k, const F* v, int64_t T,
+                        int n_heads, int n_kv, int hd, F scale) {
+  const int group = n_heads / n_kv;
+  const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
+  std::vector<F> dp(static_cast<size_t>(T));
+  for (int h = 0; h < n_heads; ++h) {
+    const int g = h / group;
+    for (int64_t t = 0; t < T; ++t) {
+      const F* pr = p + (int64_t(h) * T + t) * T;
+      const F* go = dout + t * qd + h * hd;
+      // dP = dO · Vᵀ; dS = P ⊙ (dP − Σ P dP)   (masked entries have P = 0)
+      F sum = 0;
+      for (int64_t j = 0; j < T; ++j) {
+        F d = 0;
+        if (pr[j] != F(0))
+          for (int c = 0; c < hd; ++c) d += go[c] * v[j * kvd + g * hd + c];
+        dp[size_t(j)] = d;
+        sum += pr[j] * d;
+      }
+      for (int64_t j = 0; j < T; ++j) {
+        if (pr[j] == F(0)) continue;
+        const F ds = pr[j] * (dp[size_t(j)] - sum) * scale;
+        for (int c = 0; c < hd; ++c) {
+          dq[t * qd + h * hd + c] += ds * k[j * kvd + g * hd + c];
+          dk[j * kvd + g * hd + c] += ds * q[t * qd + h * hd + c];
+          dv[j * kvd + g * hd + c] += pr[j] * go[c];
+        }
+      }
+    }
+  }
+}
+
+template <class F>
+F cross_entropy(F* dlogits, const F* logits, const int64_t* targets, int64_t T, int64_t V, int64_t ignore_index,
+                F dloss, int64_t* n_out) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t) n += targets[t] != ignore_index;
+  if (n_out) *n_out = n;
+  if (n == 0) return F(0);
+  F loss = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (targets[t] == ignore_index) continue;
+    const F* l = logits + t * V;
+    const F mx = *std::max_element(l, l + V);
+    F z = 0;
+    for (int64_t i = 0; i < V; ++i) z += std::exp(l[i] - mx);
+    loss += std::log(z) + mx - l[targets[t]];
+    if (dlogits)
+      for (int64_t i = 0; i < V; ++i)
+        dlogits[t * V + i] += dloss * (std::exp(l[i] - mx) / z - F(i == targets[t])) / F(n);
+  }
+  return loss / F(n);
+}
+
+template <class F>
+void embedding_forward(F* out, const F* table, const int64_t* ids, int64_t T, int64_t C) {
+  for (int64_t t = 0; t < T; ++t) std::copy(table + ids[t] * C, table + (ids[t] + 1) * C, out + t * C);
+}
+
+template <class F>
+void embedding_backward(F* dtable, const F* dout, const int64_t* ids, int64_t T, int64_t C) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < C; ++c) dtable[ids[t] * C + c] += dout[t * C + c];
+}
+
+#define ADALLAVA_INSTANTIATE(F)                                                                                        \
+  template void linear_forward<F>(F*, const F*, const F*, const F*, int64_t, int64_t, int64_t);                        \
+  template void linear_backward<F>(F*, F*, F*, const F*, const F*, const F*, int64_t, int64_t, int64_t);               \
+  template void rms_norm_forward<F>(F*, F*, const F*, const F*, int64_t, int64_t, F);                                  \
+  template void rms_norm_backward<F>(F*, F*, const F*, const F*, const F*, const F*, int64_t, int64_t);                \
+  template void layer_norm_forward<F>(F*, F*, F*, const F*, const F*, const F*, int64_t, int64_t, F);                  \
+  template void layer_norm_backward<F>(F*, F*, F*, const F*, const F*, const F*, const F*, const F*, int64_t,          \
+                                       int64_t);                                                                       \
+  template void act_forward<F>(Act, F*, const F*, int64_t);                                                            \
+  template void act_backward<F>(Act, F*, const F*, const F*, int64_t);                                                 \
+  template void swiglu_forward<F>(F*, const F*, const F*, int64_t);                                                    \
+  template void swiglu_backward<F>(F*, F*, const F*, const F*, const F*, int64_t);                                     \
+  template void rope<F>(F*, int64_t, int64_t, int, int, const int64_t*, const float*, bool);                           \
+  template void attention_forward<F>(F*, F*, const F*, const F*, const F*, int64_t, int, int, int, F, bool);           \
+  template void attention_backward<F>(F*, F*, F*, const F*, const F*, const F*, const F*, const F*, int64_t, int, int, \
+                                      int, F);                                                                         \
+  template F cross_entropy<F>(F*, const F*, const int64_t*, int64_t, int64_t, int64_t, F, int64_t*);                   \
+  template void embedding_forward<F>(F*, const F*, const int64_t*, int64_t, int64_t);                                  \
+  template void embedding_backward<F>(F*, const F*, const int64_t*, int64_t, int64_t);
+
+ADALLAVA_INSTANTIATE(float)
+ADALLAVA_INSTANTIATE(double)
+
+}  // namespace adallava::train

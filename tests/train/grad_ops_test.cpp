@@ -1,0 +1,194 @@
+// Every backward against central finite differences in double precision, on random odd shapes.
+// The loss is L = Σ out ⊙ R for a fixed random R, so dL/dout = R.
+#include "train/grad_ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "kernels/ops.h"
+
+namespace adallava::train {
+namespace {
+
+using Vec = std::vector<double>;
+
+Vec random_vec(size_t n, std::mt19937& rng, double lo = -1, double hi = 1) {
+  std::uniform_real_distribution<double> d(lo, hi);
+  Vec v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Central differences of loss() in every element of x, against the analytic gradient.
+void expect_gradient(Vec& x, const Vec& grad, const std::function<double()>& loss, const char* what) {
+  constexpr double h = 1e-6, tol = 1e-7;
+  ASSERT_EQ(x.size(), grad.size()) << what;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = loss();
+    x[i] = keep - h;
+    const double down = loss();
+    x[i] = keep;
+    const double fd = (up - down) / (2 * h);
+    EXPECT_NEAR(grad[i], fd, tol * std::max(1.0, std::abs(fd))) << what << " element " << i;
+  }
+}
+
+TEST(GradOps, Linear) {
+  std::mt19937 rng(1);
+  const int64_t T = 3, K = 5, N = 7;
+  Vec x = random_vec(T * K, rng), w = random_vec(N * K, rng), b = random_vec(N, rng), R = random_vec(T * N, rng);
+  auto loss = [&] {
+    Vec y(T * N);
+    linear_forward(y.data(), x.data(), w.data(), b.data(), T, K, N);
+    return dot(y, R);
+  };
+  Vec dx(x.size()), dw(w.size()), db(b.size());
+  linear_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), T, K, N);
+  expect_gradient(x, dx, loss, "dx");
+  expect_gradient(w, dw, loss, "dw");
+  expect_gradient(b, db, loss, "db");
+}
+
+TEST(GradOps, RmsNormAndLayerNorm) {
+  std::mt19937 rng(2);
+  const int64_t T = 3, C = 7;
+  Vec x = random_vec(T * C, rng), w = random_vec(C, rng, 0.5, 1.5), b = random_vec(C, rng), R = random_vec(T * C, rng);
+  Vec r(T), mean(T);
+  auto rms = [&] {
+    Vec y(T * C);
+    rms_norm_forward(y.data(), r.data(), x.data(), w.data(), T, C, 1e-5);
+    return dot(y, R);
+  };
+  rms();
+  Vec dx(x.size()), dw(w.size());
+  rms_norm_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), r.data(), T, C);
+  expect_gradient(x, dx, rms, "rms dx");
+  expect_gradient(w, dw, rms, "rms dw");
+
+  auto ln = [&] {
+    Vec y(T * C);
+    layer_norm_forward(y.data(), mean.data(), r.data(), x.data(), w.data(), b.data(), T, C, 1e-5);
+    return dot(y, R);
+  };
+  ln();
+  Vec lx(x.size()), lw(w.size()), lb(b.size());
+  layer_norm_backward(lx.data(), lw.data(), lb.data(), R.data(), x.data(), w.data(), mean.data(), r.data(), T, C);
+  expect_gradient(x, lx, ln, "ln dx");
+  expect_gradient(w, lw, ln, "ln dw");
+  expect_gradient(b, lb, ln, "ln db");
+}
+
+TEST(GradOps, ActivationsAndSwiglu) {
+  std::mt19937 rng(3);
+  const int64_t n = 11;
+  for (Act a : {Act::Silu, Act::GeluErf, Act::QuickGelu}) {
+    Vec x = random_vec(n, rng, -3, 3), R = random_vec(n, rng);
+    auto loss = [&] {
+      Vec y(n);
+      act_forward(a, y.data(), x.data(), n);
+      return dot(y, R);
+    };
+    Vec dx(n);
+    act_backward(a, dx.data(), R.data(), x.data(), n);
+    expect_gradient(x, dx, loss, "activation");
+  }
+  // The float forward agrees with the inference kernels.
+  std::vector<float> xf = {-2.5f, -0.3f, 0.f, 0.7f, 3.1f}, a(xf.size()), b = xf;
+  act_forward(Act::GeluErf, a.data(), xf.data(), int64_t(xf.size()));
+  gelu_erf(b.data(), int64_t(b.size()));
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6);
+
+  Vec g = random_vec(n, rng, -3, 3), u = random_vec(n, rng), R = random_vec(n, rng);
+  auto loss = [&] {
+    Vec y(n);
+    swiglu_forward(y.data(), g.data(), u.data(), n);
+    return dot(y, R);
+  };
+  Vec dg(n), du(n);
+  swiglu_backward(dg.data(), du.data(), R.data(), g.data(), u.data(), n);
+  expect_gradient(g, dg, loss, "swiglu dg");
+  expect_gradient(u, du, loss, "swiglu du");
+}
+
+TEST(GradOps, RopeBackwardIsTheInverseRotation) {
+  std::mt19937 rng(4);
+  const int64_t T = 3;
+  const int nh = 3, hd = 6;
+  std::vector<float> inv(hd / 2);
+  rope_inv_freq(inv.data(), hd, 10000.f);
+  const std::vector<int64_t> pos = {0, 4, 9};
+  Vec x = random_vec(T * nh * hd, rng), R = random_vec(x.size(), rng);
+  auto loss = [&] {
+    Vec y = x;
+    rope(y.data(), nh * hd, T, nh, hd, pos.data(), inv.data(), false);
+    return dot(y, R);
+  };
+  Vec dx = R;
+  rope(dx.data(), nh * hd, T, nh, hd, pos.data(), inv.data(), true);
+  expect_gradient(x, dx, loss, "rope dx");
+}
+
+TEST(GradOps, AttentionCausalAndBidirectionalWithGroupedHeads) {
+  std::mt19937 rng(5);
+  const int64_t T = 5;
+  const int nh = 4, nkv = 2, hd = 3;
+  for (bool causal : {true, false}) {
+    Vec q = random_vec(T * nh * hd, rng), k = random_vec(T * nkv * hd, rng), v = random_vec(T * nkv * hd, rng),
+        R = random_vec(q.size(), rng), p(size_t(nh * T * T));
+    const double scale = 1 / std::sqrt(double(hd));
+    auto loss = [&] {
+      Vec o(q.size());
+      attention_forward(o.data(), p.data(), q.data(), k.data(), v.data(), T, nh, nkv, hd, scale, causal);
+      return dot(o, R);
+    };
+    loss();
+    Vec dq(q.size()), dk(k.size()), dv(v.size());
+    attention_backward(dq.data(), dk.data(), dv.data(), R.data(), p.data(), q.data(), k.data(), v.data(), T, nh, nkv,
+                       hd, scale);
+    expect_gradient(q, dq, loss, causal ? "causal dq" : "bidirectional dq");
+    expect_gradient(k, dk, loss, causal ? "causal dk" : "bidirectional dk");
+    expect_gradient(v, dv, loss, causal ? "causal dv" : "bidirectional dv");
+  }
+}
+
+TEST(GradOps, CrossEntropyIgnoresTargetsAndEmbeddingScatters) {
+  std::mt19937 rng(6);
+  const int64_t T = 5, V = 7, C = 3;
+  Vec logits = random_vec(T * V, rng, -2, 2);
+  const std::vector<int64_t> targets = {3, -100, 0, 6, -100};
+  auto loss = [&] { return cross_entropy<double>(nullptr, logits.data(), targets.data(), T, V, -100, 1.0); };
+  Vec dl(logits.size());
+  int64_t n = 0;
+  const double l = cross_entropy(dl.data(), logits.data(), targets.data(), T, V, -100, 1.0, &n);
+  EXPECT_EQ(n, 3);
+  EXPECT_GT(l, 0);
+  for (int64_t i = 0; i < V; ++i) EXPECT_EQ(dl[size_t(1 * V + i)], 0.0);  // ignored row
+  expect_gradient(logits, dl, loss, "cross-entropy");
+  const std::vector<int64_t> none = {-100, -100};
+  EXPECT_EQ(cross_entropy<double>(nullptr, logits.data(), none.data(), 2, V, -100, 1.0), 0.0);
+
+  Vec table = random_vec(V * C, rng), R = random_vec(T * C, rng);
+  const std::vector<int64_t> ids = {2, 5, 2, 0, 6};
+  auto emb = [&] {
+    Vec o(T * C);
+    embedding_forward(o.data(), table.data(), ids.data(), T, C);
+    return dot(o, R);
+  };
+  Vec dt(table.size());
+  embedding_backward(dt.data(), R.data(), ids.data(), T, C);
+  expect_gradient(table, dt, emb, "embedding");
+}
+
+}  // namespace
+}  // namespace adallava::train
