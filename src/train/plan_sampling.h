@@ -16,15 +16,31 @@ namespace adallava::train {
 // [n_heads] for the heads and [n_heads] for the MLP groups of the picked layer).
 using GumbelSource = std::function<void(float* g, int64_t n)>;
 
+// What one unit's draws leave for the backward.
+struct UnitDraw {
+  std::vector<float> soft;       // the soft sample of the (layer) draw, 0 where masked
+  std::vector<float> layer_hot;  // H: the picked layer's straight-through one-hot [n_gated]
+  std::vector<float> sub;        // H: that layer's logits [2·n_heads]
+  std::vector<float> m;          // H: straight-through head/group picks [2·n_heads]
+  std::vector<float> sub_soft;   // H: soft samples of the two top-r draws [2·n_heads]
+};
+
 struct SampledPlan {
   // Straight-through plan values as the forward uses them: L [n_gated], H [n_gated][2][n_heads]
   // (y_hard − y_soft + y_soft per draw, summed: 0/1 up to an ulp).
   std::vector<float> plan;
   std::vector<float> hard;  // the sample, exactly 0/1
+  std::vector<UnitDraw> draws;
 };
 
 SampledPlan sample_plan_L(const std::vector<float>& logits, int units, float tau, const GumbelSource& noise);
 SampledPlan sample_plan_H(const std::vector<float>& logits, int units, int n_gated, int n_heads, int rank, float tau,
                           const GumbelSource& noise);
+
+// Gradient of the loss with respect to the scheduler logits, given its gradient with respect
+// to the plan values (straight-through: through the soft samples only; masks and picks fixed).
+std::vector<float> sample_plan_backward_L(const SampledPlan& s, const std::vector<float>& dplan, float tau);
+std::vector<float> sample_plan_backward_H(const SampledPlan& s, const std::vector<float>& logits,
+                                          const std::vector<float>& dplan, int n_gated, int n_heads, float tau);
 
 }  // namespace adallava::train
