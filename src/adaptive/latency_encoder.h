@@ -25,6 +25,8 @@ class LatencyEncoder {
   const float* token(int units) const { return table_.data() + size_t(units) * size_t(hidden_); }
   // Runs the MLP on encodings (n, 256) → (n, hidden).
   std::vector<float> forward(const float* encodings, int64_t n) const;
+  // The parameters widened to f32, by their names under "net." ("0.weight", ..., "3.bias").
+  std::vector<std::pair<std::string, std::vector<float>>> tensors() const;
 
  private:
   int hidden_ = 0;

@@ -26,6 +26,9 @@ class LlamaDecoder {
 
   const TextConfig& config() const { return cfg_; }
   const LlamaLayer& layer(int l) const { return layers_[size_t(l)]; }
+  const WeightView& embed_weight() const { return embed_; }
+  const WeightView& lm_head_weight() const { return lm_head_; }
+  const std::vector<float>& final_norm_weight() const { return norm_; }
   const float* inv_freq() const { return inv_freq_.data(); }
   int hidden() const { return cfg_.hidden_size; }
   int vocab() const { return cfg_.vocab_size; }

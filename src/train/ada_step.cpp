@@ -1,0 +1,251 @@
+#include "train/ada_step.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "adaptive/latency_encoder.h"
+#include "tensor/error.h"
+#include "train/decoder_layer.h"
+#include "train/grad_ops.h"
+
+namespace adallava::train {
+
+namespace {
+
+std::vector<float> widen(const WeightView& w) {
+  std::vector<float> out(size_t(w.rows * w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) to_f32(w.dtype, w.at(r, 0), out.data() + r * w.cols, size_t(w.cols));
+  return out;
+}
+
+std::string layer_name(int l, const char* what) {
+  return "model.layers." + std::to_string(l) + "." + what;
+}
+
+const char* kLayerTensors[] = {
+    "input_layernorm.weight",  "post_attention_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.o_proj.weight",         "mlp.gate_proj.weight",    "mlp.up_proj.weight",
+    "mlp.down_proj.weight"};
+
+LayerParams<float> layer_params(const std::map<std::string, std::vector<float>>& m, int l) {
+  auto f = [&](int i) { return m.at(layer_name(l, kLayerTensors[i])).data(); };
+  return {f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8)};
+}
+
+LayerGrads<float> layer_grads(std::map<std::string, std::vector<float>>& m, int l) {
+  auto f = [&](int i) { return m.at(layer_name(l, kLayerTensors[i])).data(); };
+  return {f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8)};
+}
+
+}  // namespace
+
+Params Params::from_model(const LlavaModel& m) {
+  if (m.config().layout != Layout::OriginalLlava || !m.adaptive())
+    throw Error(m.dir() + ": training needs an AdaLLaVA checkpoint in the original LLaVA layout");
+  Params p;
+  const LlamaDecoder& d = m.decoder();
+  const AdaLlavaParts& a = *m.adaptive();
+  auto& v = p.values;
+  v["model.embed_tokens.weight"] = widen(d.embed_weight());
+  v["lm_head.weight"] = widen(d.lm_head_weight());
+  v["model.norm.weight"] = d.final_norm_weight();
+  for (int l = 0; l < d.config().num_layers; ++l) {
+    const LlamaLayer& L = d.layer(l);
+    v[layer_name(l, kLayerTensors[0])] = L.attn_norm;
+    v[layer_name(l, kLayerTensors[1])] = L.mlp_norm;
+    const Linear* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+    for (int i = 0; i < 7; ++i) v[layer_name(l, kLayerTensors[2 + i])] = widen(lin[i]->w);
+  }
+  const Projector& pr = m.projector();
+  v["model.mm_projector.0.weight"] = widen(pr.l1.w);
+  v["model.mm_projector.0.bias"] = pr.l1.b;
+  v["model.mm_projector.2.weight"] = widen(pr.l2.w);
+  v["model.mm_projector.2.bias"] = pr.l2.b;
+  for (const auto& [name, t] : a.encoder.tensors()) v["scheduler.scheduler_up_proj.net." + name] = t;
+  v["scheduler.mlp_head.weight"] = a.scheduler.head_weight();
+  v["scheduler.mlp_head.bias"] = a.scheduler.head_bias();
+  return p;
+}
+
+const float* Params::at(const std::string& name) const {
+  return values.at(name).data();
+}
+float* Params::at(const std::string& name) {
+  return values.at(name).data();
+}
+
+std::map<std::string, std::vector<float>> Params::zeros_like() const {
+  std::map<std::string, std::vector<float>> z;
+  for (const auto& [name, t] : values) z[name].assign(t.size(), 0.f);
+  return z;
+}
+
+StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
+                          const GumbelSource& noise) {
+  const TextConfig& c = m.config().text;
+  const AdaConfig& a = m.adaptive()->config;
+  const int64_t H = c.hidden_size, V = c.vocab_size, C = m.config().vision.hidden_size;
+  const int N = c.num_layers, P = a.num_prefix_layers, nh = c.num_heads;
+  StepResult r;
+  r.grads = p.zeros_like();
+  auto& G = r.grads;
+  const auto& W = p.values;
+
+  // Vision (frozen) and projector: features (n_img, C) → image rows (n_img, H).
+  std::vector<float> feats;
+  int64_t n_img = 0;
+  if (s.pixels) {
+    const std::vector<float> hidden = m.vision().encode(s.pixels, Precision::F32);
+    const int64_t skip = m.config().keep_cls ? 0 : 1;
+    n_img = m.vision().tokens() - skip;
+    feats.assign(hidden.begin() + skip * C, hidden.end());
+  }
+  std::vector<float> h1(size_t(n_img * H)), a1(size_t(n_img * H)), img(size_t(n_img * H));
+  linear_forward(h1.data(), feats.data(), p.at("model.mm_projector.0.weight"), p.at("model.mm_projector.0.bias"), n_img,
+                 C, H);
+  act_forward(Act::GeluErf, a1.data(), h1.data(), n_img * H);
+  linear_forward(img.data(), a1.data(), p.at("model.mm_projector.2.weight"), p.at("model.mm_projector.2.bias"), n_img,
+                 H, H);
+
+  // Merge: image rows in place of the image token (their labels ignored), then the latency
+  // token right after the last ignored label (before the final answer).
+  std::vector<float> x;
+  std::vector<int64_t> labels, ids;  // ids: −1 for image rows and the latency row
+  for (size_t i = 0; i < s.ids.size(); ++i) {
+    if (s.ids[i] == m.config().image_token_id) {
+      x.insert(x.end(), img.begin(), img.end());
+      labels.insert(labels.end(), size_t(n_img), kIgnoreIndex);
+      ids.insert(ids.end(), size_t(n_img), -1);
+    } else {
+      const float* e = p.at("model.embed_tokens.weight") + s.ids[i] * H;
+      x.insert(x.end(), e, e + H);
+      labels.push_back(s.labels[i]);
+      ids.push_back(s.ids[i]);
+    }
+  }
+  int64_t last_ignored = -1;
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] == kIgnoreIndex) last_ignored = int64_t(i);
+  const int64_t lp = last_ignored + 1;
+  r.latency_position = lp;
+  // Latency token: encoding → LayerNorm → Linear → GELU → Linear.
+  const std::string e = "scheduler.scheduler_up_proj.net.";
+  const std::vector<float> enc = latency_encoding(units, a);
+  constexpr int64_t kE = kLatencyEncodingDim;
+  const size_t Hs = static_cast<size_t>(H);
+  std::vector<float> ln(kE), ln_mean(1), ln_r(1), e1(Hs), e1a(Hs), z(Hs);
+  layer_norm_forward(ln.data(), ln_mean.data(), ln_r.data(), enc.data(), p.at(e + "0.weight"), p.at(e + "0.bias"), 1,
+                     kE, 1e-5f);
+  linear_forward(e1.data(), ln.data(), p.at(e + "1.weight"), p.at(e + "1.bias"), 1, kE, H);
+  act_forward(Act::GeluErf, e1a.data(), e1.data(), H);
+  linear_forward(z.data(), e1a.data(), p.at(e + "3.weight"), p.at(e + "3.bias"), 1, H, H);
+  x.insert(x.begin() + lp * H, z.begin(), z.end());
+  labels.insert(labels.begin() + lp, kIgnoreIndex);
+  ids.insert(ids.begin() + lp, -1);
+  const int64_t T = int64_t(labels.size());
+
+  // Decoder: prefix in full, scheduler on the latency row before layer P, gated layers masked.
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  std::iota(pos.begin(), pos.end(), 0);
+  LayerShape sh;
+  sh.T = T, sh.hidden = H, sh.intermediate = c.intermediate_size, sh.n_heads = nh, sh.n_kv_heads = c.num_kv_heads;
+  sh.head_dim = c.head_dim, sh.rms_eps = c.rms_norm_eps, sh.inv_freq = m.decoder().inv_freq(),
+  sh.positions = pos.data();
+  std::vector<LayerActs<float>> acts(static_cast<size_t>(N));
+  std::vector<std::vector<float>> gates(static_cast<size_t>(N), std::vector<float>(2 * size_t(nh), 1.f));
+  const int out_n = a.head_outputs(nh);
+  for (int l = 0; l < N; ++l) {
+    if (l == P) {
+      r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);
+      r.scheduler_logits.resize(size_t(out_n));
+      linear_forward(r.scheduler_logits.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"),
+                     p.at("scheduler.mlp_head.bias"), 1, H, out_n);
+      r.plan = a.type == SchedulerType::L
+                   ? sample_plan_L(r.scheduler_logits, units, tau, noise)
+                   : sample_plan_H(r.scheduler_logits, units, a.num_gated_layers, nh, a.scheduler_rank, tau, noise);
+      for (int g = 0; g < a.num_gated_layers; ++g)
+        for (int j = 0; j < 2 * nh; ++j)
+          gates[size_t(P + g)][size_t(j)] =
+              a.type == SchedulerType::L ? r.plan.plan[size_t(g)] : r.plan.plan[size_t(g) * 2 * size_t(nh) + size_t(j)];
+    }
+    std::vector<float> out(x.size());
+    layer_forward(out.data(), x.data(), layer_params(W, l), gates[size_t(l)].data(), gates[size_t(l)].data() + nh, sh,
+                  acts[size_t(l)]);
+    x.swap(out);
+  }
+  std::vector<float> xn(x.size()), rr(static_cast<size_t>(T));
+  rms_norm_forward(xn.data(), rr.data(), x.data(), p.at("model.norm.weight"), T, H, float(c.rms_norm_eps));
+  r.logits.assign(size_t(T * V), 0.f);
+  linear_forward(r.logits.data(), xn.data(), p.at("lm_head.weight"), (const float*)nullptr, T, H, V);
+  // Next-token loss: row t predicts labels[t + 1].
+  std::vector<int64_t> targets(static_cast<size_t>(T), kIgnoreIndex);
+  for (int64_t t = 0; t + 1 < T; ++t) targets[size_t(t)] = labels[size_t(t + 1)];
+  std::vector<float> dlogits(r.logits.size(), 0.f);
+  r.loss = cross_entropy(dlogits.data(), r.logits.data(), targets.data(), T, V, kIgnoreIndex, 1.f);
+
+  // Backward.
+  std::vector<float> dxn(x.size(), 0.f), dx(x.size(), 0.f);
+  linear_backward(dxn.data(), G.at("lm_head.weight").data(), (float*)nullptr, dlogits.data(), xn.data(),
+                  p.at("lm_head.weight"), T, H, V);
+  rms_norm_backward(dx.data(), G.at("model.norm.weight").data(), dxn.data(), x.data(), p.at("model.norm.weight"),
+                    rr.data(), T, H);
+  std::vector<float> dplan(r.plan.plan.size(), 0.f);
+  for (int l = N - 1; l >= 0; --l) {
+    std::vector<float> dprev(dx.size(), 0.f), dgate(2 * size_t(nh), 0.f);
+    layer_backward(dprev.data(), dgate.data(), dgate.data() + nh, dx.data(), layer_params(W, l), layer_grads(G, l),
+                   gates[size_t(l)].data(), gates[size_t(l)].data() + nh, sh, acts[size_t(l)]);
+    dx.swap(dprev);
+    if (l >= P) {
+      const int g = l - P;
+      for (int j = 0; j < 2 * nh; ++j) {
+        if (a.type == SchedulerType::L)
+          dplan[size_t(g)] += dgate[size_t(j)];
+        else
+          dplan[size_t(g) * 2 * size_t(nh) + size_t(j)] += dgate[size_t(j)];
+      }
+    }
+    if (l == P) {  // the scheduler read the latency row here
+      const std::vector<float> dsl =
+          a.type == SchedulerType::L
+              ? sample_plan_backward_L(r.plan, dplan, tau)
+              : sample_plan_backward_H(r.plan, r.scheduler_logits, dplan, a.num_gated_layers, nh, tau);
+      linear_backward(dx.data() + lp * H, G.at("scheduler.mlp_head.weight").data(),
+                      G.at("scheduler.mlp_head.bias").data(), dsl.data(), r.scheduler_input.data(),
+                      p.at("scheduler.mlp_head.weight"), 1, H, out_n);
+    }
+  }
+  // Inputs: latency row → encoder; image rows → projector; text rows → embeddings.
+  std::vector<float> de1a(size_t(H), 0.f), de1(size_t(H), 0.f), dln(kE, 0.f);
+  linear_backward(de1a.data(), G.at(e + "3.weight").data(), G.at(e + "3.bias").data(), dx.data() + lp * H, e1a.data(),
+                  p.at(e + "3.weight"), 1, H, H);
+  act_backward(Act::GeluErf, de1.data(), de1a.data(), e1.data(), H);
+  linear_backward(dln.data(), G.at(e + "1.weight").data(), G.at(e + "1.bias").data(), de1.data(), ln.data(),
+                  p.at(e + "1.weight"), 1, kE, H);
+  layer_norm_backward((float*)nullptr, G.at(e + "0.weight").data(), G.at(e + "0.bias").data(), dln.data(), enc.data(),
+                      p.at(e + "0.weight"), ln_mean.data(), ln_r.data(), 1, kE);
+  std::vector<float> dimg(img.size(), 0.f);
+  int64_t img_row = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (t == lp) continue;
+    const float* g = dx.data() + t * H;
+    if (ids[size_t(t)] < 0) {
+      std::copy(g, g + H, dimg.begin() + img_row * H);
+      ++img_row;
+    } else {
+      float* de = G.at("model.embed_tokens.weight").data() + ids[size_t(t)] * H;
+      for (int64_t i = 0; i < H; ++i) de[i] += g[i];
+    }
+  }
+  if (n_img > 0) {
+    std::vector<float> da1(a1.size(), 0.f), dh1(h1.size(), 0.f);
+    linear_backward(da1.data(), G.at("model.mm_projector.2.weight").data(), G.at("model.mm_projector.2.bias").data(),
+                    dimg.data(), a1.data(), p.at("model.mm_projector.2.weight"), n_img, H, H);
+    act_backward(Act::GeluErf, dh1.data(), da1.data(), h1.data(), n_img * H);
+    linear_backward((float*)nullptr, G.at("model.mm_projector.0.weight").data(),
+                    G.at("model.mm_projector.0.bias").data(), dh1.data(), feats.data(),
+                    p.at("model.mm_projector.0.weight"), n_img, C, H);
+  }
+  return r;
+}
+
+}  // namespace adallava::train

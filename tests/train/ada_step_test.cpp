@@ -1,0 +1,69 @@
+// One training step against the authors' recorded step (forward in train mode, backward), with
+// their budget and Gumbel noise replayed: the same latency position, plan, logits (1e-4), loss
+// (1e-5) and gradients (1e-4 relative to each tensor's largest entry) for every recorded param.
+#include "train/ada_step.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "adaptive/budget.h"
+#include "test_util.h"
+
+namespace adallava::train {
+namespace {
+
+TEST(AdaTrainStep, MatchesTheAuthorsTrainingStep) {
+  auto dirs = test::fixtures_of_type("ada_llava_llama");
+  ASSERT_FALSE(dirs.empty());
+  for (const std::string& dir : dirs) {
+    SCOPED_TRACE(dir);
+    auto m = LlavaModel::load(dir);
+    const Params p = Params::from_model(*m);
+    const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
+    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data()};
+    const auto noise = test::npy_f32(dir + "/train_gumbel_noise.npy");
+    size_t used = 0;
+    GumbelSource replay = [&](float* g, int64_t n) {
+      ASSERT_LE(used + size_t(n), noise.size());
+      std::copy(noise.begin() + long(used), noise.begin() + long(used + size_t(n)), g);
+      used += size_t(n);
+    };
+    const int units = budget_units(read_npy(dir + "/train_budget.npy").to_f64()[0], m->adaptive()->config);
+    const StepResult r = ada_train_step(*m, p, s, units, 5.f, replay);
+
+    const auto merged_labels = test::npy_i64(dir + "/train_labels_merged.npy");
+    const auto merged_ids = test::npy_i64(dir + "/train_input_ids_merged.npy");  // −1 = latency slot
+    EXPECT_EQ(r.latency_position, std::find(merged_ids.begin(), merged_ids.end(), -1) - merged_ids.begin());
+    EXPECT_EQ(used, noise.size());
+    const auto hard = test::npy_f32(dir + "/train_plan_hard.npy");  // [N, 2, n_heads]
+    const AdaConfig& a = m->adaptive()->config;
+    const size_t row = 2 * size_t(m->config().text.num_heads);
+    for (int g = 0; g < a.num_gated_layers; ++g)
+      for (size_t j = 0; j < row; ++j)
+        EXPECT_EQ(r.plan.hard[a.type == SchedulerType::L ? size_t(g) : size_t(g) * row + j],
+                  hard[(size_t(a.num_prefix_layers + g)) * row + j]);
+    EXPECT_EQ(r.logits.size(), merged_labels.size() * size_t(m->config().text.vocab_size));
+    EXPECT_TRUE(
+        test::all_close(r.scheduler_input, test::npy_f32(dir + "/train_scheduler_input.npy"), 5e-5, "scheduler input"));
+    EXPECT_TRUE(test::all_close(r.scheduler_logits, test::npy_f32(dir + "/train_scheduler_logits.npy"), 1e-5,
+                                "scheduler logits"));
+    EXPECT_TRUE(test::all_close(r.logits, test::npy_f32(dir + "/train_logits.npy"), 1e-4, "logits"));
+    EXPECT_NEAR(r.loss, test::npy_f32(dir + "/train_loss.npy")[0], 1e-5);
+    for (const auto& f : std::filesystem::directory_iterator(dir)) {
+      const std::string file = f.path().filename().string();
+      if (file.rfind("train_grad__", 0) != 0) continue;
+      const std::string name = file.substr(12, file.size() - 12 - 4);
+      SCOPED_TRACE(name);
+      const auto want = test::npy_f32(f.path().string());
+      double scale = 0;
+      for (float v : want) scale = std::max(scale, double(std::abs(v)));
+      ASSERT_TRUE(r.grads.count(name));
+      EXPECT_TRUE(test::all_close(r.grads.at(name), want, 1e-4 * std::max(scale, 1e-3), "gradient " + name));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace adallava::train
