@@ -40,6 +40,12 @@ std::vector<std::pair<const void*, size_t>> LlavaModel::weight_spans() const {
   return spans;
 }
 
+const TensorRecord* LlavaModel::find_tensor(const std::string& name) const {
+  for (auto& store : stores_)
+    if (const TensorRecord* r = store->find(name)) return r;
+  return nullptr;
+}
+
 int LlavaModel::image_tokens() const {
   return vision_ ? vision_->config().num_patches() + (cfg_.keep_cls ? 1 : 0) : 0;
 }

@@ -39,6 +39,8 @@ class LlavaModel {
   const AdaLlavaParts* adaptive() const { return adaptive_ ? &*adaptive_ : nullptr; }
   // Weights dtype of the decoder (decides the default precision).
   DType weight_dtype() const { return weight_dtype_; }
+  // A tensor of the checkpoint by name (null if absent).
+  const TensorRecord* find_tensor(const std::string& name) const;
   // Every tensor's bytes (for bandwidth probes).
   std::vector<std::pair<const void*, size_t>> weight_spans() const;
   // Rows one image contributes to the sequence.
