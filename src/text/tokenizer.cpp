@@ -31,10 +31,13 @@ std::unique_ptr<sentencepiece::SentencePieceProcessor> load_sp(const std::string
   return sp;
 }
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.compare(0, p.size(), p) == 0;
+}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -126,8 +129,7 @@ std::vector<int64_t> Tokenizer::encode(const std::string& input, bool add_bos) c
   size_t chunk_start = 0, i = 0;
   auto flush = [&](size_t end) {
     if (end > chunk_start)
-      for (int64_t id : encode_chunk(text.substr(chunk_start, end - chunk_start)))
-        kinds.push_back({false, id});
+      for (int64_t id : encode_chunk(text.substr(chunk_start, end - chunk_start))) kinds.push_back({false, id});
   };
   while (i < text.size()) {
     const std::string* best = nullptr;
@@ -153,12 +155,19 @@ std::vector<int64_t> Tokenizer::encode(const std::string& input, bool add_bos) c
 }
 
 std::vector<int64_t> Tokenizer::encode_with_image_chunks(const std::string& text, int64_t image_id) const {
-  std::vector<int64_t> out{bos_};
+  return encode_image_chunks(
+      text, [this](const std::string& t) { return encode(t); }, bos_, image_id);
+}
+
+std::vector<int64_t> encode_image_chunks(const std::string& text,
+                                         const std::function<std::vector<int64_t>(const std::string&)>& encode,
+                                         int64_t bos, int64_t image_id) {
+  std::vector<int64_t> out{bos};
   size_t start = 0;
   while (true) {
     size_t at = text.find("<image>", start);
     std::vector<int64_t> chunk = encode(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
-    out.insert(out.end(), chunk.begin() + 1, chunk.end());  // each chunk's BOS dropped
+    out.insert(out.end(), chunk.begin() + (chunk.empty() ? 0 : 1), chunk.end());  // each chunk's BOS dropped
     if (at == std::string::npos) break;
     out.push_back(image_id);
     start = at + 7;

@@ -2,6 +2,7 @@
 // BOS prepended, special and added tokens (<s>, </s>, <unk>, <image>, ...) split out of the
 // text first, and the `legacy` flag's two ways of treating text that follows them.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,5 +54,11 @@ class Tokenizer {
   int unk_piece_count_ = 0;  // pieces of the literal text "<unk>" (legacy=false trick)
   std::string path_;
 };
+
+// LLaVA's tokenizer_image_token: encode (BOS first, like HF tokenizer(text).input_ids) each
+// piece between "<image>" placeholders, drop each piece's BOS, join with image_id, one BOS first.
+std::vector<int64_t> encode_image_chunks(const std::string& text,
+                                         const std::function<std::vector<int64_t>(const std::string&)>& encode,
+                                         int64_t bos, int64_t image_id);
 
 }  // namespace adallava
