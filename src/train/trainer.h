@@ -1,0 +1,48 @@
+// The training loop: per optimizer step, batch × accum samples, each with a fresh budget drawn
+// uniformly from the unit grid and fresh Gumbel noise (spec §7.2); gradients weighted so the
+// loss is the mean over every supervised token of the step (as one padded batch would give);
+// global-norm clipping, AdamW, cosine schedule with warmup.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "train/ada_step.h"
+#include "train/llava_data.h"
+#include "train/optimizer.h"
+
+namespace adallava::train {
+
+struct TrainOptions {
+  int64_t steps = 100;
+  int batch = 1, accum = 1;
+  double lr = 2e-5;
+  int64_t warmup = 0;
+  double clip = 1.0;
+  AdamWConfig adam;
+  std::string train = "no-vision";  // no-vision: LLM, projector, scheduler, latency encoder; scheduler: the last two
+  uint64_t seed = 0;
+  float tau = 5.f;
+};
+
+struct Example {
+  Encoded tokens;
+  std::vector<float> pixels;  // empty for text-only
+};
+
+struct StepLog {
+  int64_t step = 0;
+  double loss = 0, lr = 0, grad_norm = 0;
+  int64_t tokens = 0;  // supervised tokens in the step
+};
+
+// Trains params in place over the examples (visited in a seeded order, reshuffled each epoch).
+// on_step is called after every optimizer step.
+void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
+           const std::function<void(const StepLog&)>& on_step = {});
+
+// Whether a parameter trains under the --train choice.
+bool trains(const std::string& name, const std::string& choice);
+
+}  // namespace adallava::train
