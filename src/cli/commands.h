@@ -7,5 +7,6 @@ namespace adallava::cli {
 void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace adallava::cli

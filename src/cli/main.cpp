@@ -1,4 +1,4 @@
-// adallava: one binary, one subcommand per job (run, logits, bench).
+// adallava: one binary, one subcommand per job (run, logits, bench, train).
 #include <cstdio>
 #include <exception>
 
@@ -12,10 +12,18 @@ int main(int argc, char** argv) {
   adallava::cli::register_run(app);
   adallava::cli::register_logits(app);
   adallava::cli::register_bench(app);
+  adallava::cli::register_train(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {  // bad flags or values: one line, like every other error
+    std::fprintf(stderr, "error: %s (see --help)\n", e.what());
+    return 1;
   } catch (const adallava::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -11,7 +11,8 @@ namespace adallava::train {
 bool trains(const std::string& name, const std::string& choice) {
   if (choice == "scheduler") return name.rfind("scheduler.", 0) == 0;
   if (choice == "no-vision") return true;  // the vision tower is never among the params
-  throw Error("--train '" + choice + "' is not supported (no-vision, scheduler; all = with the vision tower is not yet)");
+  throw Error("--train '" + choice +
+              "' is not supported (no-vision, scheduler; all = with the vision tower is not yet)");
 }
 
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,

@@ -78,7 +78,8 @@ TEST(Cli, RunWithABudgetReportsThePlan) {
                        std::to_string(n) + " --ignore-eos --budget " + std::to_string(budgets[b]) + " --json");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = nlohmann::json::parse(r.out);
-    EXPECT_EQ(j["ids"].get<std::vector<int64_t>>(), std::vector<int64_t>(want.begin() + long(b * n), want.begin() + long((b + 1) * n)));
+    EXPECT_EQ(j["ids"].get<std::vector<int64_t>>(),
+              std::vector<int64_t>(want.begin() + long(b * n), want.begin() + long((b + 1) * n)));
     EXPECT_EQ(j["units"].get<int64_t>(), test::npy_i64(dir + "/units.npy")[b]);
     EXPECT_EQ(j["plan_source"], "scheduler");
     std::vector<int> executed;
@@ -93,16 +94,18 @@ TEST(Cli, RunWithABudgetReportsThePlan) {
 
     // Baselines with the same unit count, and an explicit layer list.
     for (const char* plan : {"early-exit", "random"}) {
-      r = run_cli("run -m " + dir + " --ids " + join_ids(ids) + " --image " + dir + "/image.png -n 2 --budget 0.75 --plan " +
-                  plan + " --json");
+      r = run_cli("run -m " + dir + " --ids " + join_ids(ids) + " --image " + dir +
+                  "/image.png -n 2 --budget 0.75 --plan " + plan + " --json");
       ASSERT_EQ(r.exit_code, 0) << r.err;
       j = nlohmann::json::parse(r.out);
       EXPECT_EQ(j["plan_source"], plan);
       EXPECT_EQ(j["units"].get<int64_t>(), test::npy_i64(dir + "/units.npy")[b]);
     }
-    r = run_cli("run -m " + dir + " --ids " + join_ids(ids) + " --image " + dir + "/image.png -n 2 --plan 0,1,2,3,7 --json");
+    r = run_cli("run -m " + dir + " --ids " + join_ids(ids) + " --image " + dir +
+                "/image.png -n 2 --plan 0,1,2,3,7 --json");
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(nlohmann::json::parse(r.out)["plan"]["executed_layers"].get<std::vector<int>>(), (std::vector<int>{0, 1, 2, 3, 7}));
+    EXPECT_EQ(nlohmann::json::parse(r.out)["plan"]["executed_layers"].get<std::vector<int>>(),
+              (std::vector<int>{0, 1, 2, 3, 7}));
   }
 }
 
@@ -117,8 +120,8 @@ TEST(Cli, LogitsWithABudgetIncludeTheLatencyToken) {
                      std::to_string(budgets[b]) + " -o " + d.file("l.npy"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(test::all_close(read_npy(d.file("l.npy")).to_f32(),
-                              std::vector<float>(want.begin() + long(b * per), want.begin() + long((b + 1) * per)), 1e-4,
-                              "logits"));
+                              std::vector<float>(want.begin() + long(b * per), want.begin() + long((b + 1) * per)),
+                              1e-4, "logits"));
 }
 
 TEST(Cli, BadInputGetsOneLineErrors) {
@@ -128,7 +131,8 @@ TEST(Cli, BadInputGetsOneLineErrors) {
   expect_clean_error(run_cli("run -m " + llava + " --ids 1,99999"), "outside the vocabulary");
   expect_clean_error(run_cli("run -m " + llava + " -p hello"), "tokenizer.model");
   expect_clean_error(run_cli("run -m " + llava + " --image /nonexistent.png --ids 1,300"), "/nonexistent.png");
-  expect_clean_error(run_cli("run -m " + llava + " --image " + llava + "/config.json --ids 1,300"), "not a decodable image");
+  expect_clean_error(run_cli("run -m " + llava + " --image " + llava + "/config.json --ids 1,300"),
+                     "not a decodable image");
   expect_clean_error(run_cli("run -m " + llava + " --ids 1,300,5"), "no image was given");
   expect_clean_error(run_cli("run -m " + llama + " --image " + llava + "/image.png --ids 1,2"), "no vision tower");
   std::vector<int64_t> long_prompt(600, 5);
@@ -143,17 +147,35 @@ TEST(Cli, BadInputGetsOneLineErrors) {
   expect_clean_error(run_cli("run -m " + llava + " --ids 1,2 --plan random"), "needs an AdaLLaVA checkpoint");
   expect_clean_error(run_cli("bench --synthetic llava-tiny --budgets 0.5"), "needs an AdaLLaVA preset");
 
+  // train: bad data is named; a checkpoint without a tokenizer is named.
+  {
+    test::TempDir t;
+    test::write_file(t.file("bad.json"),
+                     R"([{"id": "q7", "image": "x.png", "conversations": [{"from": "human", "value": "hi"}]}])");
+    expect_clean_error(
+        run_cli("train -m " + ada + " --data " + t.file("bad.json") + " --images " + t.path + " --out " + t.file("o")),
+        "tokenizer.model");
+    expect_clean_error(run_cli("train -m " + llava + " --data " + t.file("bad.json") + " --images " + t.path +
+                               " --out " + t.file("o")),
+                       "needs an AdaLLaVA checkpoint");
+    expect_clean_error(run_cli("train -m " + ada + " --data " + t.file("bad.json") + " --images " + t.path + " --out " +
+                               t.file("o") + " --train everything"),
+                       "--train");
+  }
+
   test::TempDir d;
   test::write_file(d.file("config.json"), R"({"model_type":"mamba"})");
   expect_clean_error(run_cli("run -m " + d.path + " --ids 1"), "unknown model_type 'mamba'");
-  std::filesystem::copy_file(llama + "/config.json", d.file("config.json"), std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(llama + "/config.json", d.file("config.json"),
+                             std::filesystem::copy_options::overwrite_existing);
   test::write_file(d.file("model.safetensors"), "xx");
   expect_clean_error(run_cli("run -m " + d.path + " --ids 1"), "model.safetensors");
 
   // An AdaLLaVA config that contradicts itself is refused at load, naming the field.
   test::TempDir a;
   for (const char* f : {"model.safetensors"}) std::filesystem::copy_file(ada + "/" + f, a.file(f));
-  std::filesystem::copy(ada + "/clip_vision_tower", a.file("clip_vision_tower"), std::filesystem::copy_options::recursive);
+  std::filesystem::copy(ada + "/clip_vision_tower", a.file("clip_vision_tower"),
+                        std::filesystem::copy_options::recursive);
   auto cfg = nlohmann::json::parse(test::read_file(ada + "/config.json"));
   cfg["num_prefix_layers"] = 12;
   test::write_file(a.file("config.json"), cfg.dump());

@@ -1,12 +1,13 @@
 // The training loop drives the loss down: the tiny AdaLLaVA fixture, trained on its own
 // training sample (re-encoded with the fixture's toy tokenizer) under random budgets and plans.
+#include "train/trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
-#include "train/trainer.h"
 
 namespace adallava::train {
 namespace {

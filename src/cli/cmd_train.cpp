@@ -1,0 +1,111 @@
+// adallava train: AdaLLaVA training on LLaVA-format data; writes a checkpoint `run` loads, and
+// the loss curve as CSV.
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "tensor/error.h"
+#include "text/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace adallava::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TrainCliOptions {
+  ModelOptions model;
+  std::string data, images, out;
+  train::TrainOptions t;
+  bool skip_bad = false;
+};
+
+void run_train(const TrainCliOptions& o) {
+  auto model = o.model.load();
+  if (!model->adaptive())
+    throw Error(model->dir() +
+                ": train needs an AdaLLaVA checkpoint (turning plain LLaVA into one is not yet supported)");
+  train::Params params = train::Params::from_model(*model);
+  const Tokenizer tok = Tokenizer::load(model->dir());
+  int64_t skipped = 0;
+  const std::vector<train::Record> records = train::load_llava_json(o.data, o.skip_bad, &skipped);
+  std::vector<train::Example> data;
+  const int64_t V = model->config().text.vocab_size;
+  for (const train::Record& r : records) {
+    const std::string where = o.data + ": record '" + r.id + "'";
+    try {
+      train::Example ex;
+      ex.tokens = train::encode_record(
+          r, [&](const std::string& s) { return tok.encode(s); }, model->config().text.bos_token_id,
+          model->config().image_token_id, tok.legacy());
+      for (int64_t id : ex.tokens.ids)
+        if (id != model->config().image_token_id && (id < 0 || id >= V))
+          throw Error(where + ": token id " + std::to_string(id) + " is outside the model's vocabulary");
+      if (!r.image.empty()) ex.pixels = load_pixels(*model, (fs::path(o.images) / r.image).string());
+      data.push_back(std::move(ex));
+    } catch (const Error& e) {
+      if (!o.skip_bad) throw Error(std::string(e.what()).find(where) == 0 ? e.what() : where + ": " + e.what());
+      ++skipped;
+    }
+  }
+  if (data.empty()) throw Error(o.data + ": no usable records");
+  if (skipped) std::fprintf(stderr, "skipped %lld bad records\n", static_cast<long long>(skipped));
+
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw Error(o.out + ": cannot create the output folder: " + ec.message());
+  std::ofstream csv((fs::path(o.out) / "loss.csv").string());
+  csv << "step,loss,lr,grad_norm,tokens\n";
+  const bool tty = isatty(fileno(stderr));
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  train::train(*model, params, data, o.t, [&](const train::StepLog& l) {
+    tokens += l.tokens;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double eta = s / double(l.step) * double(o.t.steps - l.step);
+    csv << l.step << ',' << l.loss << ',' << l.lr << ',' << l.grad_norm << ',' << l.tokens << '\n';
+    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", tty ? "\r" : "",
+                 static_cast<long long>(l.step), static_cast<long long>(o.t.steps), l.loss, l.lr, double(tokens) / s,
+                 eta, tty ? "   " : "\n");
+  });
+  if (tty) std::fprintf(stderr, "\n");
+  train::save_checkpoint(o.out, *model, params);
+  for (const char* f :
+       {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"})
+    if (fs::exists(fs::path(model->dir()) / f))
+      fs::copy_file(fs::path(model->dir()) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
+  std::printf("saved %s (loss curve: %s)\n", o.out.c_str(), (fs::path(o.out) / "loss.csv").string().c_str());
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  CLI::App* sub = app.add_subcommand("train", "train an AdaLLaVA checkpoint on LLaVA-format data");
+  o->model.add_to(*sub);
+  sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]")->required();
+  sub->add_option("--images", o->images, "folder of the records' images")->required();
+  sub->add_option("--out", o->out, "output checkpoint folder")->required();
+  sub->add_option("--steps", o->t.steps, "optimizer steps")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  sub->add_option("--batch", o->t.batch, "samples per micro-batch")->check(CLI::Range(1, 1 << 16));
+  sub->add_option("--accum", o->t.accum, "micro-batches per optimizer step")->check(CLI::Range(1, 1 << 16));
+  sub->add_option("--lr", o->t.lr, "peak learning rate")->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--warmup", o->t.warmup, "warmup steps")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  sub->add_option("--weight-decay", o->t.adam.weight_decay, "AdamW weight decay")->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--clip", o->t.clip, "gradient-norm clip")->check(CLI::Range(0.0, 1e9));
+  sub->add_option("--train", o->t.train, "what trains: no-vision (LLM, projector, scheduler) or scheduler")
+      ->check(CLI::IsMember({"no-vision", "scheduler"}));
+  sub->add_option("--seed", o->t.seed, "seed of the data order, budgets and Gumbel noise");
+  sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
+  sub->callback([o]() { run_train(*o); });
+}
+
+}  // namespace adallava::cli
