@@ -2,12 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+
+#include "kernels/matmul.h"
 
 namespace adallava::train {
 
 template <class F>
 void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t K, int64_t N) {
+  if constexpr (std::is_same_v<F, float>) {  // the engine's packed kernels
+    matmul(y, N, x, K, T, WeightView::dense(DType::F32, w, N, K), b, Precision::F32);
+    return;
+  }
   for (int64_t t = 0; t < T; ++t)
     for (int64_t n = 0; n < N; ++n) {
       F acc = b ? b[n] : F(0);
@@ -18,6 +25,22 @@ void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t
 
 template <class F>
 void linear_backward(F* dx, F* dw, F* db, const F* dy, const F* x, const F* w, int64_t T, int64_t K, int64_t N) {
+  if constexpr (std::is_same_v<F, float>) {  // the engine's packed kernels
+    // dx (T, K) += dy (T, N) · W (N, K): W read transposed as a [K, N] view.
+    if (dx) matmul(dx, K, dy, N, T, WeightView::dense(DType::F32, w, N, K).transposed(), nullptr, Precision::F32, true);
+    // dW (N, K) += dyᵀ (N, T) · x (T, K): x read transposed as a [K, T] view.
+    if (dw) {
+      std::vector<float> dyt(static_cast<size_t>(N * T));
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = 0; n < N; ++n) dyt[size_t(n * T + t)] = dy[t * N + n];
+      matmul(dw, K, dyt.data(), T, N, WeightView::dense(DType::F32, x, T, K).transposed(), nullptr, Precision::F32,
+             true);
+    }
+    if (db)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = 0; n < N; ++n) db[n] += dy[t * N + n];
+    return;
+  }
   for (int64_t t = 0; t < T; ++t)
     for (int64_t n = 0; n < N; ++n) {
       const F g = dy[t * N + n];
