@@ -25,11 +25,14 @@ struct TrainCliOptions {
   ModelOptions model;
   std::string data, images, out;
   train::TrainOptions t;
-  bool skip_bad = false;
+  bool skip_bad = false, resume = false;
 };
 
 void run_train(const TrainCliOptions& o) {
-  auto model = o.model.load();
+  // --resume continues from the weights and state saved in --out.
+  ModelOptions source = o.model;
+  if (o.resume) source.model_dir = o.out;
+  auto model = source.load();
   if (!model->adaptive())
     throw Error(model->dir() +
                 ": train needs an AdaLLaVA checkpoint (turning plain LLaVA into one is not yet supported)");
@@ -62,25 +65,32 @@ void run_train(const TrainCliOptions& o) {
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) throw Error(o.out + ": cannot create the output folder: " + ec.message());
-  std::ofstream csv((fs::path(o.out) / "loss.csv").string());
-  csv << "step,loss,lr,grad_norm,tokens\n";
+  train::TrainState state;
+  if (o.resume) state = train::load_train_state(o.out);
+  std::ofstream csv((fs::path(o.out) / "loss.csv").string(), o.resume ? std::ios::app : std::ios::trunc);
+  if (!o.resume) csv << "step,loss,lr,grad_norm,tokens\n";
   const bool tty = isatty(fileno(stderr));
+  const int64_t state_start = state.step;
   const auto t0 = std::chrono::steady_clock::now();
   int64_t tokens = 0;
-  train::train(*model, params, data, o.t, [&](const train::StepLog& l) {
-    tokens += l.tokens;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double eta = s / double(l.step) * double(o.t.steps - l.step);
-    csv << l.step << ',' << l.loss << ',' << l.lr << ',' << l.grad_norm << ',' << l.tokens << '\n';
-    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", tty ? "\r" : "",
-                 static_cast<long long>(l.step), static_cast<long long>(o.t.steps), l.loss, l.lr, double(tokens) / s,
-                 eta, tty ? "   " : "\n");
-  });
+  train::train(
+      *model, params, data, o.t,
+      [&](const train::StepLog& l) {
+        tokens += l.tokens;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double eta = s / double(l.step - state_start) * double(o.t.steps - l.step);
+        csv << l.step << ',' << l.loss << ',' << l.lr << ',' << l.grad_norm << ',' << l.tokens << '\n';
+        std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", tty ? "\r" : "",
+                     static_cast<long long>(l.step), static_cast<long long>(o.t.steps), l.loss, l.lr,
+                     double(tokens) / s, eta, tty ? "   " : "\n");
+      },
+      &state);
   if (tty) std::fprintf(stderr, "\n");
   train::save_checkpoint(o.out, *model, params);
+  train::save_train_state(o.out, state);
   for (const char* f :
        {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"})
-    if (fs::exists(fs::path(model->dir()) / f))
+    if (fs::exists(fs::path(model->dir()) / f) && !fs::equivalent(model->dir(), o.out))
       fs::copy_file(fs::path(model->dir()) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
   std::printf("saved %s (loss curve: %s)\n", o.out.c_str(), (fs::path(o.out) / "loss.csv").string().c_str());
 }
@@ -105,6 +115,7 @@ void register_train(CLI::App& app) {
       ->check(CLI::IsMember({"no-vision", "scheduler"}));
   sub->add_option("--seed", o->t.seed, "seed of the data order, budgets and Gumbel noise");
   sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
+  sub->add_flag("--resume", o->resume, "continue the run saved in --out (weights, optimizer, data order, RNG)");
   sub->callback([o]() { run_train(*o); });
 }
 

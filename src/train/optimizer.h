@@ -25,6 +25,7 @@ class AdamW {
   std::map<std::string, std::vector<float>>& first_moments() { return m_; }
   std::map<std::string, std::vector<float>>& second_moments() { return v_; }
   void set_steps(int64_t t) { t_ = t; }
+  void set_config(AdamWConfig c) { c_ = c; }
 
  private:
   AdamWConfig c_;

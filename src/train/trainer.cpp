@@ -1,9 +1,14 @@
 #include "train/trainer.h"
 
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
+#include <sstream>
 
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
 #include "tensor/error.h"
 
 namespace adallava::train {
@@ -16,14 +21,27 @@ bool trains(const std::string& name, const std::string& choice) {
 }
 
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
-           const std::function<void(const StepLog&)>& on_step) {
+           const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
   trains("", o.train);  // validates the choice
   const AdaConfig& a = m.adaptive()->config;
-  std::mt19937_64 rng(o.seed);
-  std::vector<size_t> order(data.size());
-  std::iota(order.begin(), order.end(), size_t(0));
-  size_t cursor = order.size();  // forces a shuffle first
+  TrainState fresh;
+  TrainState& st = state ? *state : fresh;
+  if (st.order.empty()) {  // a new run
+    st.rng.seed(o.seed);
+    st.order.resize(data.size());
+    std::iota(st.order.begin(), st.order.end(), size_t(0));
+    st.cursor = st.order.size();  // forces a shuffle first
+    st.optimizer = AdamW(o.adam);
+  } else if (st.order.size() != data.size()) {
+    throw Error("the saved training state is for " + std::to_string(st.order.size()) + " examples, the data has " +
+                std::to_string(data.size()));
+  } else {
+    st.optimizer.set_config(o.adam);  // hyper-parameters come from the options, moments from the state
+  }
+  std::mt19937_64& rng = st.rng;
+  std::vector<size_t>& order = st.order;
+  size_t& cursor = st.cursor;
   // Fisher–Yates with a plain modulo: the same order on every standard library.
   auto next_example = [&]() -> const Example& {
     if (cursor == order.size()) {
@@ -39,8 +57,10 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
       g[i] = float(-std::log(-std::log(u)));
     }
   };
-  AdamW opt(o.adam);
-  for (int64_t step = 0; step < o.steps; ++step) {
+  AdamW& opt = st.optimizer;
+  const int64_t end = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
+  for (; st.step < end; ++st.step) {
+    const int64_t step = st.step;
     std::map<std::string, std::vector<float>> grads = params.zeros_like();
     std::vector<std::pair<StepResult, int64_t>> parts;
     int64_t total_tokens = 0;
@@ -73,6 +93,55 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     log.tokens = total_tokens;
     if (on_step) on_step(log);
   }
+}
+
+void save_train_state(const std::string& dir, TrainState& s) {
+  std::ostringstream rng;
+  rng << s.rng;
+  nlohmann::json j = {{"step", s.step},
+                      {"rng", rng.str()},
+                      {"order", s.order},
+                      {"cursor", s.cursor},
+                      {"optimizer_steps", s.optimizer.steps()}};
+  std::vector<TensorToWrite> moments;
+  for (auto* set : {&s.optimizer.first_moments(), &s.optimizer.second_moments()})
+    for (auto& [name, v] : *set)
+      moments.push_back({std::string(set == &s.optimizer.first_moments() ? "m." : "v.") + name,
+                         DType::F32,
+                         {int64_t(v.size())},
+                         v.data()});
+  write_safetensors(dir + "/optimizer.safetensors", moments);
+  const std::string path = dir + "/trainer_state.json";
+  std::ofstream out(path + ".tmp");
+  out << j.dump() << "\n";
+  out.close();
+  if (!out || std::rename((path + ".tmp").c_str(), path.c_str()) != 0) throw Error(path + ": write failed");
+}
+
+TrainState load_train_state(const std::string& dir) {
+  const std::string path = dir + "/trainer_state.json";
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": no training state to resume from");
+  TrainState s;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    s.step = j.at("step").get<int64_t>();
+    std::istringstream rng(j.at("rng").get<std::string>());
+    rng >> s.rng;
+    s.order = j.at("order").get<std::vector<size_t>>();
+    s.cursor = j.at("cursor").get<size_t>();
+    s.optimizer.set_steps(j.at("optimizer_steps").get<int64_t>());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not a training state (" + std::string(e.what()) + ")");
+  }
+  TensorStore store;
+  store.add_file(dir + "/optimizer.safetensors");
+  for (const auto& [name, r] : store.records()) {
+    const float* v = static_cast<const float*>(r.data);
+    auto& set = name.rfind("m.", 0) == 0 ? s.optimizer.first_moments() : s.optimizer.second_moments();
+    set[name.substr(2)] = std::vector<float>(v, v + r.numel());
+  }
+  return s;
 }
 
 }  // namespace adallava::train

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,22 @@ struct TrainOptions {
   std::string train = "no-vision";  // no-vision: LLM, projector, scheduler, latency encoder; scheduler: the last two
   uint64_t seed = 0;
   float tau = 5.f;
+  int64_t stop_after = 0;  // stop once this many steps are done (0: run to `steps`); the schedule still spans `steps`
 };
+
+// Everything a run needs to continue exactly where it stopped: the step, the random stream
+// (data order, budgets, Gumbel noise), the epoch's order and position, the optimizer moments.
+struct TrainState {
+  int64_t step = 0;
+  std::mt19937_64 rng;
+  std::vector<size_t> order;
+  size_t cursor = 0;
+  AdamW optimizer;
+};
+
+// Saves / loads a state as DIR/trainer_state.json and DIR/optimizer.safetensors.
+void save_train_state(const std::string& dir, TrainState& s);
+TrainState load_train_state(const std::string& dir);
 
 struct Example {
   Encoded tokens;
@@ -38,9 +54,10 @@ struct StepLog {
 };
 
 // Trains params in place over the examples (visited in a seeded order, reshuffled each epoch).
-// on_step is called after every optimizer step.
+// on_step is called after every optimizer step. state, if given, is continued (a fresh one
+// starts from the seed) and left where the run stopped.
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
-           const std::function<void(const StepLog&)>& on_step = {});
+           const std::function<void(const StepLog&)>& on_step = {}, TrainState* state = nullptr);
 
 // Whether a parameter trains under the --train choice.
 bool trains(const std::string& name, const std::string& choice);

@@ -7,7 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tensor/error.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 
 namespace adallava::train {
 namespace {
@@ -49,6 +51,49 @@ TEST(Trainer, SchedulerOnlyLeavesTheLanguageModelAlone) {
     EXPECT_EQ(v, before.values.at(name)) << name;
   }
   EXPECT_NE(p.values.at("scheduler.mlp_head.weight"), before.values.at("scheduler.mlp_head.weight"));
+}
+
+// N steps in one go give the same checkpoint bytes as N/2, save (weights + state), resume, N/2.
+TEST(Trainer, ResumeContinuesExactly) {
+  const std::string dir = test::fixture("adallava_tiny_H");
+  auto m = LlavaModel::load(dir);
+  const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
+  Example a{{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), false}, pixels};
+  Example b = a;
+  b.tokens.labels.assign(b.tokens.labels.size(), kIgnoreIndex);  // a second example: different order matters
+  b.tokens.labels[b.tokens.labels.size() - 2] = a.tokens.labels[a.tokens.labels.size() - 2];
+  const std::vector<Example> data = {a, b, a};
+  TrainOptions o;
+  o.steps = 6;
+  o.lr = 1e-3;
+  o.warmup = 2;
+  o.seed = 3;
+  o.adam.weight_decay = 0.01;
+
+  test::TempDir once, half;
+  Params p1 = Params::from_model(*m);
+  train(*m, p1, data, o);
+  save_checkpoint(once.path, *m, p1);
+
+  Params p2 = Params::from_model(*m);
+  TrainState st;
+  TrainOptions first = o;
+  first.stop_after = 3;
+  train(*m, p2, data, first, {}, &st);
+  EXPECT_EQ(st.step, 3);
+  save_checkpoint(half.path, *m, p2);
+  save_train_state(half.path, st);
+
+  auto reloaded = LlavaModel::load(half.path);
+  Params p3 = Params::from_model(*reloaded);
+  TrainState resumed = load_train_state(half.path);
+  train(*reloaded, p3, data, o, {}, &resumed);
+  EXPECT_EQ(resumed.step, 6);
+  test::TempDir twice;
+  save_checkpoint(twice.path, *m, p3);
+  EXPECT_TRUE(test::read_file(once.file("model.safetensors")) == test::read_file(twice.file("model.safetensors")))
+      << "resumed run differs from the uninterrupted one";
+  EXPECT_THROW(load_train_state(once.path), Error);  // no state saved there
 }
 
 }  // namespace
