@@ -52,13 +52,12 @@ std::vector<float> LatencyEncoder::forward(const float* encodings, int64_t n) co
 namespace adallava {
 
 std::vector<std::pair<std::string, std::vector<float>>> LatencyEncoder::tensors() const {
-  auto widen = [](const WeightView& w) {
-    std::vector<float> out(size_t(w.rows * w.cols));
-    for (int64_t r = 0; r < w.rows; ++r) to_f32(w.dtype, w.at(r, 0), out.data() + r * w.cols, size_t(w.cols));
-    return out;
-  };
-  return {{"0.weight", norm_w_}, {"0.bias", norm_b_},        {"1.weight", widen(l1_.w)},
-          {"1.bias", l1_.b},     {"3.weight", widen(l2_.w)}, {"3.bias", l2_.b}};
+  return {{"0.weight", norm_w_},
+          {"0.bias", norm_b_},
+          {"1.weight", widen_matrix(l1_.w)},
+          {"1.bias", l1_.b},
+          {"3.weight", widen_matrix(l2_.w)},
+          {"3.bias", l2_.b}};
 }
 
 }  // namespace adallava

@@ -23,10 +23,7 @@ std::vector<float> Scheduler::logits(const float* x) const {
 }
 
 std::vector<float> Scheduler::head_weight() const {
-  const WeightView& w = head_.w;
-  std::vector<float> out(size_t(w.rows * w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) to_f32(w.dtype, w.at(r, 0), out.data() + r * w.cols, size_t(w.cols));
-  return out;
+  return widen_matrix(head_.w);
 }
 
 namespace {

@@ -33,7 +33,9 @@ float load_weight(const WeightView& W, int64_t r, int64_t c) {
   return f;
 }
 
-float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+float round_bf16(float f) {
+  return bf16_to_f32(f32_to_bf16(f));
+}
 
 // Below this many activation rows a weight-streaming GEMV beats packing panels.
 constexpr int64_t kGemvMaxRows = 4;
@@ -46,8 +48,12 @@ bool cpu_has_avx512_bf16() {
   return has;
 }
 
-void set_force_portable_kernels(bool on) { g_force_portable = on; }
-bool portable_kernels_forced() { return g_force_portable; }
+void set_force_portable_kernels(bool on) {
+  g_force_portable = on;
+}
+bool avx512_kernels_enabled() {
+  return !g_force_portable && cpu_has_avx512_bf16();
+}
 
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {
@@ -95,8 +101,8 @@ void matmul_portable(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t
 
 }  // namespace
 
-void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
-            const float* bias, Precision precision, bool accumulate) {
+void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W, const float* bias,
+            Precision precision, bool accumulate) {
   if (M <= 0 || W.rows <= 0) return;
   if (W.cols == 0) {  // empty sum: just the bias
     for (int64_t m = 0; m < M; ++m)
@@ -106,7 +112,7 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
       }
     return;
   }
-  if (g_force_portable || !cpu_has_avx512_bf16()) {
+  if (!avx512_kernels_enabled()) {
     matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
     return;
   }

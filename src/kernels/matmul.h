@@ -20,9 +20,7 @@ struct WeightView {
   int64_t rows = 0, cols = 0;
   int64_t row_stride = 0, col_stride = 1;
 
-  static WeightView dense(DType t, const void* p, int64_t rows, int64_t cols) {
-    return {t, p, rows, cols, cols, 1};
-  }
+  static WeightView dense(DType t, const void* p, int64_t rows, int64_t cols) { return {t, p, rows, cols, cols, 1}; }
   // The same matrix read transposed (e.g. a V cache [T, d] used as W = Vᵀ [d, T]).
   WeightView transposed() const { return {dtype, data, cols, rows, col_stride, row_stride}; }
   WeightView row_block(int64_t r0, int64_t n) const;
@@ -35,8 +33,8 @@ struct WeightView {
 // y[m, n] (+)= sum_k x[m, k] * W[n, k] + bias[n]   for m < M, n < W.rows, k < W.cols.
 // x rows are ldx floats apart, y rows ldy floats apart. bias may be null. With accumulate the
 // product is added to y (bias too, if given).
-void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
-            const float* bias, Precision precision, bool accumulate = false);
+void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W, const float* bias,
+            Precision precision, bool accumulate = false);
 
 // The simple oracle the fast path is tested against (double accumulation).
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
@@ -46,6 +44,7 @@ void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
 bool cpu_has_avx512_bf16();
 // Forces the portable path (for tests and comparisons).
 void set_force_portable_kernels(bool on);
-bool portable_kernels_forced();
+// Whether the AVX-512 kernels run: the CPU has them and the portable path is not forced.
+bool avx512_kernels_enabled();
 
 }  // namespace adallava

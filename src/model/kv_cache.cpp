@@ -2,10 +2,9 @@
 
 namespace adallava {
 
-int kv_heads_for(const ExecutionPlan& plan, int layer, int n_kv_heads) {
-  const LayerPlan& lp = plan.layer(layer);
+int kv_heads_for(const LayerPlan& lp, int n_heads, int n_kv_heads) {
   if (lp.heads.empty()) return 0;
-  return int(lp.heads.size()) == plan.n_heads() ? n_kv_heads : int(lp.heads.size());
+  return int(lp.heads.size()) == n_heads ? n_kv_heads : int(lp.heads.size());
 }
 
 KvCache::KvCache(int n_layers, int head_dim, int64_t capacity, DType dtype)
@@ -19,7 +18,7 @@ KvCache::KvCache(int n_layers, int head_dim, int64_t capacity, DType dtype)
 void KvCache::allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1) {
   for (int l = l0; l < l1; ++l) {
     if (allocated(l)) continue;
-    const int h = kv_heads_for(plan, l, n_kv_heads);
+    const int h = kv_heads_for(plan.layer(l), plan.n_heads(), n_kv_heads);
     const size_t n = size_t(h) * size_t(capacity_) * size_t(head_dim_) * dtype_size(dtype_);
     k_[size_t(l)].resize(n);
     v_[size_t(l)].resize(n);

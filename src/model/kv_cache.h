@@ -39,8 +39,8 @@ class KvCache {
   int64_t capacity_ = 0, length_ = 0;
 };
 
-// KV heads a layer of the plan caches: all for a full head set, the active heads otherwise
-// (partial head sets need one KV head per query head, which the loader checks).
-int kv_heads_for(const ExecutionPlan& plan, int layer, int n_kv_heads);
+// KV heads a layer plan caches: all for a full head set, the active heads otherwise (partial
+// head sets need one KV head per query head, which the decoder checks); none without heads.
+int kv_heads_for(const LayerPlan& lp, int n_heads, int n_kv_heads);
 
 }  // namespace adallava

@@ -16,8 +16,10 @@ LlamaDecoder LlamaDecoder::load(const TensorStore& store, const TextConfig& cfg,
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
   const int64_t qd = int64_t(cfg.num_heads) * cfg.head_dim, kvd = int64_t(cfg.num_kv_heads) * cfg.head_dim;
   d.embed_ = load_matrix(store, prefix + "embed_tokens.weight", V, H);
-  if (store.has(lm_head) || !cfg.tie_word_embeddings) d.lm_head_ = load_matrix(store, lm_head, V, H);
-  else d.lm_head_ = d.embed_;
+  if (store.has(lm_head) || !cfg.tie_word_embeddings)
+    d.lm_head_ = load_matrix(store, lm_head, V, H);
+  else
+    d.lm_head_ = d.embed_;
   d.norm_ = load_vector(store, prefix + "norm.weight", H);
   for (int l = 0; l < cfg.num_layers; ++l) {
     const std::string p = prefix + "layers." + std::to_string(l) + ".";
@@ -143,7 +145,7 @@ void LlamaDecoder::run_layers(float* x, int64_t T, int l0, int l1, const int64_t
       if (!full_heads && !lp.heads.empty() && cfg_.num_kv_heads != cfg_.num_heads)
         throw Error("a plan with part of the attention heads of a layer needs one KV head per head; this model has " +
                     std::to_string(cfg_.num_kv_heads) + " KV heads for " + std::to_string(cfg_.num_heads) + " heads");
-      if (!lp.heads.empty() && cache.heads(l) != (full_heads ? cfg_.num_kv_heads : int(lp.heads.size())))
+      if (cache.heads(l) != kv_heads_for(lp, cfg_.num_heads, cfg_.num_kv_heads))
         throw Error("internal: KV cache of layer " + std::to_string(l) + " does not match the plan");
       run_layer(layers_[size_t(l)], lp, full_heads, x, T, positions, cache.layer(l), cache.length(), p);
     }
@@ -161,8 +163,7 @@ void LlamaDecoder::lm_head(float* logits, const float* normed, int64_t T, Precis
 
 double LlamaDecoder::layer_weights(const LayerPlan& lp) const {
   const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size, hd = cfg_.head_dim;
-  const bool full_heads = int(lp.heads.size()) == cfg_.num_heads;
-  const int64_t na = int64_t(lp.heads.size()), nkv = lp.heads.empty() ? 0 : full_heads ? cfg_.num_kv_heads : na;
+  const int64_t na = int64_t(lp.heads.size()), nkv = kv_heads_for(lp, cfg_.num_heads, cfg_.num_kv_heads);
   int64_t neurons = 0;
   for (int g : lp.mlp_groups) {
     auto [b, e] = mlp_group_range(I, cfg_.num_heads, g);

@@ -19,6 +19,12 @@ std::vector<float> load_vector(const TensorStore& store, const std::string& name
   return v;
 }
 
+std::vector<float> widen_matrix(const WeightView& w) {
+  std::vector<float> out(size_t(w.rows * w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) to_f32(w.dtype, w.at(r, 0), out.data() + r * w.cols, size_t(w.cols));
+  return out;
+}
+
 Linear load_linear(const TensorStore& store, const std::string& prefix, int64_t out, int64_t in, bool with_bias) {
   Linear l;
   l.w = load_matrix(store, prefix + ".weight", out, in);

@@ -14,6 +14,8 @@ WeightView load_matrix(const TensorStore& store, const std::string& name, int64_
 WeightView load_matrix_as(const TensorStore& store, const std::string& name, const std::vector<int64_t>& shape,
                           int64_t rows, int64_t cols);
 std::vector<float> load_vector(const TensorStore& store, const std::string& name, int64_t n);
+// A copy of a matrix view widened to f32, row-major [rows, cols] (training keeps f32 masters).
+std::vector<float> widen_matrix(const WeightView& w);
 
 // A linear layer: y = x·Wᵀ + b (b empty when the layer has no bias).
 struct Linear {

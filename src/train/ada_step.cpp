@@ -12,12 +12,6 @@ namespace adallava::train {
 
 namespace {
 
-std::vector<float> widen(const WeightView& w) {
-  std::vector<float> out(size_t(w.rows * w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) to_f32(w.dtype, w.at(r, 0), out.data() + r * w.cols, size_t(w.cols));
-  return out;
-}
-
 std::string layer_name(int l, const char* what) {
   return "model.layers." + std::to_string(l) + "." + what;
 }
@@ -46,20 +40,20 @@ Params Params::from_model(const LlavaModel& m) {
   const LlamaDecoder& d = m.decoder();
   const AdaLlavaParts& a = *m.adaptive();
   auto& v = p.values;
-  v["model.embed_tokens.weight"] = widen(d.embed_weight());
-  v["lm_head.weight"] = widen(d.lm_head_weight());
+  v["model.embed_tokens.weight"] = widen_matrix(d.embed_weight());
+  v["lm_head.weight"] = widen_matrix(d.lm_head_weight());
   v["model.norm.weight"] = d.final_norm_weight();
   for (int l = 0; l < d.config().num_layers; ++l) {
     const LlamaLayer& L = d.layer(l);
     v[layer_name(l, kLayerTensors[0])] = L.attn_norm;
     v[layer_name(l, kLayerTensors[1])] = L.mlp_norm;
     const Linear* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-    for (int i = 0; i < 7; ++i) v[layer_name(l, kLayerTensors[2 + i])] = widen(lin[i]->w);
+    for (int i = 0; i < 7; ++i) v[layer_name(l, kLayerTensors[2 + i])] = widen_matrix(lin[i]->w);
   }
   const Projector& pr = m.projector();
-  v["model.mm_projector.0.weight"] = widen(pr.l1.w);
+  v["model.mm_projector.0.weight"] = widen_matrix(pr.l1.w);
   v["model.mm_projector.0.bias"] = pr.l1.b;
-  v["model.mm_projector.2.weight"] = widen(pr.l2.w);
+  v["model.mm_projector.2.weight"] = widen_matrix(pr.l2.w);
   v["model.mm_projector.2.bias"] = pr.l2.b;
   for (const auto& [name, t] : a.encoder.tensors()) v["scheduler.scheduler_up_proj.net." + name] = t;
   v["scheduler.mlp_head.weight"] = a.scheduler.head_weight();

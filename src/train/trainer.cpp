@@ -61,8 +61,9 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   const int64_t end = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
   for (; st.step < end; ++st.step) {
     const int64_t step = st.step;
-    std::map<std::string, std::vector<float>> grads = params.zeros_like();
-    std::vector<std::pair<StepResult, int64_t>> parts;
+    std::map<std::string, std::vector<float>> grads;  // only the tensors that train
+    for (const auto& [name, v] : params.values)
+      if (trains(name, o.train)) grads[name].assign(v.size(), 0.f);
     int64_t total_tokens = 0;
     double loss_sum = 0;
     for (int i = 0; i < o.batch * o.accum; ++i) {
@@ -74,16 +75,14 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
       for (size_t t = 1; t < ex.tokens.labels.size(); ++t) n += ex.tokens.labels[t] != kIgnoreIndex;
       total_tokens += n;
       loss_sum += r.loss * double(n);
-      for (auto& [name, g] : r.grads) {
-        if (!trains(name, o.train)) continue;
-        std::vector<float>& acc = grads[name];
+      for (auto& [name, acc] : grads) {
+        const std::vector<float>& g = r.grads.at(name);
         for (size_t k = 0; k < g.size(); ++k) acc[k] += g[k] * float(n);
       }
     }
     if (total_tokens == 0) continue;
     for (auto& [name, g] : grads)
       for (float& x : g) x /= float(total_tokens);
-    for (auto it = grads.begin(); it != grads.end();) it = trains(it->first, o.train) ? std::next(it) : grads.erase(it);
     StepLog log;
     log.step = step + 1;
     log.grad_norm = clip_grad_norm(grads, o.clip);

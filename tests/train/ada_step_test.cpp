@@ -10,6 +10,7 @@
 
 #include "adaptive/budget.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 
 namespace adallava::train {
 namespace {
@@ -25,11 +26,7 @@ TEST(AdaTrainStep, MatchesTheAuthorsTrainingStep) {
     Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data()};
     const auto noise = test::npy_f32(dir + "/train_gumbel_noise.npy");
     size_t used = 0;
-    GumbelSource replay = [&](float* g, int64_t n) {
-      ASSERT_LE(used + size_t(n), noise.size());
-      std::copy(noise.begin() + long(used), noise.begin() + long(used + size_t(n)), g);
-      used += size_t(n);
-    };
+    const GumbelSource replay = test::recorded_noise(noise, &used);
     const int units = budget_units(read_npy(dir + "/train_budget.npy").to_f64()[0], m->adaptive()->config);
     const StepResult r = ada_train_step(*m, p, s, units, 5.f, replay);
 

@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "model/llava.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 
 namespace adallava::train {
 namespace {
@@ -52,18 +53,7 @@ TEST(DecoderLayer, GradientsOfInputWeightsAndGatesMatchFiniteDifferences) {
   LayerGrads<double> g{dn1.data(), dn2.data(), dq.data(), dk.data(), dv.data(),
                        dO.data(),  dG.data(),  dU.data(), dD.data()};
   layer_backward(dx.data(), dhg.data(), dgg.data(), R.data(), w, g, hg.data(), gg.data(), s, acts);
-  auto check = [&](Vec& p, const Vec& grad, const char* what) {
-    for (size_t i = 0; i < p.size(); ++i) {
-      const double keep = p[i], h = 1e-6;
-      p[i] = keep + h;
-      const double up = loss();
-      p[i] = keep - h;
-      const double down = loss();
-      p[i] = keep;
-      const double fd = (up - down) / (2 * h);
-      EXPECT_NEAR(grad[i], fd, 1e-7 * std::max(1.0, std::abs(fd))) << what << " " << i;
-    }
-  };
+  auto check = [&](Vec& p, const Vec& grad, const char* what) { test::expect_gradient(p, grad, loss, what); };
   check(x, dx, "x");
   check(n1, dn1, "attn_norm");
   check(n2, dn2, "mlp_norm");

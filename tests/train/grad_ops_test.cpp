@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "kernels/ops.h"
+#include "train/train_test_util.h"
 
 namespace adallava::train {
 namespace {
@@ -29,21 +30,7 @@ double dot(const Vec& a, const Vec& b) {
   return s;
 }
 
-// Central differences of loss() in every element of x, against the analytic gradient.
-void expect_gradient(Vec& x, const Vec& grad, const std::function<double()>& loss, const char* what) {
-  constexpr double h = 1e-6, tol = 1e-7;
-  ASSERT_EQ(x.size(), grad.size()) << what;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double keep = x[i];
-    x[i] = keep + h;
-    const double up = loss();
-    x[i] = keep - h;
-    const double down = loss();
-    x[i] = keep;
-    const double fd = (up - down) / (2 * h);
-    EXPECT_NEAR(grad[i], fd, tol * std::max(1.0, std::abs(fd))) << what << " element " << i;
-  }
-}
+using test::expect_gradient;
 
 TEST(GradOps, Linear) {
   std::mt19937 rng(1);

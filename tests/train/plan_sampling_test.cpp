@@ -10,6 +10,7 @@
 #include "adaptive/budget.h"
 #include "model/llava.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 
 namespace adallava::train {
 namespace {
@@ -29,11 +30,7 @@ TEST(PlanSampling, ReplaysTheAuthorsTrainingDraws) {
     const double budget = read_npy(dir + "/train_budget.npy").to_f64()[0];
     const int units = budget_units(budget, a);  // k/T budgets: exact in every dtype
     size_t used = 0;
-    GumbelSource replay = [&](float* g, int64_t n) {
-      ASSERT_LE(used + size_t(n), noise.size());
-      std::copy(noise.begin() + long(used), noise.begin() + long(used + size_t(n)), g);
-      used += size_t(n);
-    };
+    const GumbelSource replay = test::recorded_noise(noise, &used);
     const float tau = 5.f;
     const SampledPlan s = a.type == SchedulerType::L ? sample_plan_L(logits, units, tau, replay)
                                                      : sample_plan_H(logits, units, a.num_gated_layers, t.num_heads,
@@ -114,10 +111,7 @@ TEST(PlanSampling, StraightThroughGradientMatchesTheFrozenPlanFunction) {
     const auto logits = test::npy_f32(dir + "/train_scheduler_logits.npy");
     const auto noise = test::npy_f32(dir + "/train_gumbel_noise.npy");
     size_t used = 0;
-    GumbelSource replay = [&](float* g, int64_t n) {
-      std::copy(noise.begin() + long(used), noise.begin() + long(used + size_t(n)), g);
-      used += size_t(n);
-    };
+    const GumbelSource replay = test::recorded_noise(noise, &used);
     const float tau = 5.f;
     const int units = budget_units(read_npy(dir + "/train_budget.npy").to_f64()[0], a);
     const SampledPlan s = heads ? sample_plan_H(logits, units, a.num_gated_layers, nh, a.scheduler_rank, tau, replay)

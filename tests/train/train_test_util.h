@@ -1,0 +1,42 @@
+// Helpers the training tests share: finite-difference gradient checks and replaying the Gumbel
+// noise the authors' training step recorded.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "train/plan_sampling.h"
+
+namespace adallava::test {
+
+// Central differences (step h) of loss() in every element of x, against the analytic gradient:
+// |grad − fd| ≤ tol · max(1, |fd|).
+inline void expect_gradient(std::vector<double>& x, const std::vector<double>& grad,
+                            const std::function<double()>& loss, const char* what, double h = 1e-6, double tol = 1e-7) {
+  ASSERT_EQ(x.size(), grad.size()) << what;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = loss();
+    x[i] = keep - h;
+    const double down = loss();
+    x[i] = keep;
+    const double fd = (up - down) / (2 * h);
+    EXPECT_NEAR(grad[i], fd, tol * std::max(1.0, std::abs(fd))) << what << " element " << i;
+  }
+}
+
+// Hands out the recorded draws in order; *used counts how many were taken.
+inline train::GumbelSource recorded_noise(const std::vector<float>& noise, size_t* used) {
+  *used = 0;
+  return [&noise, used](float* g, int64_t n) {
+    ASSERT_LE(*used + size_t(n), noise.size()) << "more Gumbel draws than were recorded";
+    std::copy(noise.begin() + long(*used), noise.begin() + long(*used + size_t(n)), g);
+    *used += size_t(n);
+  };
+}
+
+}  // namespace adallava::test
