@@ -100,9 +100,9 @@ float random_weight(uint64_t r) {
   return f;
 }
 
-std::vector<uint8_t> make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
+ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
   const int64_t n = numel(s.shape);
-  std::vector<uint8_t> bytes(size_t(n) * dtype_size(dtype));
+  ByteBuffer bytes(size_t(n) * dtype_size(dtype));  // every byte is written below
   const float constant = s.fill == TensorSpec::Ones ? 1.f : 0.f;
 #pragma omp parallel
   {

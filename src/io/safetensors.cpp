@@ -147,10 +147,9 @@ void TensorStore::add_file(const std::string& path) {
     // Kernels read elements through typed pointers; realign the rare tensor that needs it.
     size_t align = r.is_float ? dtype_size(r.dtype) : 1;
     if (reinterpret_cast<uintptr_t>(r.data) % align != 0) {
-      auto copy = std::make_unique<std::vector<uint8_t>>(r.nbytes + 64);
-      uint8_t* dst = copy->data() + (64 - reinterpret_cast<uintptr_t>(copy->data()) % 64) % 64;
-      std::memcpy(dst, r.data, r.nbytes);
-      r.data = dst;
+      ByteBuffer copy(r.nbytes);
+      std::memcpy(copy.data(), r.data, r.nbytes);
+      r.data = copy.data();
       owned_.push_back(std::move(copy));
     }
     records_.emplace(r.name, std::move(r));
@@ -159,7 +158,7 @@ void TensorStore::add_file(const std::string& path) {
 }
 
 void TensorStore::add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                            std::vector<uint8_t> bytes) {
+                            ByteBuffer bytes) {
   TensorRecord r;
   r.name = name;
   r.dtype_name = dtype_name(dtype);
@@ -169,9 +168,9 @@ void TensorStore::add_owned(const std::string& name, DType dtype, const std::vec
   r.file = origin_;
   if (bytes.size() != size_t(r.numel()) * dtype_size(dtype))
     throw Error("tensor " + name + ": " + std::to_string(bytes.size()) + " bytes do not fit shape " + shape_str(shape));
-  owned_.push_back(std::make_unique<std::vector<uint8_t>>(std::move(bytes)));
-  r.data = owned_.back()->data();
-  r.nbytes = owned_.back()->size();
+  r.data = bytes.data();
+  r.nbytes = bytes.size();
+  owned_.push_back(std::move(bytes));
   records_[name] = std::move(r);
 }
 

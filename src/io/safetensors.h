@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/byte_buffer.h"
 #include "tensor/dtype.h"
 #include "tensor/mapped_file.h"
 
@@ -32,7 +33,7 @@ class TensorStore {
   // Opens one .safetensors file.
   void add_file(const std::string& path);
   // Adds a tensor whose bytes the store owns (synthetic models, converted weights).
-  void add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape, std::vector<uint8_t> bytes);
+  void add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape, ByteBuffer bytes);
   void set_origin(const std::string& origin) { origin_ = origin; }
 
   bool has(const std::string& name) const { return records_.count(name) != 0; }
@@ -45,7 +46,7 @@ class TensorStore {
  private:
   std::string origin_;  // the directory or file the store was opened from, for messages
   std::vector<std::unique_ptr<MappedFile>> files_;
-  std::vector<std::unique_ptr<std::vector<uint8_t>>> owned_;  // realigned copies and added tensors
+  std::vector<ByteBuffer> owned_;  // realigned copies and added tensors
   std::map<std::string, TensorRecord> records_;
 };
 
