@@ -33,10 +33,7 @@ void run_train(const TrainCliOptions& o) {
   ModelOptions source = o.model;
   if (o.resume) source.model_dir = o.out;
   auto model = source.load();
-  if (!model->adaptive())
-    throw Error(model->dir() +
-                ": train needs an AdaLLaVA checkpoint (turning plain LLaVA into one is not yet supported)");
-  train::Params params = train::Params::from_model(*model);
+  train::Params params = train::Params::from_model(*model, o.t.train == "all");
   const Tokenizer tok = Tokenizer::load(model->dir());
   int64_t skipped = 0;
   const std::vector<train::Record> records = train::load_llava_json(o.data, o.skip_bad, &skipped);
@@ -111,8 +108,9 @@ void register_train(CLI::App& app) {
   sub->add_option("--warmup", o->t.warmup, "warmup steps")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   sub->add_option("--weight-decay", o->t.adam.weight_decay, "AdamW weight decay")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--clip", o->t.clip, "gradient-norm clip")->check(CLI::Range(0.0, 1e9));
-  sub->add_option("--train", o->t.train, "what trains: no-vision (LLM, projector, scheduler) or scheduler")
-      ->check(CLI::IsMember({"no-vision", "scheduler"}));
+  sub->add_option("--train", o->t.train,
+                  "what trains: all, no-vision (LLM, projector, scheduler; the default) or scheduler")
+      ->check(CLI::IsMember({"all", "no-vision", "scheduler"}));
   sub->add_option("--seed", o->t.seed, "seed of the data order, budgets and Gumbel noise");
   sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
   sub->add_flag("--resume", o->resume, "continue the run saved in --out (weights, optimizer, data order, RNG)");

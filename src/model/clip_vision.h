@@ -26,6 +26,8 @@ class ClipVisionTower {
 
   const VisionConfig& config() const { return cfg_; }
   int tokens() const { return cfg_.num_patches() + 1; }
+  // Blocks that run: the selected hidden state is the output of this many.
+  int feature_index() const { return feature_index_; }
 
   // pixels (3, S, S) -> hidden state `feature_index` (tokens, hidden), CLS in row 0.
   // all_states, if given, receives hidden states 0..feature_index ((feature_index+1), tokens, hidden).

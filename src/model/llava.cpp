@@ -46,6 +46,10 @@ const TensorRecord* LlavaModel::find_tensor(const std::string& name) const {
   return nullptr;
 }
 
+const TensorRecord* LlavaModel::vision_tensor(const std::string& name) const {
+  return vision_store_ ? vision_store_->find(vision_prefix_ + name) : nullptr;
+}
+
 int LlavaModel::image_tokens() const {
   return vision_ ? vision_->config().num_patches() + (cfg_.keep_cls ? 1 : 0) : 0;
 }
@@ -58,17 +62,24 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
   m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(dir)));
   std::string vision_dir = dir, vision_prefix = "vision_tower.vision_model.";
   const TensorStore* vision_store = m->stores_[0].get();
-  if (c.layout == Layout::OriginalLlava) {
+  const bool embedded_tower = c.layout == Layout::OriginalLlava && opts.vision_tower_dir.empty() &&
+                              c.raw.contains("vision_config") &&
+                              m->stores_[0]->has(kEmbeddedVisionPrefix + std::string("embeddings.patch_embedding.weight"));
+  if (embedded_tower) {  // a self-contained checkpoint (trained here with the tower): see llava.h
+    c.vision = load_vision_config(dir);
+    vision_prefix = kEmbeddedVisionPrefix;
+  } else if (c.layout == Layout::OriginalLlava) {
     vision_dir = resolve_vision_tower(dir, c, opts);
     c.vision = load_vision_config(vision_dir);
-    if (c.mm_hidden_size != c.vision.hidden_size)
-      throw Error(c.path + ": mm_hidden_size " + std::to_string(c.mm_hidden_size) +
-                  " does not match the vision tower's hidden_size " + std::to_string(c.vision.hidden_size));
     m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(vision_dir)));
     vision_store = m->stores_.back().get();
     vision_prefix = "vision_model.";
   }
+  if (c.layout == Layout::OriginalLlava && c.mm_hidden_size != c.vision.hidden_size)
+    throw Error(c.path + ": mm_hidden_size " + std::to_string(c.mm_hidden_size) +
+                " does not match the vision tower's hidden_size " + std::to_string(c.vision.hidden_size));
   m->bind_weights(*m->stores_[0], vision_store, vision_prefix);
+  m->vision_dir_ = vision_dir;
   if (c.has_vision) {
     m->preprocess_ = load_preprocess_config(vision_dir, c.vision.image_size);
     m->preprocess_.pad_to_square = c.pad_to_square;
@@ -94,6 +105,8 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
                               const std::string& vision_prefix) {
   const ModelConfig& c = cfg_;
   const int64_t H = c.text.hidden_size;
+  vision_store_ = vision_store;
+  vision_prefix_ = vision_prefix;
   std::string decoder_prefix = "model.", lm_head = "lm_head.weight";
   if (c.layout == Layout::HfLlava) {
     decoder_prefix = "language_model.model.";

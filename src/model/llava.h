@@ -17,6 +17,12 @@
 
 namespace adallava {
 
+// Original layout: where a self-contained checkpoint keeps its CLIP tower (the LLaVA repository's
+// names). It is used when config.json also has a `vision_config` object (CLIPVisionConfig
+// fields), as checkpoints trained here with the tower write; otherwise the tower comes from the
+// folder named by mm_vision_tower (real LLaVA checkpoints carry stale copies of these tensors).
+inline constexpr const char* kEmbeddedVisionPrefix = "model.vision_tower.vision_tower.vision_model.";
+
 struct LoadOptions {
   std::string vision_tower_dir;  // original layout: overrides config.mm_vision_tower
 };
@@ -41,6 +47,12 @@ class LlavaModel {
   DType weight_dtype() const { return weight_dtype_; }
   // A tensor of the checkpoint by name (null if absent).
   const TensorRecord* find_tensor(const std::string& name) const;
+  // Whether the vision tower lives in the main checkpoint (kEmbeddedVisionPrefix).
+  bool vision_is_embedded() const { return vision_prefix_ == kEmbeddedVisionPrefix; }
+  // The folder preprocessor_config.json (and, original layout, the CLIP tower) came from.
+  const std::string& vision_dir() const { return vision_dir_; }
+  // A tensor of the vision tower by its name under "vision_model." (e.g. "pre_layrnorm.weight").
+  const TensorRecord* vision_tensor(const std::string& name) const;
   // Every tensor's bytes (for bandwidth probes).
   std::vector<std::pair<const void*, size_t>> weight_spans() const;
   // Rows one image contributes to the sequence.
@@ -63,6 +75,8 @@ class LlavaModel {
   std::string dir_;
   ModelConfig cfg_;
   std::vector<std::unique_ptr<TensorStore>> stores_;
+  const TensorStore* vision_store_ = nullptr;
+  std::string vision_prefix_, vision_dir_;
   std::optional<LlamaDecoder> decoder_;
   std::optional<ClipVisionTower> vision_;
   Projector projector_;

@@ -7,6 +7,7 @@
 #include "tensor/error.h"
 #include "train/decoder_layer.h"
 #include "train/grad_ops.h"
+#include "train/vision_tower.h"
 
 namespace adallava::train {
 
@@ -21,6 +22,33 @@ const char* kLayerTensors[] = {
     "self_attn.v_proj.weight", "self_attn.o_proj.weight",         "mlp.gate_proj.weight",    "mlp.up_proj.weight",
     "mlp.down_proj.weight"};
 
+const char* kVisionLayerTensors[] = {
+    "layer_norm1.weight",     "layer_norm1.bias",     "self_attn.q_proj.weight", "self_attn.q_proj.bias",
+    "self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias",
+    "self_attn.out_proj.weight", "self_attn.out_proj.bias", "layer_norm2.weight", "layer_norm2.bias",
+    "mlp.fc1.weight",          "mlp.fc1.bias",          "mlp.fc2.weight",          "mlp.fc2.bias"};
+
+// The vision tower's params (or grads: P = float or const float) by checkpoint name.
+template <class Map, class Out>
+Out vision_view(Map& m, int layers) {
+  auto f = [&](const std::string& n) { return m.at(kEmbeddedVisionPrefix + n).data(); };
+  Out o{f("embeddings.patch_embedding.weight"), f("embeddings.class_embedding"),
+        f("embeddings.position_embedding.weight"), f("pre_layrnorm.weight"), f("pre_layrnorm.bias"), {}};
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = "encoder.layers." + std::to_string(l) + ".";
+    auto g = [&](int i) { return f(p + kVisionLayerTensors[i]); };
+    o.layers.push_back({g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(8), g(9), g(10), g(11), g(12), g(13), g(14),
+                        g(15)});
+  }
+  return o;
+}
+
+Act vision_act(const std::string& name) {
+  if (name == "quick_gelu") return Act::QuickGelu;
+  if (name == "gelu") return Act::GeluErf;
+  throw Error("vision hidden_act '" + name + "' cannot be trained (quick_gelu, gelu)");
+}
+
 LayerParams<float> layer_params(const std::map<std::string, std::vector<float>>& m, int l) {
   auto f = [&](int i) { return m.at(layer_name(l, kLayerTensors[i])).data(); };
   return {f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8)};
@@ -33,32 +61,80 @@ LayerGrads<float> layer_grads(std::map<std::string, std::vector<float>>& m, int 
 
 }  // namespace
 
-Params Params::from_model(const LlavaModel& m) {
-  if (m.config().layout != Layout::OriginalLlava || !m.adaptive())
-    throw Error(m.dir() + ": training needs an AdaLLaVA checkpoint in the original LLaVA layout");
+static std::vector<std::string> vision_tensor_names(int layers) {
+  std::vector<std::string> n = {"embeddings.patch_embedding.weight", "embeddings.class_embedding",
+                                "embeddings.position_embedding.weight", "pre_layrnorm.weight", "pre_layrnorm.bias"};
+  for (int l = 0; l < layers; ++l)
+    for (const char* t : kVisionLayerTensors) n.push_back("encoder.layers." + std::to_string(l) + "." + t);
+  return n;
+}
+
+Params Params::from_model(const LlavaModel& m, bool train_vision) {
+  if (m.config().layout != Layout::OriginalLlava)
+    throw Error(m.dir() + ": training needs a checkpoint in the original LLaVA layout (model.layers.*, mm_projector)");
   Params p;
   const LlamaDecoder& d = m.decoder();
-  const AdaLlavaParts& a = *m.adaptive();
   auto& v = p.values;
+  auto& shape = p.shapes;
+  const int64_t H = d.config().hidden_size, V = d.config().vocab_size;
   v["model.embed_tokens.weight"] = widen_matrix(d.embed_weight());
   v["lm_head.weight"] = widen_matrix(d.lm_head_weight());
   v["model.norm.weight"] = d.final_norm_weight();
+  shape["model.embed_tokens.weight"] = shape["lm_head.weight"] = {V, H};
+  shape["model.norm.weight"] = {H};
+  auto add_linear = [&](const std::string& name, const WeightView& w) {
+    v[name] = widen_matrix(w);
+    shape[name] = {w.rows, w.cols};
+  };
   for (int l = 0; l < d.config().num_layers; ++l) {
     const LlamaLayer& L = d.layer(l);
     v[layer_name(l, kLayerTensors[0])] = L.attn_norm;
     v[layer_name(l, kLayerTensors[1])] = L.mlp_norm;
+    shape[layer_name(l, kLayerTensors[0])] = shape[layer_name(l, kLayerTensors[1])] = {H};
     const Linear* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-    for (int i = 0; i < 7; ++i) v[layer_name(l, kLayerTensors[2 + i])] = widen_matrix(lin[i]->w);
+    for (int i = 0; i < 7; ++i) add_linear(layer_name(l, kLayerTensors[2 + i]), lin[i]->w);
   }
   const Projector& pr = m.projector();
-  v["model.mm_projector.0.weight"] = widen_matrix(pr.l1.w);
+  add_linear("model.mm_projector.0.weight", pr.l1.w);
+  add_linear("model.mm_projector.2.weight", pr.l2.w);
   v["model.mm_projector.0.bias"] = pr.l1.b;
-  v["model.mm_projector.2.weight"] = widen_matrix(pr.l2.w);
   v["model.mm_projector.2.bias"] = pr.l2.b;
-  for (const auto& [name, t] : a.encoder.tensors()) v["scheduler.scheduler_up_proj.net." + name] = t;
-  v["scheduler.mlp_head.weight"] = a.scheduler.head_weight();
-  v["scheduler.mlp_head.bias"] = a.scheduler.head_bias();
+  shape["model.mm_projector.0.bias"] = shape["model.mm_projector.2.bias"] = {H};
+  if (const AdaLlavaParts* a = m.adaptive()) {
+    const std::string e = "scheduler.scheduler_up_proj.net.";
+    for (const auto& [name, t] : a->encoder.tensors()) v[e + name] = t;
+    shape[e + "0.weight"] = shape[e + "0.bias"] = {kLatencyEncodingDim};
+    shape[e + "1.weight"] = {H, kLatencyEncodingDim};
+    shape[e + "1.bias"] = shape[e + "3.bias"] = {H};
+    shape[e + "3.weight"] = {H, H};
+    v["scheduler.mlp_head.weight"] = a->scheduler.head_weight();
+    v["scheduler.mlp_head.bias"] = a->scheduler.head_bias();
+    const int64_t out_n = int64_t(v["scheduler.mlp_head.bias"].size());
+    shape["scheduler.mlp_head.weight"] = {out_n, H};
+    shape["scheduler.mlp_head.bias"] = {out_n};
+  }
+  p.train_vision = train_vision;
+  if (train_vision || (m.has_vision() && m.vision_is_embedded())) {
+    if (!m.has_vision()) throw Error(m.dir() + ": --train all needs a vision tower");
+    for (const std::string& n : vision_tensor_names(m.vision().feature_index())) {
+      const TensorRecord* r = m.vision_tensor(n);
+      if (!r) throw Error(m.dir() + ": vision tower tensor " + n + " is missing");
+      std::vector<float>& dst = v[kEmbeddedVisionPrefix + n];
+      dst.resize(size_t(r->numel()));
+      to_f32(r->dtype, r->data, dst.data(), dst.size());
+      shape[kEmbeddedVisionPrefix + n] = r->shape;
+    }
+  }
+  for (const auto& [name, t] : v) {
+    int64_t n = 1;
+    for (int64_t x : shape.at(name)) n *= x;
+    if (n != int64_t(t.size())) throw Error("internal: parameter " + name + " has the wrong shape");
+  }
   return p;
+}
+
+bool Params::has_vision() const {
+  return values.count(kEmbeddedVisionPrefix + std::string("pre_layrnorm.weight")) != 0;
 }
 
 const float* Params::at(const std::string& name) const {
@@ -77,20 +153,34 @@ std::map<std::string, std::vector<float>> Params::zeros_like() const {
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise) {
   const TextConfig& c = m.config().text;
-  const AdaConfig& a = m.adaptive()->config;
+  const AdaLlavaParts* ada = m.adaptive();  // null: plain LLaVA, every layer runs
   const int64_t H = c.hidden_size, V = c.vocab_size, C = m.config().vision.hidden_size;
-  const int N = c.num_layers, P = a.num_prefix_layers, nh = c.num_heads;
+  const int N = c.num_layers, P = ada ? ada->config.num_prefix_layers : N, nh = c.num_heads;
   StepResult r;
   r.grads = p.zeros_like();
   auto& G = r.grads;
   const auto& W = p.values;
 
-  // Vision (frozen) and projector: features (n_img, C) → image rows (n_img, H).
-  std::vector<float> feats;
+  // Vision (in the params when it trains, else frozen in the model) and projector:
+  // features (n_img, C) → image rows (n_img, H).
+  std::vector<float> feats, hidden;
   int64_t n_img = 0;
+  const int64_t skip = m.config().keep_cls ? 0 : 1;
+  VisionShape vs;
+  VisionActs<float> vacts;
   if (s.pixels) {
-    const std::vector<float> hidden = m.vision().encode(s.pixels, Precision::F32);
-    const int64_t skip = m.config().keep_cls ? 0 : 1;
+    if (p.train_vision) {
+      const VisionConfig& vc = m.vision().config();
+      vs.hidden = vc.hidden_size, vs.intermediate = vc.intermediate_size, vs.patch = vc.patch_size;
+      vs.image = vc.image_size, vs.heads = vc.num_heads, vs.layers = m.vision().feature_index();
+      vs.ln_eps = vc.layer_norm_eps, vs.act = vision_act(vc.hidden_act);
+      hidden.resize(size_t(vs.tokens() * C));
+      vision_forward(hidden.data(), s.pixels, vision_view<const std::map<std::string, std::vector<float>>,
+                                                          VisionParams<float>>(W, vs.layers),
+                     vs, vacts);
+    } else {
+      hidden = m.vision().encode(s.pixels, Precision::F32);
+    }
     n_img = m.vision().tokens() - skip;
     feats.assign(hidden.begin() + skip * C, hidden.end());
   }
@@ -120,22 +210,24 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   int64_t last_ignored = -1;
   for (size_t i = 0; i < labels.size(); ++i)
     if (labels[i] == kIgnoreIndex) last_ignored = int64_t(i);
-  const int64_t lp = last_ignored + 1;
+  const int64_t lp = ada ? last_ignored + 1 : -1;
   r.latency_position = lp;
   // Latency token: encoding → LayerNorm → Linear → GELU → Linear.
   const std::string e = "scheduler.scheduler_up_proj.net.";
-  const std::vector<float> enc = latency_encoding(units, a);
   constexpr int64_t kE = kLatencyEncodingDim;
   const size_t Hs = static_cast<size_t>(H);
-  std::vector<float> ln(kE), ln_mean(1), ln_r(1), e1(Hs), e1a(Hs), z(Hs);
-  layer_norm_forward(ln.data(), ln_mean.data(), ln_r.data(), enc.data(), p.at(e + "0.weight"), p.at(e + "0.bias"), 1,
-                     kE, 1e-5f);
-  linear_forward(e1.data(), ln.data(), p.at(e + "1.weight"), p.at(e + "1.bias"), 1, kE, H);
-  act_forward(Act::GeluErf, e1a.data(), e1.data(), H);
-  linear_forward(z.data(), e1a.data(), p.at(e + "3.weight"), p.at(e + "3.bias"), 1, H, H);
-  x.insert(x.begin() + lp * H, z.begin(), z.end());
-  labels.insert(labels.begin() + lp, kIgnoreIndex);
-  ids.insert(ids.begin() + lp, -1);
+  std::vector<float> enc, ln(kE), ln_mean(1), ln_r(1), e1(Hs), e1a(Hs), z(Hs);
+  if (ada) {
+    enc = latency_encoding(units, ada->config);
+    layer_norm_forward(ln.data(), ln_mean.data(), ln_r.data(), enc.data(), p.at(e + "0.weight"), p.at(e + "0.bias"), 1,
+                       kE, 1e-5f);
+    linear_forward(e1.data(), ln.data(), p.at(e + "1.weight"), p.at(e + "1.bias"), 1, kE, H);
+    act_forward(Act::GeluErf, e1a.data(), e1.data(), H);
+    linear_forward(z.data(), e1a.data(), p.at(e + "3.weight"), p.at(e + "3.bias"), 1, H, H);
+    x.insert(x.begin() + lp * H, z.begin(), z.end());
+    labels.insert(labels.begin() + lp, kIgnoreIndex);
+    ids.insert(ids.begin() + lp, -1);
+  }
   const int64_t T = int64_t(labels.size());
 
   // Decoder: prefix in full, scheduler on the latency row before layer P, gated layers masked.
@@ -147,9 +239,10 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   sh.positions = pos.data();
   std::vector<LayerActs<float>> acts(static_cast<size_t>(N));
   std::vector<std::vector<float>> gates(static_cast<size_t>(N), std::vector<float>(2 * size_t(nh), 1.f));
-  const int out_n = a.head_outputs(nh);
+  const int out_n = ada ? ada->config.head_outputs(nh) : 0;
   for (int l = 0; l < N; ++l) {
-    if (l == P) {
+    if (ada && l == P) {
+      const AdaConfig& a = ada->config;
       r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);
       r.scheduler_logits.resize(size_t(out_n));
       linear_forward(r.scheduler_logits.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"),
@@ -189,7 +282,8 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     layer_backward(dprev.data(), dgate.data(), dgate.data() + nh, dx.data(), layer_params(W, l), layer_grads(G, l),
                    gates[size_t(l)].data(), gates[size_t(l)].data() + nh, sh, acts[size_t(l)]);
     dx.swap(dprev);
-    if (l >= P) {
+    if (ada && l >= P) {
+      const AdaConfig& a = ada->config;
       const int g = l - P;
       for (int j = 0; j < 2 * nh; ++j) {
         if (a.type == SchedulerType::L)
@@ -198,7 +292,8 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
           dplan[size_t(g) * 2 * size_t(nh) + size_t(j)] += dgate[size_t(j)];
       }
     }
-    if (l == P) {  // the scheduler read the latency row here
+    if (ada && l == P) {  // the scheduler read the latency row here
+      const AdaConfig& a = ada->config;
       const std::vector<float> dsl =
           a.type == SchedulerType::L
               ? sample_plan_backward_L(r.plan, dplan, tau)
@@ -209,14 +304,16 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     }
   }
   // Inputs: latency row → encoder; image rows → projector; text rows → embeddings.
-  std::vector<float> de1a(size_t(H), 0.f), de1(size_t(H), 0.f), dln(kE, 0.f);
-  linear_backward(de1a.data(), G.at(e + "3.weight").data(), G.at(e + "3.bias").data(), dx.data() + lp * H, e1a.data(),
-                  p.at(e + "3.weight"), 1, H, H);
-  act_backward(Act::GeluErf, de1.data(), de1a.data(), e1.data(), H);
-  linear_backward(dln.data(), G.at(e + "1.weight").data(), G.at(e + "1.bias").data(), de1.data(), ln.data(),
-                  p.at(e + "1.weight"), 1, kE, H);
-  layer_norm_backward((float*)nullptr, G.at(e + "0.weight").data(), G.at(e + "0.bias").data(), dln.data(), enc.data(),
-                      p.at(e + "0.weight"), ln_mean.data(), ln_r.data(), 1, kE);
+  if (ada) {
+    std::vector<float> de1a(size_t(H), 0.f), de1(size_t(H), 0.f), dln(kE, 0.f);
+    linear_backward(de1a.data(), G.at(e + "3.weight").data(), G.at(e + "3.bias").data(), dx.data() + lp * H,
+                    e1a.data(), p.at(e + "3.weight"), 1, H, H);
+    act_backward(Act::GeluErf, de1.data(), de1a.data(), e1.data(), H);
+    linear_backward(dln.data(), G.at(e + "1.weight").data(), G.at(e + "1.bias").data(), de1.data(), ln.data(),
+                    p.at(e + "1.weight"), 1, kE, H);
+    layer_norm_backward((float*)nullptr, G.at(e + "0.weight").data(), G.at(e + "0.bias").data(), dln.data(),
+                        enc.data(), p.at(e + "0.weight"), ln_mean.data(), ln_r.data(), 1, kE);
+  }
   std::vector<float> dimg(img.size(), 0.f);
   int64_t img_row = 0;
   for (int64_t t = 0; t < T; ++t) {
@@ -235,9 +332,15 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     linear_backward(da1.data(), G.at("model.mm_projector.2.weight").data(), G.at("model.mm_projector.2.bias").data(),
                     dimg.data(), a1.data(), p.at("model.mm_projector.2.weight"), n_img, H, H);
     act_backward(Act::GeluErf, dh1.data(), da1.data(), h1.data(), n_img * H);
-    linear_backward((float*)nullptr, G.at("model.mm_projector.0.weight").data(),
+    std::vector<float> dhidden(hidden.size(), 0.f);
+    linear_backward(p.train_vision ? dhidden.data() + skip * C : nullptr, G.at("model.mm_projector.0.weight").data(),
                     G.at("model.mm_projector.0.bias").data(), dh1.data(), feats.data(),
                     p.at("model.mm_projector.0.weight"), n_img, C, H);
+    if (p.train_vision)
+      vision_backward(dhidden.data(),
+                      vision_view<const std::map<std::string, std::vector<float>>, VisionParams<float>>(W, vs.layers),
+                      vision_view<std::map<std::string, std::vector<float>>, VisionGrads<float>>(G, vs.layers), vs,
+                      vacts);
   }
   return r;
 }

@@ -1,8 +1,10 @@
 // One AdaLLaVA training forward and backward on one sample, as the authors' forward() in train
-// mode computes it (spec §3, §4.3, §5, §7): image through the frozen vision tower and the
-// projector, the latency token of the sampled budget inserted right before the final answer,
-// the prefix layers, the scheduler and a Gumbel-sampled plan, the gated layers in the masked
-// form, and the mean next-token cross-entropy over the supervised labels.
+// mode computes it (spec §3, §4.3, §5, §7): image through the vision tower (frozen unless its
+// tensors are among the params) and the projector, the latency token of the sampled budget
+// inserted right before the final answer, the prefix layers, the scheduler and a Gumbel-sampled
+// plan, the gated layers in the masked form, and the mean next-token cross-entropy over the
+// supervised labels. On a plain LLaVA checkpoint (stage 1 of a recipe) there is no latency
+// token, no scheduler and every layer runs.
 #pragma once
 #include <map>
 #include <string>
@@ -15,11 +17,15 @@ namespace adallava::train {
 
 constexpr int64_t kIgnoreIndex = -100;
 
-// Trainable tensors as float copies, by checkpoint name (the vision tower stays frozen in the
-// model and is not here).
+// Trainable tensors as float copies, by checkpoint name (original LLaVA layout). The vision
+// tower is here, under kEmbeddedVisionPrefix, when it trains or when the checkpoint carries it
+// (so that a saved checkpoint carries it too).
 struct Params {
   std::map<std::string, std::vector<float>> values;
-  static Params from_model(const LlavaModel& m);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  bool train_vision = false;  // the step runs the tower from these values and computes its gradients
+  static Params from_model(const LlavaModel& m, bool train_vision = false);
+  bool has_vision() const;
   const float* at(const std::string& name) const;
   float* at(const std::string& name);
   std::map<std::string, std::vector<float>> zeros_like() const;

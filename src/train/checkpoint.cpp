@@ -16,7 +16,22 @@ void save_checkpoint(const std::string& dir, const LlavaModel& source, const Par
   if (ec) throw Error(dir + ": cannot create the checkpoint folder: " + ec.message());
   nlohmann::json cfg = source.config().raw;
   cfg["torch_dtype"] = "float32";
-  if (cfg.contains("mm_vision_tower")) {
+  if (params.has_vision()) {  // self-contained: the tower's config beside its tensors (see llava.h)
+    const VisionConfig& v = source.config().vision;
+    cfg["vision_config"] = {{"model_type", "clip_vision_model"},
+                            {"hidden_size", v.hidden_size},
+                            {"intermediate_size", v.intermediate_size},
+                            {"num_hidden_layers", v.num_layers},
+                            {"num_attention_heads", v.num_heads},
+                            {"num_channels", v.num_channels},
+                            {"image_size", v.image_size},
+                            {"patch_size", v.patch_size},
+                            {"layer_norm_eps", v.layer_norm_eps},
+                            {"hidden_act", v.hidden_act}};
+    const fs::path pre = fs::path(source.vision_dir()) / "preprocessor_config.json";
+    if (fs::exists(pre) && !fs::equivalent(fs::path(source.vision_dir()), fs::path(dir)))
+      fs::copy_file(pre, fs::path(dir) / "preprocessor_config.json", fs::copy_options::overwrite_existing);
+  } else if (cfg.contains("mm_vision_tower")) {  // the tower stays where it is
     const fs::path tower = fs::path(source.dir()) / cfg["mm_vision_tower"].get<std::string>();
     if (fs::is_directory(tower)) cfg["mm_vision_tower"] = fs::absolute(tower).lexically_normal().string();
   }
@@ -30,13 +45,8 @@ void save_checkpoint(const std::string& dir, const LlavaModel& source, const Par
     fs::rename(path + ".tmp", path, ec);
     if (ec) throw Error(path + ": " + ec.message());
   }
-  // Shapes: recover them from the source checkpoint's records (the params are flat copies).
   std::vector<TensorToWrite> tensors;
-  for (const auto& [name, values] : params.values) {
-    std::vector<int64_t> shape = {int64_t(values.size())};
-    if (const TensorRecord* r = source.find_tensor(name)) shape = r->shape;
-    tensors.push_back({name, DType::F32, shape, values.data()});
-  }
+  for (const auto& [name, values] : params.values) tensors.push_back({name, DType::F32, params.shapes.at(name), values.data()});
   write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors);
 }
 

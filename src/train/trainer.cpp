@@ -15,16 +15,15 @@ namespace adallava::train {
 
 bool trains(const std::string& name, const std::string& choice) {
   if (choice == "scheduler") return name.rfind("scheduler.", 0) == 0;
-  if (choice == "no-vision") return true;  // the vision tower is never among the params
-  throw Error("--train '" + choice +
-              "' is not supported (no-vision, scheduler; all = with the vision tower is not yet)");
+  if (choice == "no-vision") return name.rfind(kEmbeddedVisionPrefix, 0) != 0;
+  if (choice == "all") return true;
+  throw Error("--train '" + choice + "' is not one of all, no-vision, scheduler");
 }
 
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
            const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
   trains("", o.train);  // validates the choice
-  const AdaConfig& a = m.adaptive()->config;
   TrainState fresh;
   TrainState& st = state ? *state : fresh;
   if (st.order.empty()) {  // a new run
@@ -68,7 +67,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     double loss_sum = 0;
     for (int i = 0; i < o.batch * o.accum; ++i) {
       const Example& ex = next_example();
-      const int units = int(rng() % uint64_t(a.max_units() + 1));
+      const int units = m.adaptive() ? int(rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
       Sample s{ex.tokens.ids, ex.tokens.labels, ex.pixels.empty() ? nullptr : ex.pixels.data()};
       StepResult r = ada_train_step(m, params, s, units, o.tau, gumbel);
       int64_t n = 0;  // supervised tokens: labels after the first position
