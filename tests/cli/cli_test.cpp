@@ -157,7 +157,7 @@ TEST(Cli, BadInputGetsOneLineErrors) {
         "tokenizer.model");
     expect_clean_error(run_cli("train -m " + llava + " --data " + t.file("bad.json") + " --images " + t.path +
                                " --out " + t.file("o")),
-                       "needs an AdaLLaVA checkpoint");
+                       "original LLaVA layout");
     expect_clean_error(run_cli("train -m " + ada + " --data " + t.file("bad.json") + " --images " + t.path + " --out " +
                                t.file("o") + " --train everything"),
                        "--train");
