@@ -3,7 +3,9 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,8 @@
 #include "cli/common.h"
 #include "tensor/error.h"
 #include "text/tokenizer.h"
+#include "report/svg_plot.h"
+#include "train/adaptive_init.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -25,16 +29,54 @@ struct TrainCliOptions {
   ModelOptions model;
   std::string data, images, out;
   train::TrainOptions t;
+  double epochs = 0;  // > 0: steps = ceil(epochs × examples / (batch × accum))
+  train::AdaptiveInit adaptive;  // variant set: turn a plain LLaVA checkpoint into AdaLLaVA first
   bool skip_bad = false, resume = false;
 };
+
+// The loss curve of the whole run (resumed parts included) as loss.svg beside loss.csv: the raw
+// step losses, faint, under a moving average.
+void plot_loss(const std::string& csv_path, const std::string& svg_path) {
+  std::ifstream in(csv_path);
+  std::string line;
+  std::getline(in, line);  // header
+  PlotSeries raw{"loss per step", {}, {}, false, true}, avg{"moving average", {}, {}};
+  while (std::getline(in, line)) {
+    double step = 0, loss = 0;
+    if (std::sscanf(line.c_str(), "%lf,%lf", &step, &loss) == 2) raw.x.push_back(step), raw.y.push_back(loss);
+  }
+  const size_t n = raw.x.size(), w = std::max<size_t>(1, n / 25);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sum += raw.y[i];
+    if (i >= w) sum -= raw.y[i - w];
+    avg.x.push_back(raw.x[i]);
+    avg.y.push_back(sum / double(std::min(i + 1, w)));
+  }
+  write_svg(svg_path, PlotSpec{"Training loss", "optimizer step", "mean cross-entropy per supervised token", {raw, avg}});
+}
 
 void run_train(const TrainCliOptions& o) {
   // --resume continues from the weights and state saved in --out.
   ModelOptions source = o.model;
   if (o.resume) source.model_dir = o.out;
+  if (o.resume && !o.adaptive.variant.empty())
+    throw Error("--variant starts a run from a plain LLaVA checkpoint; --resume continues one (drop --variant)");
   auto model = source.load();
-  train::Params params = train::Params::from_model(*model, o.t.train == "all");
+  const std::string files_dir = model->dir();  // tokenizer and friends are copied from here
   const Tokenizer tok = Tokenizer::load(model->dir());
+  train::Params params = train::Params::from_model(*model, o.t.train == "all");
+  if (!o.adaptive.variant.empty()) {
+    // The AdaLLaVA checkpoint starts life in --out: the plain weights plus a fresh scheduler.
+    const nlohmann::json cfg = train::make_adaptive(*model, params, o.adaptive);
+    train::save_checkpoint(o.out, *model, params, &cfg);
+    source.model_dir = o.out;
+    source.vision_tower.clear();
+    model = source.load();
+    params = train::Params::from_model(*model, o.t.train == "all");
+  }
+  if (!model->adaptive() && o.t.train == "scheduler")
+    throw Error(model->dir() + ": --train scheduler needs an AdaLLaVA checkpoint (or --variant L|H to make one)");
   int64_t skipped = 0;
   const std::vector<train::Record> records = train::load_llava_json(o.data, o.skip_bad, &skipped);
   std::vector<train::Example> data;
@@ -58,6 +100,10 @@ void run_train(const TrainCliOptions& o) {
   }
   if (data.empty()) throw Error(o.data + ": no usable records");
   if (skipped) std::fprintf(stderr, "skipped %lld bad records\n", static_cast<long long>(skipped));
+  train::TrainOptions topt = o.t;
+  if (o.epochs > 0)
+    topt.steps = std::max<int64_t>(
+        1, int64_t(std::ceil(o.epochs * double(data.size()) / double(int64_t(topt.batch) * topt.accum))));
 
   std::error_code ec;
   fs::create_directories(o.out, ec);
@@ -71,25 +117,29 @@ void run_train(const TrainCliOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   int64_t tokens = 0;
   train::train(
-      *model, params, data, o.t,
+      *model, params, data, topt,
       [&](const train::StepLog& l) {
         tokens += l.tokens;
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double eta = s / double(l.step - state_start) * double(o.t.steps - l.step);
+        const double eta = s / double(l.step - state_start) * double(topt.steps - l.step);
         csv << l.step << ',' << l.loss << ',' << l.lr << ',' << l.grad_norm << ',' << l.tokens << '\n';
         std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", tty ? "\r" : "",
-                     static_cast<long long>(l.step), static_cast<long long>(o.t.steps), l.loss, l.lr,
+                     static_cast<long long>(l.step), static_cast<long long>(topt.steps), l.loss, l.lr,
                      double(tokens) / s, eta, tty ? "   " : "\n");
       },
       &state);
   if (tty) std::fprintf(stderr, "\n");
+  csv.close();
   train::save_checkpoint(o.out, *model, params);
   train::save_train_state(o.out, state);
   for (const char* f :
        {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"})
-    if (fs::exists(fs::path(model->dir()) / f) && !fs::equivalent(model->dir(), o.out))
-      fs::copy_file(fs::path(model->dir()) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
-  std::printf("saved %s (loss curve: %s)\n", o.out.c_str(), (fs::path(o.out) / "loss.csv").string().c_str());
+    if (fs::exists(fs::path(files_dir) / f) && !fs::equivalent(files_dir, o.out))
+      fs::copy_file(fs::path(files_dir) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
+  const std::string svg = (fs::path(o.out) / "loss.svg").string();
+  plot_loss((fs::path(o.out) / "loss.csv").string(), svg);
+  std::printf("saved %s (loss curve: %s, %s)\n", o.out.c_str(), (fs::path(o.out) / "loss.csv").string().c_str(),
+              svg.c_str());
 }
 
 }  // namespace
@@ -101,7 +151,18 @@ void register_train(CLI::App& app) {
   sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]")->required();
   sub->add_option("--images", o->images, "folder of the records' images")->required();
   sub->add_option("--out", o->out, "output checkpoint folder")->required();
-  sub->add_option("--steps", o->t.steps, "optimizer steps")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  auto* steps = sub->add_option("--steps", o->t.steps, "optimizer steps (default 100)")
+                    ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  sub->add_option("--epochs", o->epochs, "passes over the data instead of --steps (fractions allowed)")
+      ->check(CLI::Range(1e-9, 1e6))
+      ->excludes(steps);
+  sub->add_option("--variant", o->adaptive.variant,
+                  "turn a plain LLaVA checkpoint into AdaLLaVA: L (layers) or H (heads and MLP groups)")
+      ->check(CLI::IsMember({"L", "H"}));
+  sub->add_option("--prefix", o->adaptive.prefix, "with --variant: layers that always run (default half)")
+      ->check(CLI::Range(0, 1 << 16));
+  sub->add_option("--rank", o->adaptive.rank, "with --variant H: heads and MLP groups per pick (default 8)")
+      ->check(CLI::Range(1, 1 << 16));
   sub->add_option("--batch", o->t.batch, "samples per micro-batch")->check(CLI::Range(1, 1 << 16));
   sub->add_option("--accum", o->t.accum, "micro-batches per optimizer step")->check(CLI::Range(1, 1 << 16));
   sub->add_option("--lr", o->t.lr, "peak learning rate")->check(CLI::Range(0.0, 1.0));
@@ -111,10 +172,13 @@ void register_train(CLI::App& app) {
   sub->add_option("--train", o->t.train,
                   "what trains: all, no-vision (LLM, projector, scheduler; the default) or scheduler")
       ->check(CLI::IsMember({"all", "no-vision", "scheduler"}));
-  sub->add_option("--seed", o->t.seed, "seed of the data order, budgets and Gumbel noise");
+  sub->add_option("--seed", o->t.seed, "seed of the data order, budgets, Gumbel noise and a new scheduler's weights");
   sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
   sub->add_flag("--resume", o->resume, "continue the run saved in --out (weights, optimizer, data order, RNG)");
-  sub->callback([o]() { run_train(*o); });
+  sub->callback([o]() {
+    o->adaptive.seed = o->t.seed;
+    run_train(*o);
+  });
 }
 
 }  // namespace adallava::cli

@@ -10,11 +10,12 @@ namespace adallava::train {
 
 namespace fs = std::filesystem;
 
-void save_checkpoint(const std::string& dir, const LlavaModel& source, const Params& params) {
+void save_checkpoint(const std::string& dir, const LlavaModel& source, const Params& params,
+                     const nlohmann::json* config) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create the checkpoint folder: " + ec.message());
-  nlohmann::json cfg = source.config().raw;
+  nlohmann::json cfg = config ? *config : source.config().raw;
   cfg["torch_dtype"] = "float32";
   if (params.has_vision()) {  // self-contained: the tower's config beside its tensors (see llava.h)
     const VisionConfig& v = source.config().vision;

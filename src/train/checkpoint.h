@@ -1,8 +1,10 @@
-// Saving trained parameters as a checkpoint `run` loads: the source model's config.json (with
-// torch_dtype float32) and a model.safetensors of every trainable tensor in f32. The CLIP tower
-// is frozen and stays where the source config points (mm_vision_tower is rewritten as an
-// absolute path so the new folder works from anywhere).
+// Saving trained parameters as a checkpoint `run` loads: the source model's config.json (or the
+// one given, with torch_dtype float32) and a model.safetensors of every param in f32. When the
+// params hold the vision tower the folder is self-contained (tower tensors, vision_config and
+// preprocessor_config.json); otherwise the tower stays where the source config points
+// (mm_vision_tower is rewritten as an absolute path so the new folder works from anywhere).
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "model/llava.h"
@@ -10,6 +12,7 @@
 
 namespace adallava::train {
 
-void save_checkpoint(const std::string& dir, const LlavaModel& source, const Params& params);
+void save_checkpoint(const std::string& dir, const LlavaModel& source, const Params& params,
+                     const nlohmann::json* config = nullptr);
 
 }  // namespace adallava::train

@@ -1,45 +1,16 @@
 // End-to-end tests of the adallava binary: outputs against the fixtures, and bad input giving
 // a one-line error with a non-zero exit (never a crash).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_test_util.h"
 #include "test_util.h"
 
 namespace adallava {
 namespace {
-
-struct Result {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string join_ids(const std::vector<int64_t>& ids) {
-  std::string s;
-  for (auto id : ids) {
-    if (!s.empty()) s += ',';
-    s += std::to_string(id);
-  }
-  return s;
-}
-
-Result run_cli(const std::string& args) {
-  test::TempDir d;
-  const std::string cmd = std::string(ADALLAVA_BINARY) + " " + args + " >" + d.file("out") + " 2>" + d.file("err");
-  int status = std::system(cmd.c_str());
-  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), test::read_file(d.file("out")),
-           test::read_file(d.file("err"))};
-  return r;
-}
-
-void expect_clean_error(const Result& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
-}
 
 TEST(Cli, RunJsonGivesFixtureIdsAndTimings) {
   const std::string dir = test::fixture("llava_tiny_f32");

@@ -1,0 +1,119 @@
+// End-to-end tests of `adallava train`: a run from an AdaLLaVA checkpoint writes a checkpoint
+// that `run` loads (with the loss as CSV and a plot), and --variant turns a plain LLaVA
+// checkpoint into AdaLLaVA, here with the vision tower trained too (a self-contained folder).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_test_util.h"
+#include "test_util.h"
+#include "text/tokenizer_trainer.h"
+
+namespace adallava {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A model folder in `dir` that reuses the fixture's weights and tower, with model_type as given
+// and a tokenizer trained on the data's text (the fixtures ship none that fits their vocabulary).
+void make_model(const std::string& fixture, const std::string& dir, const std::string& model_type,
+                const std::vector<std::string>& text, int vocab) {
+  fs::create_directories(dir);
+  nlohmann::json cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
+  cfg["model_type"] = model_type;
+  test::write_file(dir + "/config.json", cfg.dump());
+  fs::create_symlink(fixture + "/model.safetensors", dir + "/model.safetensors");
+  const std::string tower = cfg["mm_vision_tower"].get<std::string>();
+  fs::create_directory_symlink(fixture + "/" + tower, dir + "/" + tower);
+  train_tokenizer(text, TokenizerTrainOptions{vocab, true}, dir + "/tokenizer.model");
+}
+
+struct Data {
+  std::string json, images;
+  std::vector<std::string> text;
+};
+
+Data make_data(const std::string& dir, const std::string& image) {
+  const std::vector<std::pair<std::string, std::string>> qa = {
+      {"What colour is the square?", "red"}, {"Is there a circle?", "yes"}, {"How many shapes are there?", "two"},
+      {"What shape is left of the circle?", "square"}, {"Is the square blue?", "no"}};
+  Data d{dir + "/data.json", dir + "/images", {}};
+  fs::create_directories(d.images);
+  fs::copy_file(image, d.images + "/scene.png");
+  nlohmann::json records = nlohmann::json::array();
+  for (size_t i = 0; i < qa.size(); ++i) {
+    std::string id = "q";  // (not "q" + to_string: GCC 12 warns falsely on that)
+    id += std::to_string(i);
+    records.push_back({{"id", id},
+                       {"image", "scene.png"},
+                       {"conversations",
+                        {{{"from", "human"}, {"value", "<image>\n" + qa[i].first}}, {{"from", "gpt"}, {"value", qa[i].second}}}}});
+    d.text.push_back(qa[i].first);
+    d.text.push_back(qa[i].second);
+  }
+  d.text.push_back("A chat between a curious user and an artificial intelligence assistant. USER: ASSISTANT:");
+  test::write_file(d.json, records.dump());
+  return d;
+}
+
+int csv_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int n = -1;  // header
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
+  const std::string fixture = test::fixture("adallava_tiny_L");
+  const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
+  test::TempDir t;
+  const Data d = make_data(t.file("data"), fixture + "/image.png");
+  make_model(fixture, t.file("model"), "ada_llava_llama", d.text, cfg["vocab_size"].get<int>());
+  Result r = run_cli("train -m " + t.file("model") + " --data " + d.json + " --images " + d.images + " --out " +
+                     t.file("out") + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(csv_rows(t.file("out/loss.csv")), 5);  // ceil(2 × 5 / 2)
+  EXPECT_NE(test::read_file(t.file("out/loss.svg")).find("<svg"), std::string::npos);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "trainer_state.json"})
+    EXPECT_TRUE(fs::exists(t.file("out/") + f)) << f;
+  r = run_cli("run -m " + t.file("out") + " --image " + d.images + "/scene.png -p \"Is there a circle?\" -n 3 --budget 0.5 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["budget"].get<double>(), 0.5);
+  EXPECT_LT(j["executed_fraction"].get<double>(), 1.0);
+}
+
+TEST(CmdTrain, VariantTurnsPlainLlavaIntoASelfContainedAdaLlava) {
+  const std::string fixture = test::fixture("adallava_tiny_H");
+  const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
+  test::TempDir t;
+  const Data d = make_data(t.file("data"), fixture + "/image.png");
+  make_model(fixture, t.file("plain"), "llava_llama", d.text, cfg["vocab_size"].get<int>());
+  Result r = run_cli("train -m " + t.file("plain") + " --data " + d.json + " --images " + d.images + " --out " +
+                     t.file("out") + " --steps 2 --variant H --prefix 1 --rank 1 --train all -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(test::read_file(t.file("out/config.json")));
+  EXPECT_EQ(out["model_type"], "ada_llava_llama");
+  EXPECT_EQ(out["scheduler_type"], "H");
+  EXPECT_EQ(out["num_prefix_layers"], 1);
+  EXPECT_EQ(out["scheduler_rank"], 1);
+  EXPECT_TRUE(out.contains("vision_config"));
+  // Self-contained: the tower folder the plain model pointed to is gone, and run still works.
+  fs::remove_all(t.file("plain"));
+  r = run_cli("run -m " + t.file("out") + " --image " + d.images + "/scene.png -p \"Is there a circle?\" -n 2 --budget 0.6 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["plan_source"], "scheduler");
+
+  expect_clean_error(run_cli("train -m " + t.file("out") + " --data " + d.json + " --images " + d.images + " --out " +
+                             t.file("again") + " --steps 1 --variant L"),
+                     "AdaLLaVA already");
+  expect_clean_error(run_cli("train -m " + t.file("out") + " --data " + d.json + " --images " + d.images + " --out " +
+                             t.file("again") + " --steps 1 --epochs 1"),
+                     "--epochs");
+}
+
+}  // namespace
+}  // namespace adallava
