@@ -64,8 +64,8 @@ void run_train(const TrainCliOptions& o) {
     throw Error("--variant starts a run from a plain LLaVA checkpoint; --resume continues one (drop --variant)");
   auto model = source.load();
   const std::string files_dir = model->dir();  // tokenizer and friends are copied from here
-  const Tokenizer tok = Tokenizer::load(model->dir());
   train::Params params = train::Params::from_model(*model, o.t.train == "all");
+  const Tokenizer tok = Tokenizer::load(model->dir());
   if (!o.adaptive.variant.empty()) {
     // The AdaLLaVA checkpoint starts life in --out: the plain weights plus a fresh scheduler.
     const nlohmann::json cfg = train::make_adaptive(*model, params, o.adaptive);
