@@ -42,7 +42,8 @@ TEST(AdaptiveInit, AddsTheSchedulerAsTheAuthorsInitialiseIt) {
   const std::string e = "scheduler.scheduler_up_proj.net.";
   EXPECT_EQ(p.shapes.at(e + "1.weight"), (std::vector<int64_t>{H, kLatencyEncodingDim}));
   EXPECT_EQ(p.shapes.at(e + "3.weight"), (std::vector<int64_t>{H, H}));
-  EXPECT_EQ(p.shapes.at("scheduler.mlp_head.weight"), (std::vector<int64_t>{gated * 2 * c.num_heads, H}))  // one logit per head and group of each gated layer);
+  // One logit per head and per MLP group of each gated layer.
+  EXPECT_EQ(p.shapes.at("scheduler.mlp_head.weight"), (std::vector<int64_t>{gated * 2 * c.num_heads, H}));
   for (const char* n : {"0.bias", "1.bias", "3.bias"})
     for (float v : p.values.at(e + n)) EXPECT_EQ(v, 0.f) << n;
   for (float v : p.values.at(e + "0.weight")) EXPECT_EQ(v, 1.f);
