@@ -138,7 +138,8 @@ ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
 }  // namespace
 
 std::vector<std::string> synthetic_presets() {
-  return {"llava-7b", "llava-13b", "llava-tiny", "ada-llava-7b", "ada-llava-13b", "ada-llava-tiny"};
+  return {"llava-7b",     "llava-13b",     "llava-small",     "llava-tiny",
+          "ada-llava-7b", "ada-llava-13b", "ada-llava-small", "ada-llava-tiny"};
 }
 
 ModelConfig synthetic_config(const std::string& preset_name, const std::string& variant) {
@@ -161,6 +162,13 @@ ModelConfig synthetic_config(const std::string& preset_name, const std::string& 
   } else if (preset == "llava-13b") {
     c.text.hidden_size = 5120, c.text.intermediate_size = 13824, c.text.num_layers = 40;
     c.text.num_heads = c.text.num_kv_heads = 40;
+  } else if (preset == "llava-small") {  // the size of the model this project trains and ships
+    c.text.hidden_size = 192, c.text.intermediate_size = 512, c.text.num_layers = 8;
+    c.text.num_heads = c.text.num_kv_heads = 6;
+    c.text.vocab_size = 640;
+    c.vision = VisionConfig{128, 512, 4, 4, 3, 96, 12, 1e-5f, "quick_gelu"};
+    c.vision_feature_layer = -1;
+    c.image_token_id = 639;
   } else if (preset == "llava-tiny") {
     c.text.hidden_size = 256, c.text.intermediate_size = 688, c.text.num_layers = 4;
     c.text.num_heads = c.text.num_kv_heads = 4;
@@ -169,7 +177,7 @@ ModelConfig synthetic_config(const std::string& preset_name, const std::string& 
     c.image_token_id = 1000;
   } else {
     throw Error("unknown synthetic preset '" + preset_name +
-                "' (llava-7b, llava-13b, llava-tiny, ada-llava-7b, ada-llava-13b, ada-llava-tiny)");
+                "' (llava-7b, llava-13b, llava-small, llava-tiny, or ada- + one of them)");
   }
   if (ada) {
     if (variant != "L" && variant != "H") throw Error("--variant '" + variant + "' is not L or H");

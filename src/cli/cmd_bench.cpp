@@ -10,8 +10,10 @@
 #include <sstream>
 
 #include "adaptive/budget.h"
+#include "bench/compute_probe.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
+#include "bench/train_step_bench.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "generate/sampler.h"
@@ -26,7 +28,13 @@ struct BenchOptions {
   std::string preset, dtype = "bf16", precision, variant = "L", budgets = "1";
   int threads = 0, prompt_tokens = 600, decode_tokens = 16, repeats = 1;
   bool json = false;
+  bool train_step = false;  // measure training steps instead of inference
+  TrainStepBenchOptions train;
 };
+
+void print_json(const nlohmann::json& j, bool one_line) {
+  std::printf("%s\n", one_line ? j.dump().c_str() : j.dump(2).c_str());
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -71,6 +79,16 @@ void bench(const BenchOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   auto model = build_synthetic_model(cfg, dtype, 42);
   const double build_s = seconds_since(t0);
+  if (o.train_step) {
+    nlohmann::json j = {{"preset", o.preset}, {"dtype", o.dtype}, {"threads", omp_get_max_threads()}};
+    if (model->adaptive()) j["variant"] = o.variant;
+    j.update(bench_train_step(*model, o.train));
+    j["fma_peak_gflops"] = measure_fma_peak_gflops();  // same run: the machine is shared
+    j["gemm_fraction_of_fma_peak"] = j["gemm_gflops"].get<double>() / j["fma_peak_gflops"].get<double>();
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    print_json(j, o.json);
+    return;
+  }
   const Precision precision = o.precision == "f32"    ? Precision::F32
                               : o.precision == "bf16" ? Precision::BF16
                               : (dtype == DType::BF16 && cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32);
@@ -189,12 +207,7 @@ void bench(const BenchOptions& o) {
   j["kv_cache_bytes"] = full["kv_cache_bytes"];
   j["peak_rss_bytes"] = peak_rss_bytes();
   if (model->adaptive()) j["results"] = results;
-  if (o.json) {
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("%s", j.dump(2).c_str());
-    std::printf("\n");
-  }
+  print_json(j, o.json);
 }
 
 }  // namespace
@@ -214,6 +227,14 @@ void register_bench(CLI::App& app) {
   sub->add_option("--budgets", o->budgets, "AdaLLaVA presets: budgets to measure, the first as the reference (1,0.85,...)");
   sub->add_option("--repeats", o->repeats, "measure each budget this many times (interleaved), keep the fastest")
       ->check(CLI::Range(1, 100));
+  sub->add_flag("--train-step", o->train_step,
+                "measure training steps (forward, backward, AdamW) instead of inference; use --dtype f32");
+  sub->add_option("--train", o->train.train, "with --train-step: what trains")
+      ->check(CLI::IsMember({"all", "no-vision", "scheduler"}));
+  sub->add_option("--batch", o->train.batch, "with --train-step: samples per step")->check(CLI::Range(1, 4096));
+  sub->add_option("--steps", o->train.steps, "with --train-step: measured steps")->check(CLI::Range(1, 10000));
+  sub->add_option("--text-tokens", o->train.text_tokens, "with --train-step: text tokens per sample")
+      ->check(CLI::Range(5, 4000));
   sub->add_flag("--json", o->json, "one JSON object on one line");
   sub->callback([o]() { bench(*o); });
 }

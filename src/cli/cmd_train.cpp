@@ -64,6 +64,8 @@ void run_train(const TrainCliOptions& o) {
     throw Error("--variant starts a run from a plain LLaVA checkpoint; --resume continues one (drop --variant)");
   auto model = source.load();
   const std::string files_dir = model->dir();  // tokenizer and friends are copied from here
+  if (model->config().layout != Layout::OriginalLlava)
+    throw Error(model->dir() + ": training needs a checkpoint in the original LLaVA layout (model.layers.*, mm_projector)");
   train::Params params = train::Params::from_model(*model, o.t.train == "all");
   const Tokenizer tok = Tokenizer::load(model->dir());
   if (!o.adaptive.variant.empty()) {

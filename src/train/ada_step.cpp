@@ -1,6 +1,7 @@
 #include "train/ada_step.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include "adaptive/latency_encoder.h"
@@ -28,10 +29,11 @@ const char* kVisionLayerTensors[] = {
     "self_attn.out_proj.weight", "self_attn.out_proj.bias", "layer_norm2.weight", "layer_norm2.bias",
     "mlp.fc1.weight",          "mlp.fc1.bias",          "mlp.fc2.weight",          "mlp.fc2.bias"};
 
-// The vision tower's params (or grads: P = float or const float) by checkpoint name.
-template <class Map, class Out>
-Out vision_view(Map& m, int layers) {
-  auto f = [&](const std::string& n) { return m.at(kEmbeddedVisionPrefix + n).data(); };
+// The vision tower's params (Out = VisionParams) or grads (VisionGrads, null where frozen), by
+// checkpoint name, from a lookup name → pointer.
+template <class Out, class Lookup>
+Out vision_view(const Lookup& lookup, int layers) {
+  auto f = [&](const std::string& n) { return lookup(kEmbeddedVisionPrefix + n); };
   Out o{f("embeddings.patch_embedding.weight"), f("embeddings.class_embedding"),
         f("embeddings.position_embedding.weight"), f("pre_layrnorm.weight"), f("pre_layrnorm.bias"), {}};
   for (int l = 0; l < layers; ++l) {
@@ -49,13 +51,23 @@ Act vision_act(const std::string& name) {
   throw Error("vision hidden_act '" + name + "' cannot be trained (quick_gelu, gelu)");
 }
 
+VisionParams<float> vision_params(const Grads& w, int layers) {
+  return vision_view<VisionParams<float>>([&](const std::string& n) { return w.at(n).data(); }, layers);
+}
+
+template <class GradPtr>
+VisionGrads<float> vision_grads(const GradPtr& gp, int layers) {
+  return vision_view<VisionGrads<float>>(gp, layers);
+}
+
 LayerParams<float> layer_params(const std::map<std::string, std::vector<float>>& m, int l) {
   auto f = [&](int i) { return m.at(layer_name(l, kLayerTensors[i])).data(); };
   return {f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8)};
 }
 
-LayerGrads<float> layer_grads(std::map<std::string, std::vector<float>>& m, int l) {
-  auto f = [&](int i) { return m.at(layer_name(l, kLayerTensors[i])).data(); };
+template <class GradPtr>
+LayerGrads<float> layer_grads(const GradPtr& gp, int l) {
+  auto f = [&](int i) { return gp(layer_name(l, kLayerTensors[i])); };
   return {f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8)};
 }
 
@@ -70,8 +82,7 @@ static std::vector<std::string> vision_tensor_names(int layers) {
 }
 
 Params Params::from_model(const LlavaModel& m, bool train_vision) {
-  if (m.config().layout != Layout::OriginalLlava)
-    throw Error(m.dir() + ": training needs a checkpoint in the original LLaVA layout (model.layers.*, mm_projector)");
+  if (m.config().layout == Layout::TextOnly) throw Error(m.dir() + ": training needs a LLaVA checkpoint");
   Params p;
   const LlamaDecoder& d = m.decoder();
   auto& v = p.values;
@@ -152,13 +163,29 @@ std::map<std::string, std::vector<float>> Params::zeros_like() const {
 
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise) {
+  Grads grads = p.zeros_like();
+  StepResult r = ada_train_step(m, p, s, units, tau, noise, grads, 1.f);
+  r.grads = std::move(grads);
+  return r;
+}
+
+StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
+                          const GumbelSource& noise, Grads& G, float loss_scale) {
   const TextConfig& c = m.config().text;
   const AdaLlavaParts* ada = m.adaptive();  // null: plain LLaVA, every layer runs
   const int64_t H = c.hidden_size, V = c.vocab_size, C = m.config().vision.hidden_size;
   const int N = c.num_layers, P = ada ? ada->config.num_prefix_layers : N, nh = c.num_heads;
   StepResult r;
-  r.grads = p.zeros_like();
-  auto& G = r.grads;
+  auto clock = std::chrono::steady_clock::now();
+  auto lap = [&clock](double& into) {  // ms since the previous lap
+    const auto now = std::chrono::steady_clock::now();
+    into += std::chrono::duration<double, std::milli>(now - clock).count();
+    clock = now;
+  };
+  auto gp = [&G](const std::string& name) -> float* {  // null: frozen
+    auto it = G.find(name);
+    return it == G.end() ? nullptr : it->second.data();
+  };
   const auto& W = p.values;
 
   // Vision (in the params when it trains, else frozen in the model) and projector:
@@ -175,8 +202,7 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
       vs.image = vc.image_size, vs.heads = vc.num_heads, vs.layers = m.vision().feature_index();
       vs.ln_eps = vc.layer_norm_eps, vs.act = vision_act(vc.hidden_act);
       hidden.resize(size_t(vs.tokens() * C));
-      vision_forward(hidden.data(), s.pixels, vision_view<const std::map<std::string, std::vector<float>>,
-                                                          VisionParams<float>>(W, vs.layers),
+      vision_forward(hidden.data(), s.pixels, vision_params(W, vs.layers),
                      vs, vacts);
     } else {
       hidden = m.vision().encode(s.pixels, Precision::F32);
@@ -190,6 +216,8 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   act_forward(Act::GeluErf, a1.data(), h1.data(), n_img * H);
   linear_forward(img.data(), a1.data(), p.at("model.mm_projector.2.weight"), p.at("model.mm_projector.2.bias"), n_img,
                  H, H);
+
+  lap(r.times.vision_forward);
 
   // Merge: image rows in place of the image token (their labels ignored), then the latency
   // token right after the last ignored label (before the final answer).
@@ -268,18 +296,20 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   std::vector<int64_t> targets(static_cast<size_t>(T), kIgnoreIndex);
   for (int64_t t = 0; t + 1 < T; ++t) targets[size_t(t)] = labels[size_t(t + 1)];
   std::vector<float> dlogits(r.logits.size(), 0.f);
-  r.loss = cross_entropy(dlogits.data(), r.logits.data(), targets.data(), T, V, kIgnoreIndex, 1.f);
+  r.loss = cross_entropy(dlogits.data(), r.logits.data(), targets.data(), T, V, kIgnoreIndex, loss_scale);
+
+  lap(r.times.llm_forward);
 
   // Backward.
   std::vector<float> dxn(x.size(), 0.f), dx(x.size(), 0.f);
-  linear_backward(dxn.data(), G.at("lm_head.weight").data(), (float*)nullptr, dlogits.data(), xn.data(),
+  linear_backward(dxn.data(), gp("lm_head.weight"), (float*)nullptr, dlogits.data(), xn.data(),
                   p.at("lm_head.weight"), T, H, V);
-  rms_norm_backward(dx.data(), G.at("model.norm.weight").data(), dxn.data(), x.data(), p.at("model.norm.weight"),
+  rms_norm_backward(dx.data(), gp("model.norm.weight"), dxn.data(), x.data(), p.at("model.norm.weight"),
                     rr.data(), T, H);
   std::vector<float> dplan(r.plan.plan.size(), 0.f);
   for (int l = N - 1; l >= 0; --l) {
     std::vector<float> dprev(dx.size(), 0.f), dgate(2 * size_t(nh), 0.f);
-    layer_backward(dprev.data(), dgate.data(), dgate.data() + nh, dx.data(), layer_params(W, l), layer_grads(G, l),
+    layer_backward(dprev.data(), dgate.data(), dgate.data() + nh, dx.data(), layer_params(W, l), layer_grads(gp, l),
                    gates[size_t(l)].data(), gates[size_t(l)].data() + nh, sh, acts[size_t(l)]);
     dx.swap(dprev);
     if (ada && l >= P) {
@@ -298,20 +328,20 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
           a.type == SchedulerType::L
               ? sample_plan_backward_L(r.plan, dplan, tau)
               : sample_plan_backward_H(r.plan, r.scheduler_logits, dplan, a.num_gated_layers, nh, tau);
-      linear_backward(dx.data() + lp * H, G.at("scheduler.mlp_head.weight").data(),
-                      G.at("scheduler.mlp_head.bias").data(), dsl.data(), r.scheduler_input.data(),
+      linear_backward(dx.data() + lp * H, gp("scheduler.mlp_head.weight"),
+                      gp("scheduler.mlp_head.bias"), dsl.data(), r.scheduler_input.data(),
                       p.at("scheduler.mlp_head.weight"), 1, H, out_n);
     }
   }
   // Inputs: latency row → encoder; image rows → projector; text rows → embeddings.
   if (ada) {
     std::vector<float> de1a(size_t(H), 0.f), de1(size_t(H), 0.f), dln(kE, 0.f);
-    linear_backward(de1a.data(), G.at(e + "3.weight").data(), G.at(e + "3.bias").data(), dx.data() + lp * H,
+    linear_backward(de1a.data(), gp(e + "3.weight"), gp(e + "3.bias"), dx.data() + lp * H,
                     e1a.data(), p.at(e + "3.weight"), 1, H, H);
     act_backward(Act::GeluErf, de1.data(), de1a.data(), e1.data(), H);
-    linear_backward(dln.data(), G.at(e + "1.weight").data(), G.at(e + "1.bias").data(), de1.data(), ln.data(),
+    linear_backward(dln.data(), gp(e + "1.weight"), gp(e + "1.bias"), de1.data(), ln.data(),
                     p.at(e + "1.weight"), 1, kE, H);
-    layer_norm_backward((float*)nullptr, G.at(e + "0.weight").data(), G.at(e + "0.bias").data(), dln.data(),
+    layer_norm_backward((float*)nullptr, gp(e + "0.weight"), gp(e + "0.bias"), dln.data(),
                         enc.data(), p.at(e + "0.weight"), ln_mean.data(), ln_r.data(), 1, kE);
   }
   std::vector<float> dimg(img.size(), 0.f);
@@ -322,26 +352,28 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     if (ids[size_t(t)] < 0) {
       std::copy(g, g + H, dimg.begin() + img_row * H);
       ++img_row;
-    } else {
-      float* de = G.at("model.embed_tokens.weight").data() + ids[size_t(t)] * H;
+    } else if (float* table = gp("model.embed_tokens.weight")) {
+      float* de = table + ids[size_t(t)] * H;
       for (int64_t i = 0; i < H; ++i) de[i] += g[i];
     }
   }
+  lap(r.times.llm_backward);
   if (n_img > 0) {
     std::vector<float> da1(a1.size(), 0.f), dh1(h1.size(), 0.f);
-    linear_backward(da1.data(), G.at("model.mm_projector.2.weight").data(), G.at("model.mm_projector.2.bias").data(),
+    linear_backward(da1.data(), gp("model.mm_projector.2.weight"), gp("model.mm_projector.2.bias"),
                     dimg.data(), a1.data(), p.at("model.mm_projector.2.weight"), n_img, H, H);
     act_backward(Act::GeluErf, dh1.data(), da1.data(), h1.data(), n_img * H);
     std::vector<float> dhidden(hidden.size(), 0.f);
-    linear_backward(p.train_vision ? dhidden.data() + skip * C : nullptr, G.at("model.mm_projector.0.weight").data(),
-                    G.at("model.mm_projector.0.bias").data(), dh1.data(), feats.data(),
+    linear_backward(p.train_vision ? dhidden.data() + skip * C : nullptr, gp("model.mm_projector.0.weight"),
+                    gp("model.mm_projector.0.bias"), dh1.data(), feats.data(),
                     p.at("model.mm_projector.0.weight"), n_img, C, H);
     if (p.train_vision)
       vision_backward(dhidden.data(),
-                      vision_view<const std::map<std::string, std::vector<float>>, VisionParams<float>>(W, vs.layers),
-                      vision_view<std::map<std::string, std::vector<float>>, VisionGrads<float>>(G, vs.layers), vs,
+                      vision_params(W, vs.layers),
+                      vision_grads(gp, vs.layers), vs,
                       vacts);
   }
+  lap(r.times.vision_backward);
   return r;
 }
 

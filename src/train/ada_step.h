@@ -17,7 +17,10 @@ namespace adallava::train {
 
 constexpr int64_t kIgnoreIndex = -100;
 
-// Trainable tensors as float copies, by checkpoint name (original LLaVA layout). The vision
+using Grads = std::map<std::string, std::vector<float>>;  // by checkpoint name
+
+// Trainable tensors as float copies, by their original-LLaVA-layout checkpoint name (whatever
+// the layout the model was loaded from; checkpoints are saved in that layout). The vision
 // tower is here, under kEmbeddedVisionPrefix, when it trains or when the checkpoint carries it
 // (so that a saved checkpoint carries it too).
 struct Params {
@@ -37,16 +40,35 @@ struct Sample {
   const float* pixels = nullptr;
 };
 
+// Wall time of a step's phases, ms (the training benchmark's split).
+struct StepTimes {
+  double vision_forward = 0;   // tower (frozen or not) and projector
+  double llm_forward = 0;      // latency encoder, decoder, scheduler, loss
+  double llm_backward = 0;
+  double vision_backward = 0;  // projector and, when it trains, the tower
+  StepTimes& operator+=(const StepTimes& o) {
+    vision_forward += o.vision_forward, llm_forward += o.llm_forward;
+    llm_backward += o.llm_backward, vision_backward += o.vision_backward;
+    return *this;
+  }
+};
+
 struct StepResult {
   double loss = 0;
   int64_t latency_position = 0;
   std::vector<float> logits;  // (T, vocab) of the merged sequence
   std::vector<float> scheduler_input, scheduler_logits;
   SampledPlan plan;
-  std::map<std::string, std::vector<float>> grads;  // d loss / d param, by name
+  Grads grads;  // d loss / d param, by name (only from the overload without a grads buffer)
+  StepTimes times;
 };
 
 // units: the sampled budget's unit count; noise: the Gumbel draws; tau: the temperature.
+// grads: loss_scale × d loss / d param is ADDED to every tensor it holds (a batch accumulates
+// into one buffer); params it lacks are frozen and their weight gradients are not computed.
+StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
+                          const GumbelSource& noise, Grads& grads, float loss_scale = 1.f);
+// The same with every param's gradient, returned in StepResult::grads.
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise);
 

@@ -10,6 +10,13 @@
 
 namespace adallava::train {
 
+// Work and time of the float linear products (forward and backward) since the last reset: the
+// training benchmark reports their GFLOP/s against the machine's FMA peak.
+struct GemmCounter {
+  double flops = 0, seconds = 0;
+};
+GemmCounter& gemm_counter();
+
 // y = x · Wᵀ + b   x (T, K), W (N, K), b (N) or null, y (T, N)
 template <class F>
 void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t K, int64_t N);

@@ -1,5 +1,8 @@
 #include "train/trainer.h"
 
+#include <chrono>
+#include <malloc.h>
+
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -58,37 +61,47 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   };
   AdamW& opt = st.optimizer;
   const int64_t end = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
+  // Freed activations stay in the heap for the next sample: without this glibc hands large
+  // blocks back to the kernel and every sample pays page faults and zeroing for them again.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  Grads grads;  // only the tensors that train; reused by every step
+  for (const auto& [name, v] : params.values)
+    if (trains(name, o.train)) grads[name].assign(v.size(), 0.f);
+  if (grads.empty()) throw Error("--train " + o.train + ": this checkpoint has nothing that trains under that choice");
   for (; st.step < end; ++st.step) {
     const int64_t step = st.step;
-    std::map<std::string, std::vector<float>> grads;  // only the tensors that train
-    for (const auto& [name, v] : params.values)
-      if (trains(name, o.train)) grads[name].assign(v.size(), 0.f);
-    int64_t total_tokens = 0;
+    for (auto& [name, g] : grads) std::fill(g.begin(), g.end(), 0.f);
+    int64_t total_tokens = 0, sequence_tokens = 0;
     double loss_sum = 0;
+    StepTimes times;
     for (int i = 0; i < o.batch * o.accum; ++i) {
       const Example& ex = next_example();
       const int units = m.adaptive() ? int(rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
       Sample s{ex.tokens.ids, ex.tokens.labels, ex.pixels.empty() ? nullptr : ex.pixels.data()};
-      StepResult r = ada_train_step(m, params, s, units, o.tau, gumbel);
       int64_t n = 0;  // supervised tokens: labels after the first position
       for (size_t t = 1; t < ex.tokens.labels.size(); ++t) n += ex.tokens.labels[t] != kIgnoreIndex;
+      // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
+      StepResult r = ada_train_step(m, params, s, units, o.tau, gumbel, grads, float(n));
+      times += r.times;
+      sequence_tokens += int64_t(r.logits.size()) / m.config().text.vocab_size;
       total_tokens += n;
       loss_sum += r.loss * double(n);
-      for (auto& [name, acc] : grads) {
-        const std::vector<float>& g = r.grads.at(name);
-        for (size_t k = 0; k < g.size(); ++k) acc[k] += g[k] * float(n);
-      }
     }
     if (total_tokens == 0) continue;
     for (auto& [name, g] : grads)
       for (float& x : g) x /= float(total_tokens);
+    const auto t_opt = std::chrono::steady_clock::now();
     StepLog log;
     log.step = step + 1;
     log.grad_norm = clip_grad_norm(grads, o.clip);
     log.lr = cosine_lr(o.lr, step, o.warmup, o.steps);
     opt.step(params.values, grads, log.lr);
+    log.optimizer_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_opt).count();
     log.loss = loss_sum / double(total_tokens);
     log.tokens = total_tokens;
+    log.sequence_tokens = sequence_tokens;
+    log.times = times;
     if (on_step) on_step(log);
   }
 }

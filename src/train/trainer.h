@@ -51,6 +51,9 @@ struct StepLog {
   int64_t step = 0;
   double loss = 0, lr = 0, grad_norm = 0;
   int64_t tokens = 0;  // supervised tokens in the step
+  int64_t sequence_tokens = 0;  // every position of the step's merged sequences
+  StepTimes times;      // summed over the step's samples
+  double optimizer_ms = 0;  // clipping, AdamW
 };
 
 // Trains params in place over the examples (visited in a seeded order, reshuffled each epoch).

@@ -90,8 +90,10 @@ void vision_backward(const F* dout, const VisionParams<F>& w, const VisionGrads<
   std::vector<F> demb(static_cast<size_t>(N * C), F(0));
   layer_norm_backward(demb.data(), g.pre_ln_w, g.pre_ln_b, dx.data(), a.emb.data(), w.pre_ln_w, a.pre_m.data(),
                       a.pre_r.data(), N, C);
-  for (int64_t i = 0; i < N * C; ++i) g.pos_emb[i] += demb[size_t(i)];
-  for (int64_t i = 0; i < C; ++i) g.class_emb[i] += demb[size_t(i)];
+  if (g.pos_emb)
+    for (int64_t i = 0; i < N * C; ++i) g.pos_emb[i] += demb[size_t(i)];
+  if (g.class_emb)
+    for (int64_t i = 0; i < C; ++i) g.class_emb[i] += demb[size_t(i)];
   linear_backward((F*)nullptr, g.patch, (F*)nullptr, demb.data() + C, a.patches.data(), w.patch, N - 1, patch_len, C);
 }
 

@@ -25,7 +25,7 @@ struct VisionLayerParams {  // PyTorch layouts: [out, in]
   const F *ln1_w, *ln1_b, *q, *q_b, *k, *k_b, *v, *v_b, *o, *o_b, *ln2_w, *ln2_b, *fc1, *fc1_b, *fc2, *fc2_b;
 };
 template <class F>
-struct VisionLayerGrads {  // accumulated into
+struct VisionLayerGrads {  // accumulated into; any may be null (frozen)
   F *ln1_w, *ln1_b, *q, *q_b, *k, *k_b, *v, *v_b, *o, *o_b, *ln2_w, *ln2_b, *fc1, *fc1_b, *fc2, *fc2_b;
 };
 template <class F>
@@ -34,7 +34,7 @@ struct VisionParams {
   std::vector<VisionLayerParams<F>> layers;
 };
 template <class F>
-struct VisionGrads {
+struct VisionGrads {  // any may be null (frozen)
   F *patch, *class_emb, *pos_emb, *pre_ln_w, *pre_ln_b;
   std::vector<VisionLayerGrads<F>> layers;
 };
