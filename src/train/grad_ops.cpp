@@ -220,9 +220,77 @@ void rope(F* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t*
     }
 }
 
+namespace {
+
+// Float attention through the engine's products, one head per task: S = Q·Kᵀ, softmax, O = P·V;
+// backward dP = dO·Vᵀ, dS = P ⊙ (dP − Σ P dP), dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dO (scaled).
+// Heads sharing a KV head run in one task so their dK/dV sums never race.
+WeightView strided(const float* data, int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+  return {DType::F32, data, rows, cols, row_stride, col_stride};
+}
+
+void attention_forward_fast(float* out, float* p, const float* q, const float* k, const float* v, int64_t T,
+                            int n_heads, int n_kv, int hd, float scale, bool causal) {
+  const int group = n_heads / n_kv;
+  const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int h = 0; h < n_heads; ++h) {
+    const int g = h / group;
+    float* P = p + int64_t(h) * T * T;
+    matmul(P, T, q + h * hd, qd, T, strided(k + g * hd, T, hd, kvd, 1), nullptr, Precision::F32);
+    for (int64_t t = 0; t < T; ++t) {
+      float* pr = P + t * T;
+      const int64_t visible = causal ? t + 1 : T;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, pr[j] *= scale);
+      float z = 0;
+      for (int64_t j = 0; j < visible; ++j) z += (pr[j] = std::exp(pr[j] - mx));
+      const float inv = 1.f / z;
+      for (int64_t j = 0; j < visible; ++j) pr[j] *= inv;
+      for (int64_t j = visible; j < T; ++j) pr[j] = 0.f;
+    }
+    matmul(out + h * hd, qd, P, T, T, strided(v + g * hd, hd, T, 1, kvd), nullptr, Precision::F32);
+  }
+}
+
+void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout, const float* p, const float* q,
+                             const float* k, const float* v, int64_t T, int n_heads, int n_kv, int hd, float scale) {
+  const int group = n_heads / n_kv;
+  const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int g = 0; g < n_kv; ++g) {
+    std::vector<float> ds(static_cast<size_t>(T * T)), t_buf(static_cast<size_t>(T * T));
+    for (int h = g * group; h < (g + 1) * group; ++h) {
+      const float* P = p + int64_t(h) * T * T;
+      const float* dO = dout + h * hd;
+      matmul(ds.data(), T, dO, qd, T, strided(v + g * hd, T, hd, kvd, 1), nullptr, Precision::F32);  // dP
+      for (int64_t t = 0; t < T; ++t) {
+        const float* pr = P + t * T;
+        float* d = ds.data() + t * T;
+        float sum = 0;
+        for (int64_t j = 0; j < T; ++j) sum += pr[j] * d[j];
+        for (int64_t j = 0; j < T; ++j) d[j] = pr[j] * (d[j] - sum) * scale;
+      }
+      matmul(dq + h * hd, qd, ds.data(), T, T, strided(k + g * hd, hd, T, 1, kvd), nullptr, Precision::F32, true);
+      for (int64_t t = 0; t < T; ++t)  // dSᵀ
+        for (int64_t j = 0; j < T; ++j) t_buf[size_t(j * T + t)] = ds[size_t(t * T + j)];
+      matmul(dk + g * hd, kvd, t_buf.data(), T, T, strided(q + h * hd, hd, T, 1, qd), nullptr, Precision::F32, true);
+      for (int64_t t = 0; t < T; ++t)  // Pᵀ
+        for (int64_t j = 0; j < T; ++j) t_buf[size_t(j * T + t)] = P[t * T + j];
+      matmul(dv + g * hd, kvd, t_buf.data(), T, T, strided(dO, hd, T, 1, qd), nullptr, Precision::F32, true);
+    }
+  }
+}
+
+}  // namespace
+
 template <class F>
 void attention_forward(F* out, F* p, const F* q, const F* k, const F* v, int64_t T, int n_heads, int n_kv, int hd,
                        F scale, bool causal) {
+  if constexpr (std::is_same_v<F, float>) {
+    attention_forward_fast(out, p, q, k, v, T, n_heads, n_kv, hd, scale, causal);
+    return;
+  }
   const int group = n_heads / n_kv;
   const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
   for (int h = 0; h < n_heads; ++h) {
@@ -252,6 +320,10 @@ void attention_forward(F* out, F* p, const F* q, const F* k, const F* v, int64_t
 template <class F>
 void attention_backward(F* dq, F* dk, F* dv, const F* dout, const F* p, const F* q, const F* k, const F* v, int64_t T,
                         int n_heads, int n_kv, int hd, F scale) {
+  if constexpr (std::is_same_v<F, float>) {
+    attention_backward_fast(dq, dk, dv, dout, p, q, k, v, T, n_heads, n_kv, hd, scale);
+    return;
+  }
   const int group = n_heads / n_kv;
   const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
   std::vector<F> dp(static_cast<size_t>(T));

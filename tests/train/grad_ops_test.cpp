@@ -74,6 +74,39 @@ TEST(GradOps, FloatLinearThroughTheKernelsMatchesTheLoops) {
   }
 }
 
+TEST(GradOps, FloatAttentionThroughTheKernelsMatchesTheLoops) {
+  std::mt19937 rng(12);
+  // T, heads, KV heads, head size; causal and bidirectional.
+  for (auto [T, nh, nkv, hd] : {std::tuple<int64_t, int, int, int>{1, 2, 1, 3}, {7, 4, 2, 5}, {19, 3, 3, 16}, {33, 6, 2, 9}})
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE(std::to_string(T) + " rows, " + std::to_string(nh) + "/" + std::to_string(nkv) + " heads of " +
+                   std::to_string(hd) + (causal ? ", causal" : ""));
+      const int64_t qd = nh * hd, kvd = nkv * hd;
+      Vec q = random_vec(size_t(T * qd), rng), k = random_vec(size_t(T * kvd), rng), v = random_vec(size_t(T * kvd), rng),
+          dout = random_vec(size_t(T * qd), rng);
+      auto f = [](const Vec& x) { return std::vector<float>(x.begin(), x.end()); };
+      std::vector<float> qf = f(q), kf = f(k), vf = f(v), doutf = f(dout), outf(q.size()), pf(size_t(nh * T * T)),
+                         dqf(q.size(), 0.5f), dkf(k.size(), 0.25f), dvf(v.size(), 1.f);
+      Vec out(q.size()), pd(size_t(nh * T * T)), dq(q.size(), 0.5), dk(k.size(), 0.25), dv(v.size(), 1.0);
+      const double scale = 1 / std::sqrt(double(hd));
+      attention_forward(outf.data(), pf.data(), qf.data(), kf.data(), vf.data(), T, nh, nkv, hd, float(scale), causal);
+      attention_forward(out.data(), pd.data(), q.data(), k.data(), v.data(), T, nh, nkv, hd, scale, causal);
+      attention_backward(dqf.data(), dkf.data(), dvf.data(), doutf.data(), pf.data(), qf.data(), kf.data(), vf.data(),
+                         T, nh, nkv, hd, float(scale));
+      attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), pd.data(), q.data(), k.data(), v.data(), T, nh,
+                         nkv, hd, scale);
+      auto close = [](const std::vector<float>& got, const Vec& want, const char* what) {
+        for (size_t i = 0; i < want.size(); ++i)
+          EXPECT_NEAR(got[i], want[i], 1e-5 * std::max(1.0, std::abs(want[i]))) << what << " " << i;
+      };
+      close(outf, out, "out");
+      close(pf, pd, "probabilities");
+      close(dqf, dq, "dq");
+      close(dkf, dk, "dk");
+      close(dvf, dv, "dv");
+    }
+}
+
 TEST(GradOps, RmsNormAndLayerNorm) {
   std::mt19937 rng(2);
   const int64_t T = 3, C = 7;
