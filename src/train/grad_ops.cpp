@@ -22,8 +22,8 @@ struct GemmTimer {
   double flops;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   ~GemmTimer() {
-    gemm_counter().flops += flops;
-    gemm_counter().seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gemm_counter().flops.fetch_add(flops);
+    gemm_counter().seconds.fetch_add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <malloc.h>
+#include <omp.h>
 
 #include <cmath>
 #include <fstream>
@@ -52,51 +53,91 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     }
     return data[order[cursor++]];
   };
-  // Gumbel(0, 1) = −log(E), E ~ Exponential(1) = −log(U), U uniform in (0, 1].
-  GumbelSource gumbel = [&](float* g, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-      const double u = (double(rng() >> 11) + 1.0) / 9007199254740993.0;
-      g[i] = float(-std::log(-std::log(u)));
-    }
-  };
   AdamW& opt = st.optimizer;
   const int64_t end = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
   // Freed activations stay in the heap for the next sample: without this glibc hands large
   // blocks back to the kernel and every sample pays page faults and zeroing for them again.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  Grads grads;  // only the tensors that train; reused by every step
+  // Samples of a step run concurrently, sample i on thread i mod n, each thread summing into
+  // its own gradient buffer; the buffers are added in thread order. Every sample's budget and
+  // Gumbel stream come from the run's RNG in sample order, so a step is the same whatever
+  // thread runs what (and the same again after --resume with the same thread count).
+  const int n_samples = o.batch * o.accum;
+  const int n_threads = std::max(1, std::min(n_samples, omp_get_max_threads()));
+  std::vector<Grads> grads(static_cast<size_t>(n_threads));  // only the tensors that train; reused by every step
   for (const auto& [name, v] : params.values)
-    if (trains(name, o.train)) grads[name].assign(v.size(), 0.f);
-  if (grads.empty()) throw Error("--train " + o.train + ": this checkpoint has nothing that trains under that choice");
+    if (trains(name, o.train))
+      for (Grads& g : grads) g[name].assign(v.size(), 0.f);
+  if (grads[0].empty()) throw Error("--train " + o.train + ": this checkpoint has nothing that trains under that choice");
+  struct Job {
+    const Example* ex = nullptr;
+    int units = 0;
+    uint64_t seed = 0;
+    int64_t n = 0;  // supervised tokens: labels after the first position
+    StepResult r;
+  };
+  std::vector<Job> jobs(static_cast<size_t>(n_samples));
   for (; st.step < end; ++st.step) {
     const int64_t step = st.step;
-    for (auto& [name, g] : grads) std::fill(g.begin(), g.end(), 0.f);
+    for (Grads& tg : grads)
+      for (auto& [name, g] : tg) std::fill(g.begin(), g.end(), 0.f);
+    for (Job& j : jobs) {
+      j.ex = &next_example();
+      j.units = m.adaptive() ? int(rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
+      j.seed = rng();
+      j.n = 0;
+      for (size_t t = 1; t < j.ex->tokens.labels.size(); ++t) j.n += j.ex->tokens.labels[t] != kIgnoreIndex;
+    }
+    std::string error;  // an exception may not leave an OpenMP region: carried out by hand
+    auto run_job = [&](Job& j, Grads& into) {
+      std::mt19937_64 stream(j.seed);
+      // Gumbel(0, 1) = −log(E), E ~ Exponential(1) = −log(U), U uniform in (0, 1].
+      const GumbelSource gumbel = [&stream](float* g, int64_t n) {
+        for (int64_t k = 0; k < n; ++k) {
+          const double u = (double(stream() >> 11) + 1.0) / 9007199254740993.0;
+          g[k] = float(-std::log(-std::log(u)));
+        }
+      };
+      Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data()};
+      try {
+        // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
+        j.r = ada_train_step(m, params, s, j.units, o.tau, gumbel, into, float(j.n));
+      } catch (const std::exception& e) {
+#pragma omp critical
+        error = e.what();
+      }
+    };
+    if (n_threads == 1) {  // one sample a step (or one thread): the products use every thread instead
+      for (Job& j : jobs) run_job(j, grads[0]);
+    } else {
+#pragma omp parallel for num_threads(n_threads) schedule(static, 1)
+      for (int i = 0; i < n_samples; ++i) run_job(jobs[size_t(i)], grads[size_t(omp_get_thread_num())]);
+    }
+    if (!error.empty()) throw Error(error);
     int64_t total_tokens = 0, sequence_tokens = 0;
     double loss_sum = 0;
     StepTimes times;
-    for (int i = 0; i < o.batch * o.accum; ++i) {
-      const Example& ex = next_example();
-      const int units = m.adaptive() ? int(rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
-      Sample s{ex.tokens.ids, ex.tokens.labels, ex.pixels.empty() ? nullptr : ex.pixels.data()};
-      int64_t n = 0;  // supervised tokens: labels after the first position
-      for (size_t t = 1; t < ex.tokens.labels.size(); ++t) n += ex.tokens.labels[t] != kIgnoreIndex;
-      // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
-      StepResult r = ada_train_step(m, params, s, units, o.tau, gumbel, grads, float(n));
-      times += r.times;
-      sequence_tokens += int64_t(r.logits.size()) / m.config().text.vocab_size;
-      total_tokens += n;
-      loss_sum += r.loss * double(n);
+    for (const Job& j : jobs) {
+      times += j.r.times;
+      sequence_tokens += int64_t(j.r.logits.size()) / m.config().text.vocab_size;
+      total_tokens += j.n;
+      loss_sum += j.r.loss * double(j.n);
     }
+    for (int t = 1; t < n_threads; ++t)
+      for (auto& [name, g] : grads[0]) {
+        const std::vector<float>& other = grads[size_t(t)].at(name);
+        for (size_t k = 0; k < g.size(); ++k) g[k] += other[k];
+      }
     if (total_tokens == 0) continue;
-    for (auto& [name, g] : grads)
+    for (auto& [name, g] : grads[0])
       for (float& x : g) x /= float(total_tokens);
     const auto t_opt = std::chrono::steady_clock::now();
     StepLog log;
     log.step = step + 1;
-    log.grad_norm = clip_grad_norm(grads, o.clip);
+    log.grad_norm = clip_grad_norm(grads[0], o.clip);
     log.lr = cosine_lr(o.lr, step, o.warmup, o.steps);
-    opt.step(params.values, grads, log.lr);
+    opt.step(params.values, grads[0], log.lr);
     log.optimizer_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_opt).count();
     log.loss = loss_sum / double(total_tokens);
     log.tokens = total_tokens;
