@@ -125,7 +125,12 @@ void run_train(const TrainCliOptions& o) {
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double eta = s / double(l.step - state_start) * double(topt.steps - l.step);
         csv << l.step << ',' << l.loss << ',' << l.lr << ',' << l.grad_norm << ',' << l.tokens << '\n';
-        std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", tty ? "\r" : "",
+        std::string bar;  // on a terminal: a bar redrawn in place; otherwise one log line a step
+        if (tty) {
+          const int width = 24, done = int(double(width) * double(l.step) / double(topt.steps));
+          bar = "\r[" + std::string(size_t(done), '#') + std::string(size_t(width - done), '.') + "] ";
+        }
+        std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", bar.c_str(),
                      static_cast<long long>(l.step), static_cast<long long>(topt.steps), l.loss, l.lr,
                      double(tokens) / s, eta, tty ? "   " : "\n");
       },
