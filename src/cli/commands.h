@@ -8,5 +8,8 @@ void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_train(CLI::App& app);
+void register_synth(CLI::App& app);
+void register_init(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace adallava::cli

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   adallava::cli::register_logits(app);
   adallava::cli::register_bench(app);
   adallava::cli::register_train(app);
+  adallava::cli::register_synth(app);
+  adallava::cli::register_init(app);
+  adallava::cli::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -37,6 +37,7 @@ Record parse_record(const nlohmann::json& j, size_t index, const std::string& pa
   if (!j.is_object()) throw Error(where + " is not an object");
   Record r;
   if (j.contains("id")) r.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+  if (j.contains("kind") && j["kind"].is_string()) r.kind = j["kind"].get<std::string>();
   if (j.contains("image")) {
     if (!j["image"].is_string() || j["image"].get<std::string>().empty())
       throw Error(where + ": field image must be a file name");

@@ -18,6 +18,7 @@ struct Turn {
 struct Record {
   std::string id;
   std::string image;  // file name under the image folder; empty for text-only records
+  std::string kind;   // optional question kind (adallava synth writes one), for per-kind scores
   std::vector<Turn> turns;
 };
 

@@ -22,6 +22,9 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include <stb/stb_image.h>
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
 namespace adallava {
@@ -136,6 +139,15 @@ RgbImage load_image(const std::string& path) {
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (bytes.empty()) throw Error(path + ": empty image file");
   return decode_image(bytes.data(), bytes.size(), path);
+}
+
+void write_png(const std::string& path, const RgbImage& image) {
+  const std::string tmp = path + ".tmp";
+  if (image.width <= 0 || image.height <= 0 || image.pixels.size() != size_t(image.width) * size_t(image.height) * 3)
+    throw Error(path + ": no pixels to write");
+  if (!stbi_write_png(tmp.c_str(), image.width, image.height, 3, image.pixels.data(), image.width * 3) ||
+      std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw Error(path + ": cannot write the PNG");
 }
 
 }  // namespace adallava

@@ -21,5 +21,7 @@ constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
 // Decodes a file; throws Error naming the file for unreadable, corrupt or oversized images.
 RgbImage load_image(const std::string& path);
 RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name);
+// Writes a PNG (through a temporary file and a rename); throws Error naming the path.
+void write_png(const std::string& path, const RgbImage& image);
 
 }  // namespace adallava

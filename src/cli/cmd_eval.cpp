@@ -1,0 +1,99 @@
+// adallava eval: exact-match accuracy of a checkpoint on short-answer VQA data, per budget,
+// plan policy and question kind; optionally a markdown report and a plot.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "adaptive/budget.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "eval/report.h"
+#include "eval/vqa_eval.h"
+#include "tensor/error.h"
+
+namespace adallava::cli {
+
+namespace {
+
+struct EvalCliOptions {
+  ModelOptions model;
+  std::string data, images, budgets = "1", plans = "scheduler", report;
+  int limit = 0;
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+void run_eval(const EvalCliOptions& o) {
+  eval::EvalOptions e;
+  e.budgets.clear();
+  for (const std::string& b : split(o.budgets)) e.budgets.push_back(parse_budget(b, "--budgets element"));
+  if (e.budgets.empty()) throw Error("--budgets is empty");
+  e.plans = split(o.plans);
+  if (e.plans.empty()) throw Error("--plan is empty");
+  e.seed = o.seed;
+  auto model = o.model.load();
+  e.precision = o.model.resolve_precision(*model);
+  const Tokenizer tok = Tokenizer::load(model->dir());
+  std::vector<train::Record> records = train::load_llava_json(o.data);
+  if (o.limit > 0 && size_t(o.limit) < records.size()) records.resize(size_t(o.limit));
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<eval::EvalResult> results = eval::evaluate(*model, tok, records, o.images, e);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!o.report.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.report, ec);
+    if (ec) throw Error(o.report + ": cannot create the report folder: " + ec.message());
+    const std::string title = std::filesystem::path(model->dir()).filename().string() + " on " +
+                              std::filesystem::path(o.data).filename().string() + " (" +
+                              std::to_string(records.size()) + " records)";
+    const std::string md = (std::filesystem::path(o.report) / "report.md").string();
+    std::ofstream(md) << eval::markdown_report(results, title) << "\n![accuracy against executed fraction](accuracy.svg)\n";
+    write_svg((std::filesystem::path(o.report) / "accuracy.svg").string(), eval::accuracy_plot(results, title));
+  }
+  if (o.json) {
+    nlohmann::json j = eval::results_json(results);
+    j["records"] = records.size();
+    j["seconds"] = seconds;
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("%-11s %6s %9s %9s %7s\n", "plan", "budget", "fraction", "accuracy", "plans");
+  for (const eval::EvalResult& r : results) {
+    std::printf("%-11s %6.3g %9.3f %8.1f%% %7d  ", r.plan.c_str(), r.budget, r.executed_fraction,
+                100 * r.all.accuracy(), r.distinct_plans);
+    for (const auto& [kind, s] : r.per_kind) std::printf(" %s %.0f%%", kind.c_str(), 100 * s.accuracy());
+    std::printf("\n");
+  }
+  std::printf("(%zu records, %.1f s)\n", records.size(), seconds);
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app) {
+  auto o = std::make_shared<EvalCliOptions>();
+  CLI::App* sub = app.add_subcommand("eval", "exact-match VQA accuracy per budget, plan policy and question kind");
+  o->model.add_to(*sub);
+  sub->add_option("--data", o->data, "LLaVA JSON records (the first question and answer of each)")->required();
+  sub->add_option("--images", o->images, "folder of the records' images")->required();
+  sub->add_option("--budgets", o->budgets, "comma-separated budgets (default 1)");
+  sub->add_option("--plan", o->plans, "comma-separated plan policies: scheduler, early-exit, random");
+  sub->add_option("--limit", o->limit, "evaluate the first N records only")->check(CLI::Range(1, 1 << 30));
+  sub->add_option("--seed", o->seed, "seed of the random plans (record i uses seed + i)");
+  sub->add_option("--report", o->report, "folder for report.md and accuracy.svg");
+  sub->add_flag("--json", o->json, "one JSON object: {\"results\": [{budget, plan, accuracy, ...}]}");
+  sub->callback([o]() { run_eval(*o); });
+}
+
+}  // namespace adallava::cli

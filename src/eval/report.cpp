@@ -1,0 +1,76 @@
+#include "eval/report.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace adallava::eval {
+
+namespace {
+
+std::string pct(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f", 100 * x);
+  return b;
+}
+
+}  // namespace
+
+nlohmann::json results_json(const std::vector<EvalResult>& results) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const EvalResult& r : results) {
+    nlohmann::json per_kind = nlohmann::json::object();
+    for (const auto& [kind, s] : r.per_kind) per_kind[kind] = {{"accuracy", s.accuracy()}, {"n", s.total}};
+    arr.push_back({{"budget", r.budget},
+                   {"plan", r.plan},
+                   {"accuracy", r.all.accuracy()},
+                   {"n", r.all.total},
+                   {"executed_fraction", r.executed_fraction},
+                   {"distinct_plans", r.distinct_plans},
+                   {"ms_per_record", r.ms_per_record},
+                   {"per_kind", per_kind}});
+  }
+  return {{"results", arr}};
+}
+
+std::string markdown_report(const std::vector<EvalResult>& results, const std::string& title) {
+  std::set<std::string> kinds;
+  for (const EvalResult& r : results)
+    for (const auto& [k, s] : r.per_kind) kinds.insert(k);
+  std::ostringstream o;
+  o << "# " << title << "\n\n";
+  o << "Exact-match accuracy (%) per budget and plan policy; executed fraction of the decoder; "
+       "distinct plans over the records.\n\n";
+  o << "| plan | budget | executed fraction | accuracy | distinct plans |";
+  for (const std::string& k : kinds) o << " " << k << " |";
+  o << "\n| --- | --- | --- | --- | --- |";
+  for (size_t i = 0; i < kinds.size(); ++i) o << " --- |";
+  o << "\n";
+  for (const EvalResult& r : results) {
+    char frac[32];
+    std::snprintf(frac, sizeof frac, "%.3f", r.executed_fraction);
+    o << "| " << r.plan << " | " << r.budget << " | " << frac << " | " << pct(r.all.accuracy()) << " | "
+      << r.distinct_plans << " |";
+    for (const std::string& k : kinds) {
+      auto it = r.per_kind.find(k);
+      o << " " << (it == r.per_kind.end() ? "" : pct(it->second.accuracy())) << " |";
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+PlotSpec accuracy_plot(const std::vector<EvalResult>& results, const std::string& title) {
+  PlotSpec spec{title, "executed fraction of the decoder", "exact-match accuracy (%)", {}};
+  std::map<std::string, size_t> index;
+  for (const EvalResult& r : results) {
+    auto [it, fresh] = index.try_emplace(r.plan, spec.series.size());
+    if (fresh) spec.series.push_back({r.plan, {}, {}, true, false});
+    spec.series[it->second].x.push_back(r.executed_fraction);
+    spec.series[it->second].y.push_back(100 * r.all.accuracy());
+  }
+  return spec;
+}
+
+}  // namespace adallava::eval

@@ -1,0 +1,145 @@
+#include "eval/vqa_eval.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include "adaptive/plan_policy.h"
+#include "generate/sampler.h"
+#include "generate/session.h"
+#include "tensor/error.h"
+#include "text/chat_template.h"
+#include "vision/clip_preprocess.h"
+#include "vision/image.h"
+
+namespace adallava::eval {
+
+namespace {
+
+std::string plan_signature(const ExecutionPlan& p) {
+  std::string s;
+  for (int l = 0; l < p.n_layers(); ++l) {
+    const LayerPlan& L = p.layer(l);
+    s += std::to_string(l) + ":";
+    for (int h : L.heads) s += std::to_string(h) + ",";
+    s += "/";
+    for (int g : L.mlp_groups) s += std::to_string(g) + ",";
+    s += ";";
+  }
+  return s;
+}
+
+struct Outcome {
+  bool correct = false;
+  double fraction = 1, ms = 0;
+  std::string signature;
+};
+
+}  // namespace
+
+std::string normalise_answer(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '.')) --e;
+  std::string out = s.substr(b, e - b);
+  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, const std::vector<train::Record>& records,
+                                 const std::string& images, const EvalOptions& o) {
+  if (records.empty()) throw Error("no records to evaluate");
+  std::vector<PlanPolicy> policies;
+  for (const std::string& p : o.plans) {
+    if (p != "scheduler" && p != "early-exit" && p != "random")
+      throw Error("--plan '" + p + "' is not scheduler, early-exit or random");
+    policies.push_back(PlanPolicy::parse(p));
+  }
+  if (!m.adaptive())
+    for (double b : o.budgets)
+      if (b != 1.0) throw Error(m.dir() + ": budgets below 1 need an AdaLLaVA checkpoint");
+  const ChatTemplate tmpl = chat_template("vicuna_v1");
+  const size_t P = policies.size(), B = o.budgets.size(), R = records.size();
+  std::vector<Outcome> out(R * P * B);  // [record][plan][budget]
+  std::string error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < R; ++i) {
+    const train::Record& r = records[i];
+    try {
+      const train::Turn* q = nullptr;
+      const train::Turn* a = nullptr;
+      for (const train::Turn& t : r.turns) {
+        if (t.human && !q) q = &t;
+        else if (!t.human && q && !a) a = &t;
+      }
+      if (!q || !a) throw Error("record '" + r.id + "' has no question and answer");
+      const std::vector<int64_t> ids =
+          tok.encode_with_image_chunks(render_prompt(tmpl, {{q->value, ""}}), m.config().image_token_id);
+      std::vector<float> features;
+      if (!r.image.empty()) {
+        const std::vector<float> pixels =
+            clip_preprocess(load_image((std::filesystem::path(images) / r.image).string()), m.preprocess_config());
+        features = m.encode_image(pixels.data(), o.precision);
+      }
+      const std::vector<float> embeds = m.merge_embeddings(ids, r.image.empty() ? nullptr : &features);
+      const int64_t T = int64_t(embeds.size()) / m.config().text.hidden_size;
+      const std::string want = normalise_answer(a->value);
+      for (size_t p = 0; p < P; ++p)
+        for (size_t b = 0; b < B; ++b) {
+          const auto t0 = std::chrono::steady_clock::now();
+          PlanRequest req;
+          req.budget = o.budgets[b];
+          req.policy = policies[p];
+          req.policy.seed = o.seed + i;
+          Session s(m, T + 2 + o.max_new_tokens, o.precision);
+          std::vector<float> logits;
+          const PlanReport rep = s.prefill(embeds.data(), T, req, logits);
+          std::vector<int64_t> answer;
+          for (int k = 0; k < o.max_new_tokens; ++k) {
+            const int64_t id = argmax(logits.data(), m.config().text.vocab_size);
+            if (id == tok.eos_id()) break;
+            answer.push_back(id);
+            if (k + 1 < o.max_new_tokens) s.feed_token(id, logits);
+          }
+          Outcome& oc = out[(i * P + p) * B + b];
+          oc.correct = normalise_answer(tok.decode(answer)) == want;
+          oc.fraction = rep.executed_fraction;
+          oc.signature = plan_signature(rep.plan);
+          oc.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        }
+    } catch (const std::exception& e) {
+#pragma omp critical
+      if (error.empty()) error = std::string(e.what()).find(r.id) != std::string::npos ? e.what() : "record '" + r.id + "': " + e.what();
+    }
+  }
+  if (!error.empty()) throw Error(error);
+  std::vector<EvalResult> results;
+  for (size_t p = 0; p < P; ++p)
+    for (size_t b = 0; b < B; ++b) {
+      EvalResult res;
+      res.budget = o.budgets[b];
+      res.plan = o.plans[p];
+      std::set<std::string> signatures;
+      double fraction = 0, ms = 0;
+      for (size_t i = 0; i < R; ++i) {
+        const Outcome& oc = out[(i * P + p) * B + b];
+        const std::string kind = records[i].kind.empty() ? "all" : records[i].kind;
+        res.all.total++, res.all.correct += oc.correct;
+        res.per_kind[kind].total++, res.per_kind[kind].correct += oc.correct;
+        fraction += oc.fraction;
+        ms += oc.ms;
+        signatures.insert(oc.signature);
+      }
+      res.executed_fraction = fraction / double(R);
+      res.ms_per_record = ms / double(R);
+      res.distinct_plans = int(signatures.size());
+      results.push_back(res);
+    }
+  return results;
+}
+
+}  // namespace adallava::eval

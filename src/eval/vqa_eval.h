@@ -1,0 +1,46 @@
+// Exact-match evaluation of short-answer VQA under budgets and plan policies (`adallava eval`):
+// each record's first question is asked in the vicuna_v1 template, the answer is decoded
+// greedily and compared with the record's answer after normalisation (case, surrounding space
+// and a final period). Image features are computed once per record and reused by every budget
+// and policy; records run in parallel, one per thread.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/llava.h"
+#include "text/tokenizer.h"
+#include "train/llava_data.h"
+
+namespace adallava::eval {
+
+struct EvalOptions {
+  std::vector<double> budgets = {1.0};
+  std::vector<std::string> plans = {"scheduler"};  // scheduler, early-exit, random
+  int max_new_tokens = 6;
+  uint64_t seed = 0;  // random plans: record i uses seed + i
+  Precision precision = Precision::F32;
+};
+
+struct KindScore {
+  int correct = 0, total = 0;
+  double accuracy() const { return total ? double(correct) / total : 0; }
+};
+
+struct EvalResult {
+  double budget = 1;
+  std::string plan;
+  KindScore all;
+  std::map<std::string, KindScore> per_kind;
+  double executed_fraction = 0;  // mean over records
+  int distinct_plans = 0;
+  double ms_per_record = 0;  // prefill + decode, summed over threads
+};
+
+std::string normalise_answer(const std::string& s);
+
+// One result per (plan, budget), plans outermost. images: the folder the records name.
+std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, const std::vector<train::Record>& records,
+                                 const std::string& images, const EvalOptions& o);
+
+}  // namespace adallava::eval

@@ -1,0 +1,132 @@
+#include "synth/questions.h"
+
+#include <cmath>
+#include <vector>
+
+#include "tensor/error.h"
+
+namespace adallava::synth {
+
+namespace {
+
+constexpr double kClear = 8;  // pixels (at 96 px) between centres for a relation to be unambiguous
+const char* kNumbers[] = {"zero", "one", "two", "three", "four", "five", "six"};
+
+enum Relation { Left, Right, Above, Below };
+const char* kRelationWords[] = {"left of", "right of", "above", "below"};
+
+// +1: a is in relation to b; −1: clearly not; 0: too close to tell.
+int relation(const Object& a, const Object& b, Relation r) {
+  const double d = r == Left ? b.x - a.x : r == Right ? a.x - b.x : r == Above ? b.y - a.y : a.y - b.y;
+  const double clear = kClear * a.scale;
+  return d >= clear ? 1 : d <= -clear ? -1 : 0;
+}
+
+const Object& pick(const Scene& s, Rng& rng) { return s.objects[size_t(rng.below(int(s.objects.size())))]; }
+
+}  // namespace
+
+QuestionAnswer ask(const Scene& s, const std::string& kind, Rng& rng) {
+  const auto& obj = s.objects;
+  auto count_if = [&](auto pred) {
+    int n = 0;
+    for (const Object& o : obj) n += pred(o) ? 1 : 0;
+    return n;
+  };
+  if (kind == "colour") {
+    const Object& o = pick(s, rng);
+    if (count_if([&](const Object& p) { return p.shape == o.shape; }) != 1) return {};
+    return {kind, "What colour is the " + kShapes[size_t(o.shape)] + "?", kColours[size_t(o.colour)]};
+  }
+  if (kind == "shape") {
+    const Object& o = pick(s, rng);
+    if (count_if([&](const Object& p) { return p.colour == o.colour; }) != 1) return {};
+    return {kind, "What shape is the " + kColours[size_t(o.colour)] + " object?", kShapes[size_t(o.shape)]};
+  }
+  if (kind == "size") {
+    const Object& o = pick(s, rng);
+    return {kind, "Is the " + o.name() + " big or small?", o.large ? "big" : "small"};
+  }
+  if (kind == "count") {
+    switch (rng.below(3)) {
+      case 0: return {kind, "How many shapes are there?", kNumbers[obj.size()]};
+      case 1: {  // mostly a colour the scene has, so that "zero" does not dominate
+        const int c = rng.below(4) ? pick(s, rng).colour : rng.below(int(kColours.size()));
+        return {kind, "How many " + kColours[size_t(c)] + " shapes are there?",
+                kNumbers[count_if([&](const Object& p) { return p.colour == c; })]};
+      }
+      default: {
+        const int sh = rng.below(4) ? pick(s, rng).shape : rng.below(int(kShapes.size()));
+        return {kind, "How many " + kShapes[size_t(sh)] + "s are there?",
+                kNumbers[count_if([&](const Object& p) { return p.shape == sh; })]};
+      }
+    }
+  }
+  if (kind == "exist") {
+    Object q;
+    if (rng.below(2)) {
+      q = pick(s, rng);
+    } else {  // a pair the scene lacks
+      do {
+        q.colour = rng.below(int(kColours.size()));
+        q.shape = rng.below(int(kShapes.size()));
+      } while (count_if([&](const Object& p) { return p.colour == q.colour && p.shape == q.shape; }) > 0);
+    }
+    const bool present = count_if([&](const Object& p) { return p.colour == q.colour && p.shape == q.shape; }) > 0;
+    return {kind, "Is there a " + q.name() + "?", present ? "yes" : "no"};
+  }
+  if (kind == "spatial") {
+    const Object &a = pick(s, rng), &b = pick(s, rng);
+    const Relation r = Relation(rng.below(4));
+    const int rel = &a == &b ? 0 : relation(a, b, r);
+    if (rel == 0) return {};
+    return {kind, "Is the " + a.name() + " " + kRelationWords[r] + " the " + b.name() + "?", rel > 0 ? "yes" : "no"};
+  }
+  if (kind == "combined") {
+    const Object& b = pick(s, rng);
+    const Relation r = Relation(rng.below(4));
+    const bool by_colour = rng.below(2) == 1;
+    // Mostly filter by the colour or shape of an object that is in the relation, so that the
+    // answers are not mostly "zero".
+    std::vector<const Object*> related;
+    for (const Object& o : obj)
+      if (&o != &b && relation(o, b, r) > 0) related.push_back(&o);
+    int filter;
+    if (!related.empty() && rng.below(4)) {
+      const Object& o = *related[size_t(rng.below(int(related.size())))];
+      filter = by_colour ? o.colour : o.shape;
+    } else {
+      filter = by_colour ? rng.below(int(kColours.size())) : rng.below(int(kShapes.size()));
+    }
+    int n = 0;
+    for (const Object& o : obj) {
+      if (&o == &b || (by_colour ? o.colour : o.shape) != filter) continue;
+      const int rel = relation(o, b, r);
+      if (rel == 0) return {};  // an object the count would be unsure of
+      n += rel > 0;
+    }
+    const std::string what = by_colour ? kColours[size_t(filter)] + " shapes" : kShapes[size_t(filter)] + "s";
+    return {kind, "How many " + what + " are " + kRelationWords[r] + " the " + b.name() + "?", kNumbers[n]};
+  }
+  throw Error("unknown question kind '" + kind + "'");
+}
+
+QuestionAnswer ask_any(const Scene& s, Rng& rng) {
+  for (;;) {
+    QuestionAnswer qa = ask(s, kQuestionKinds[size_t(rng.below(int(kQuestionKinds.size())))], rng);
+    if (!qa.kind.empty()) return qa;
+  }
+}
+
+std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size) {
+  const std::string& kind = kQuestionKinds[size_t(rng.below(int(kQuestionKinds.size())))];
+  for (;;) {
+    Scene scene = sample_scene(rng, image_size);
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      QuestionAnswer qa = ask(scene, kind, rng);
+      if (!qa.kind.empty()) return {std::move(scene), std::move(qa)};
+    }
+  }
+}
+
+}  // namespace adallava::synth

@@ -1,0 +1,103 @@
+#include "synth/scene.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace adallava::synth {
+
+namespace {
+
+const uint8_t kRgb[][3] = {{215, 40, 40}, {40, 165, 60}, {45, 85, 215}, {225, 195, 35}, {145, 60, 185}};
+
+// Whether pixel centre (px, py) is inside the object (triangles point up, squares axis-aligned).
+bool inside(const Object& o, double px, double py) {
+  const double dx = px - o.x, dy = py - o.y, r = o.radius();
+  switch (o.shape) {
+    case 0: return dx * dx + dy * dy <= r * r;
+    case 1: return std::abs(dx) <= r * 0.85 && std::abs(dy) <= r * 0.85;
+    default: {  // apex at (0, −r), base at y = +0.8r spanning ±r
+      const double t = (dy + r) / (1.8 * r);
+      return t >= 0 && t <= 1 && std::abs(dx) <= t * r;
+    }
+  }
+}
+
+uint8_t clamp_u8(double v) { return uint8_t(std::clamp(v, 0.0, 255.0)); }
+
+}  // namespace
+
+Scene sample_scene(Rng& rng, int size, int max_objects) {
+  Scene s;
+  s.size = size;
+  s.style_seed = rng.next();
+  const int n = 2 + rng.below(max_objects - 1);
+  for (int attempt = 0; int(s.objects.size()) < n; ++attempt) {
+    if (attempt == 500) {  // crowded: keep what fits, or start over below 2 objects
+      if (s.objects.size() >= 2) break;
+      s.objects.clear();
+      attempt = 0;
+    }
+    Object o;
+    o.scale = size / 96.0;
+    o.colour = rng.below(int(kColours.size()));
+    o.shape = rng.below(int(kShapes.size()));
+    o.large = rng.below(2) == 1;
+    const double r = o.radius();
+    o.x = rng.uniform(r + 1, size - r - 1);
+    o.y = rng.uniform(r + 1, size - r - 1);
+    bool ok = true;
+    for (const Object& p : s.objects)
+      ok = ok && !(p.colour == o.colour && p.shape == o.shape) &&
+           std::hypot(p.x - o.x, p.y - o.y) >= p.radius() + r + 3;
+    if (ok) s.objects.push_back(o);
+  }
+  return s;
+}
+
+RgbImage render(const Scene& s) {
+  Rng rng(s.style_seed);
+  RgbImage img;
+  img.width = img.height = s.size;
+  img.pixels.resize(size_t(s.size) * size_t(s.size) * 3);
+  // Background: light grey with a tint and per-pixel noise.
+  const double base[3] = {rng.uniform(200, 240), rng.uniform(200, 240), rng.uniform(200, 240)};
+  for (int y = 0; y < s.size; ++y)
+    for (int x = 0; x < s.size; ++x) {
+      const double noise = rng.uniform(-8, 8);
+      for (int c = 0; c < 3; ++c) img.row(y)[x * 3 + c] = clamp_u8(base[c] + noise);
+    }
+  // Clutter: thin grey segments and dots.
+  const int n_clutter = 3 + rng.below(5);
+  for (int i = 0; i < n_clutter; ++i) {
+    const double grey = rng.uniform(90, 170);
+    const double x0 = rng.uniform(0, s.size), y0 = rng.uniform(0, s.size);
+    if (rng.below(2)) {  // a segment of 6 to 20 pixels
+      const double len = rng.uniform(6, 20), angle = rng.uniform(0, 6.283185307179586);
+      for (double t = 0; t <= len; t += 0.5) {
+        const int x = int(x0 + t * std::cos(angle)), y = int(y0 + t * std::sin(angle));
+        if (x >= 0 && y >= 0 && x < s.size && y < s.size)
+          for (int c = 0; c < 3; ++c) img.row(y)[x * 3 + c] = clamp_u8(grey);
+      }
+    } else {  // a dot of radius 1 to 2
+      const double r = rng.uniform(1, 2.2);
+      for (int y = int(y0 - r); y <= int(y0 + r); ++y)
+        for (int x = int(x0 - r); x <= int(x0 + r); ++x)
+          if (x >= 0 && y >= 0 && x < s.size && y < s.size && std::hypot(x - x0, y - y0) <= r)
+            for (int c = 0; c < 3; ++c) img.row(y)[x * 3 + c] = clamp_u8(grey);
+    }
+  }
+  // Objects, with a little shading noise so colours are not one exact value.
+  for (const Object& o : s.objects) {
+    const int lo_x = std::max(0, int(o.x - o.radius()) - 1), hi_x = std::min(s.size - 1, int(o.x + o.radius()) + 1);
+    const int lo_y = std::max(0, int(o.y - o.radius()) - 1), hi_y = std::min(s.size - 1, int(o.y + o.radius()) + 1);
+    for (int y = lo_y; y <= hi_y; ++y)
+      for (int x = lo_x; x <= hi_x; ++x)
+        if (inside(o, x + 0.5, y + 0.5)) {
+          const double shade = rng.uniform(-12, 12);
+          for (int c = 0; c < 3; ++c) img.row(y)[x * 3 + c] = clamp_u8(kRgb[o.colour][c] + shade);
+        }
+  }
+  return img;
+}
+
+}  // namespace adallava::synth

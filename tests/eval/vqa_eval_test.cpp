@@ -1,0 +1,40 @@
+#include "eval/vqa_eval.h"
+
+#include <gtest/gtest.h>
+
+#include "eval/report.h"
+
+namespace adallava::eval {
+namespace {
+
+TEST(VqaEval, AnswersAreNormalisedBeforeMatching) {
+  EXPECT_EQ(normalise_answer("  Yes. "), "yes");
+  EXPECT_EQ(normalise_answer("Two"), "two");
+  EXPECT_EQ(normalise_answer("red circle"), "red circle");
+  EXPECT_EQ(normalise_answer(""), "");
+  EXPECT_EQ(normalise_answer("..."), "");
+}
+
+TEST(VqaEval, ReportsListEveryResultAndKind) {
+  EvalResult a;
+  a.plan = "scheduler", a.budget = 0.75, a.executed_fraction = 0.75, a.distinct_plans = 3;
+  a.all = {3, 4};
+  a.per_kind = {{"count", {1, 2}}, {"exist", {2, 2}}};
+  EvalResult b = a;
+  b.plan = "random", b.all = {1, 4};
+  const std::vector<EvalResult> rs = {a, b};
+  const auto j = results_json(rs);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["results"][0]["accuracy"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["results"][0]["per_kind"]["count"]["accuracy"].get<double>(), 0.5);
+  const std::string md = markdown_report(rs, "t");
+  EXPECT_NE(md.find("| scheduler | 0.75 | 0.750 | 75.0 | 3 | 50.0 | 100.0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| random |"), std::string::npos);
+  const PlotSpec p = accuracy_plot(rs, "t");
+  ASSERT_EQ(p.series.size(), 2u);
+  EXPECT_EQ(p.series[1].name, "random");
+  EXPECT_DOUBLE_EQ(p.series[1].y[0], 25.0);
+}
+
+}  // namespace
+}  // namespace adallava::eval

@@ -1,0 +1,107 @@
+// Synthetic scenes and their questions: scenes obey their rules, rendering paints each object
+// in its colour at its place, the answers are right on hand-made scenes, and everything is
+// reproducible from the seed.
+#include "synth/scene.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "synth/questions.h"
+
+namespace adallava::synth {
+namespace {
+
+Object make(int colour, int shape, bool large, double x, double y) {
+  Object o;
+  o.colour = colour, o.shape = shape, o.large = large, o.x = x, o.y = y;
+  return o;
+}
+
+TEST(SynthScene, ScenesKeepTheirRules) {
+  Rng rng(3);
+  for (int i = 0; i < 300; ++i) {
+    const Scene s = sample_scene(rng, 96);
+    ASSERT_GE(s.objects.size(), 2u);
+    ASSERT_LE(s.objects.size(), 5u);
+    std::set<std::pair<int, int>> pairs;
+    for (size_t a = 0; a < s.objects.size(); ++a) {
+      const Object& o = s.objects[a];
+      EXPECT_TRUE(pairs.insert({o.colour, o.shape}).second) << "a (colour, shape) pair appears twice";
+      EXPECT_GE(o.x - o.radius(), 0);
+      EXPECT_LE(o.x + o.radius(), 96);
+      for (size_t b = a + 1; b < s.objects.size(); ++b)
+        EXPECT_GE(std::hypot(o.x - s.objects[b].x, o.y - s.objects[b].y), o.radius() + s.objects[b].radius());
+    }
+  }
+}
+
+TEST(SynthScene, RenderPaintsEachObjectInItsColour) {
+  Scene s;
+  s.size = 64;
+  s.objects = {make(0, 1, true, 16, 16), make(2, 0, true, 46, 46)};  // red square, blue circle
+  const RgbImage img = render(s);
+  ASSERT_EQ(img.width, 64);
+  const uint8_t* red = img.row(16) + 16 * 3;
+  const uint8_t* blue = img.row(46) + 46 * 3;
+  EXPECT_GT(red[0], 180);
+  EXPECT_LT(red[2], 80);
+  EXPECT_GT(blue[2], 180);
+  EXPECT_LT(blue[0], 80);
+  EXPECT_EQ(render(s).pixels, img.pixels);  // the style seed fixes noise and clutter
+}
+
+TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {
+  Scene s;
+  // red circle (left, top, big), blue square (right, top, small), red triangle (right, bottom, small)
+  s.objects = {make(0, 0, true, 15, 15), make(2, 1, false, 70, 15), make(0, 2, false, 70, 70)};
+  const std::map<std::string, std::string> expected = {
+      {"Is the red circle left of the blue square?", "yes"},
+      {"Is the blue square left of the red circle?", "no"},
+      {"Is the red triangle below the blue square?", "yes"},
+      {"How many red shapes are there?", "two"},
+      {"How many shapes are there?", "three"},
+      {"How many squares are there?", "one"},
+      {"What shape is the blue object?", "square"},
+      {"What colour is the triangle?", "red"},
+      {"Is the red circle big or small?", "big"},
+      {"Is there a green circle?", "no"},
+      {"Is there a blue square?", "yes"},
+      {"How many red shapes are left of the blue square?", "one"},
+      {"How many triangles are below the red circle?", "one"},
+  };
+  Rng rng(1);
+  int checked = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const QuestionAnswer qa = ask_any(s, rng);
+    auto it = expected.find(qa.question);
+    if (it != expected.end()) {
+      EXPECT_EQ(qa.answer, it->second) << qa.question;
+      ++checked;
+    }
+    // The red triangle is level with the blue square, so "right of" / "below" it is never asked
+    // about red shapes, and "red" names two objects.
+    EXPECT_NE(qa.question, "How many red shapes are right of the blue square?");
+    EXPECT_NE(qa.question.find("What shape is the red"), 0u);
+  }
+  EXPECT_GT(checked, 200);
+}
+
+TEST(SynthQuestions, KindsAreBalancedAndReproducible) {
+  Rng a(9), b(9);
+  std::map<std::string, int> kinds;
+  for (int i = 0; i < 1400; ++i) {
+    const auto [sa, qa] = sample_example(a, 96);
+    const auto [sb, qb] = sample_example(b, 96);
+    EXPECT_EQ(qa.question, qb.question);
+    EXPECT_EQ(qa.answer, qb.answer);
+    ++kinds[qa.kind];
+  }
+  EXPECT_EQ(kinds.size(), kQuestionKinds.size());
+  for (const auto& [k, n] : kinds) EXPECT_NEAR(n, 200, 60) << k;
+}
+
+}  // namespace
+}  // namespace adallava::synth
