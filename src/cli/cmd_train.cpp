@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -30,9 +31,29 @@ struct TrainCliOptions {
   std::string data, images, out;
   train::TrainOptions t;
   double epochs = 0;  // > 0: steps = ceil(epochs × examples / (batch × accum))
+  int64_t save_every = 0;  // > 0: checkpoint and state every this many steps (resumable)
   train::AdaptiveInit adaptive;  // variant set: turn a plain LLaVA checkpoint into AdaLLaVA first
   bool skip_bad = false, resume = false;
 };
+
+// The tokenizer and generation files travel with every checkpoint written to out.
+void copy_model_files(const std::string& from, const std::string& out) {
+  for (const char* f : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"})
+    if (fs::exists(fs::path(from) / f) && !fs::equivalent(from, out))
+      fs::copy_file(fs::path(from) / f, fs::path(out) / f, fs::copy_options::overwrite_existing);
+}
+
+// A resumed run continues loss.csv from the saved step: rows logged after it (a run stopped
+// between saves) are dropped, so the curve has each step once.
+void trim_loss_csv(const std::string& path, int64_t last_step) {
+  std::ifstream in(path);
+  std::string header, line, kept;
+  if (!std::getline(in, header)) return;
+  while (std::getline(in, line))
+    if (std::atoll(line.c_str()) <= last_step) kept += line + "\n";
+  in.close();
+  std::ofstream(path, std::ios::trunc) << header << "\n" << kept;
+}
 
 // The loss curve of the whole run (resumed parts included) as loss.svg beside loss.csv: the raw
 // step losses, faint, under a moving average.
@@ -110,14 +131,23 @@ void run_train(const TrainCliOptions& o) {
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) throw Error(o.out + ": cannot create the output folder: " + ec.message());
+  copy_model_files(files_dir, o.out);  // first: a run stopped early must still be resumable
   train::TrainState state;
-  if (o.resume) state = train::load_train_state(o.out);
+  if (o.resume) {
+    state = train::load_train_state(o.out);
+    trim_loss_csv((fs::path(o.out) / "loss.csv").string(), state.step);
+  }
   std::ofstream csv((fs::path(o.out) / "loss.csv").string(), o.resume ? std::ios::app : std::ios::trunc);
   if (!o.resume) csv << "step,loss,lr,grad_norm,tokens\n";
   const bool tty = isatty(fileno(stderr));
   const int64_t state_start = state.step;
   const auto t0 = std::chrono::steady_clock::now();
   int64_t tokens = 0;
+  auto save = [&] {
+    csv.flush();
+    train::save_checkpoint(o.out, *model, params);
+    train::save_train_state(o.out, state);
+  };
   train::train(
       *model, params, data, topt,
       [&](const train::StepLog& l) {
@@ -133,16 +163,12 @@ void run_train(const TrainCliOptions& o) {
         std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0f s%s", bar.c_str(),
                      static_cast<long long>(l.step), static_cast<long long>(topt.steps), l.loss, l.lr,
                      double(tokens) / s, eta, tty ? "   " : "\n");
+        if (o.save_every > 0 && l.step % o.save_every == 0 && l.step < topt.steps) save();
       },
       &state);
   if (tty) std::fprintf(stderr, "\n");
+  save();
   csv.close();
-  train::save_checkpoint(o.out, *model, params);
-  train::save_train_state(o.out, state);
-  for (const char* f :
-       {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"})
-    if (fs::exists(fs::path(files_dir) / f) && !fs::equivalent(files_dir, o.out))
-      fs::copy_file(fs::path(files_dir) / f, fs::path(o.out) / f, fs::copy_options::overwrite_existing);
   const std::string svg = (fs::path(o.out) / "loss.svg").string();
   plot_loss((fs::path(o.out) / "loss.csv").string(), svg);
   std::printf("saved %s (loss curve: %s, %s)\n", o.out.c_str(), (fs::path(o.out) / "loss.csv").string().c_str(),
@@ -153,7 +179,7 @@ void run_train(const TrainCliOptions& o) {
 
 void register_train(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* sub = app.add_subcommand("train", "train an AdaLLaVA checkpoint on LLaVA-format data");
+  CLI::App* sub = app.add_subcommand("train", "train a LLaVA or AdaLLaVA checkpoint on LLaVA-format data");
   o->model.add_to(*sub);
   sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]")->required();
   sub->add_option("--images", o->images, "folder of the records' images")->required();
@@ -181,6 +207,11 @@ void register_train(CLI::App& app) {
       ->check(CLI::IsMember({"all", "no-vision", "scheduler"}));
   sub->add_option("--seed", o->t.seed, "seed of the data order, budgets, Gumbel noise and a new scheduler's weights");
   sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
+  sub->add_option("--stop-after", o->t.stop_after,
+                  "stop (and save) after this many steps of the schedule; --resume continues it")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  sub->add_option("--save-every", o->save_every, "also save checkpoint and state every N steps (for --resume)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   sub->add_flag("--resume", o->resume, "continue the run saved in --out (weights, optimizer, data order, RNG)");
   sub->callback([o]() {
     o->adaptive.seed = o->t.seed;

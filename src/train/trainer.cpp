@@ -78,7 +78,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     StepResult r;
   };
   std::vector<Job> jobs(static_cast<size_t>(n_samples));
-  for (; st.step < end; ++st.step) {
+  while (st.step < end) {
     const int64_t step = st.step;
     for (Grads& tg : grads)
       for (auto& [name, g] : tg) std::fill(g.begin(), g.end(), 0.f);
@@ -129,7 +129,10 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
         const std::vector<float>& other = grads[size_t(t)].at(name);
         for (size_t k = 0; k < g.size(); ++k) g[k] += other[k];
       }
-    if (total_tokens == 0) continue;
+    if (total_tokens == 0) {  // nothing supervised: no update, the step still counts
+      ++st.step;
+      continue;
+    }
     for (auto& [name, g] : grads[0])
       for (float& x : g) x /= float(total_tokens);
     const auto t_opt = std::chrono::steady_clock::now();
@@ -143,6 +146,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     log.tokens = total_tokens;
     log.sequence_tokens = sequence_tokens;
     log.times = times;
+    ++st.step;  // the state now describes the finished step, so on_step may save it
     if (on_step) on_step(log);
   }
 }

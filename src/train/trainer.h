@@ -57,7 +57,8 @@ struct StepLog {
 };
 
 // Trains params in place over the examples (visited in a seeded order, reshuffled each epoch).
-// on_step is called after every optimizer step. state, if given, is continued (a fresh one
+// on_step is called after every optimizer step, with the state (if given) already describing
+// it, so a callback may save params and state. state, if given, is continued (a fresh one
 // starts from the seed) and left where the run stopped.
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
            const std::function<void(const StepLog&)>& on_step = {}, TrainState* state = nullptr);

@@ -86,6 +86,27 @@ TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
   EXPECT_LT(j["executed_fraction"].get<double>(), 1.0);
 }
 
+// A run stopped part way (--stop-after) and continued with --resume writes the same checkpoint
+// bytes as the run in one go, and its loss.csv has every step once.
+TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
+  const std::string fixture = test::fixture("adallava_tiny_L");
+  const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
+  test::TempDir t;
+  const Data d = make_data(t.file("data"), fixture + "/image.png");
+  make_model(fixture, t.file("model"), "ada_llava_llama", d.text, cfg["vocab_size"].get<int>());
+  const std::string common = "train -m " + t.file("model") + " --data " + d.json + " --images " + d.images +
+                             " --steps 4 --batch 2 --lr 1e-3 --seed 3 --save-every 1";
+  Result r = run_cli(common + " --out " + t.file("once"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli(common + " --out " + t.file("twice") + " --stop-after 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(csv_rows(t.file("twice/loss.csv")), 2);
+  r = run_cli(common + " --out " + t.file("twice") + " --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(t.file("once/model.safetensors")), test::read_file(t.file("twice/model.safetensors")));
+  EXPECT_EQ(test::read_file(t.file("once/loss.csv")), test::read_file(t.file("twice/loss.csv")));
+}
+
 TEST(CmdTrain, VariantTurnsPlainLlavaIntoASelfContainedAdaLlava) {
   const std::string fixture = test::fixture("adallava_tiny_H");
   const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
