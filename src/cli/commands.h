@@ -11,5 +11,6 @@ void register_train(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_init(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_convert(CLI::App& app);
 
 }  // namespace adallava::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   adallava::cli::register_synth(app);
   adallava::cli::register_init(app);
   adallava::cli::register_eval(app);
+  adallava::cli::register_convert(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

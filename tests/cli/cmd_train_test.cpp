@@ -136,5 +136,21 @@ TEST(CmdTrain, VariantTurnsPlainLlavaIntoASelfContainedAdaLlava) {
                      "--epochs");
 }
 
+TEST(CmdConvert, Bf16CopyLoadsRunsAndIsHalfTheSize) {
+  const std::string fixture = test::fixture("adallava_tiny_L");
+  test::TempDir t;
+  Result r = run_cli("convert -m " + fixture + " --out " + t.file("bf16") + " --dtype bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(test::read_file(t.file("bf16/config.json")))["torch_dtype"], "bfloat16");
+  const double ratio = double(fs::file_size(t.file("bf16/model.safetensors"))) /
+                       double(fs::file_size(fixture + "/model.safetensors"));
+  EXPECT_NEAR(ratio, 0.5, 0.02);
+  const std::string ids = join_ids(test::npy_i64(fixture + "/input_ids.npy"));
+  r = run_cli("run -m " + t.file("bf16") + " --image " + fixture + "/image.png --ids " + ids + " -n 2 --budget 0.75 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["budget"], 0.75);
+  expect_clean_error(run_cli("convert -m " + t.file("nothing") + " --out " + t.file("x")), "nothing");
+}
+
 }  // namespace
 }  // namespace adallava
