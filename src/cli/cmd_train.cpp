@@ -180,7 +180,7 @@ void run_train(const TrainCliOptions& o) {
 void register_train(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
   CLI::App* sub = app.add_subcommand("train", "train a LLaVA or AdaLLaVA checkpoint on LLaVA-format data");
-  o->model.add_to(*sub);
+  o->model.add_to(*sub, /*model_required=*/false);  // --resume continues from --out
   sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]")->required();
   sub->add_option("--images", o->images, "folder of the records' images")->required();
   sub->add_option("--out", o->out, "output checkpoint folder")->required();
@@ -214,6 +214,7 @@ void register_train(CLI::App& app) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   sub->add_flag("--resume", o->resume, "continue the run saved in --out (weights, optimizer, data order, RNG)");
   sub->callback([o]() {
+    if (o->model.model_dir.empty() && !o->resume) throw Error("train: give the starting checkpoint with -m");
     o->adaptive.seed = o->t.seed;
     run_train(*o);
   });

@@ -8,8 +8,8 @@
 
 namespace adallava::cli {
 
-void ModelOptions::add_to(CLI::App& app) {
-  app.add_option("-m,--model", model_dir, "model folder (config.json, model.safetensors)")->required();
+void ModelOptions::add_to(CLI::App& app, bool model_required) {
+  app.add_option("-m,--model", model_dir, "model folder (config.json, model.safetensors)")->required(model_required);
   app.add_option("--vision-tower", vision_tower, "CLIP folder for original-LLaVA-layout checkpoints");
   app.add_option("--precision", precision, "activations entering matrix products: f32 or bf16 (default: bf16 for bf16 weights on CPUs with AVX512_BF16, else f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));

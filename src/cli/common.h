@@ -19,7 +19,7 @@ struct ModelOptions {
   std::string precision;  // "", "f32", "bf16"
   int threads = 0;
 
-  void add_to(CLI::App& app);
+  void add_to(CLI::App& app, bool model_required = true);
   std::unique_ptr<LlavaModel> load() const;     // also applies threads
   Precision resolve_precision(const LlavaModel& m) const;
 };

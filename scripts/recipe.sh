@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Reproduces the shipped models, models/adallava-tiny-L and models/adallava-tiny-H, from nothing:
+#   1. data     adallava synth: 20,000 training scenes with questions, and a tokenizer
+#   2. stage 1  a small LLaVA trained from random weights, everything training (CLIP-style tower,
+#               projector, 8-layer LLaMA decoder)
+#   3. stage 2  AdaLLaVA-L and AdaLLaVA-H made from it (--variant), vision frozen, random budgets
+#   4. export   bf16 copies into models/, and an evaluation on a fresh test split (a seed never
+#               used in training) with the scheduler and the early-exit and random baselines
+# Resumable: a finished step is skipped, a stopped training continues from its last save.
+#   bash scripts/recipe.sh            (work files in build/recipe, ADALLAVA_RECIPE_DIR overrides)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${ADALLAVA_RECIPE_DIR:-build/recipe}
+bin=build/adallava
+bash scripts/build.sh
+mkdir -p "$work"
+start=$(date +%s)
+log() { echo "== [$(($(date +%s) - start)) s] $*"; }
+
+if [ ! -f "$work/data/tokenizer.model" ]; then
+  log "synthetic data"
+  "$bin" synth --out "$work/data" --n 20000 --seed 11
+fi
+if [ ! -f "$work/init/model.safetensors" ]; then
+  log "random LLaVA"
+  "$bin" init --out "$work/init" --tokenizer "$work/data/tokenizer.model" --seed 1
+fi
+
+data=(--data "$work/data/train.json" --images "$work/data/images")
+# train OUT ARGS...: trains into OUT unless OUT/DONE exists; continues a stopped run.
+train() {
+  local out=$1
+  shift
+  if [ -f "$out/DONE" ]; then return; fi
+  log "train $out"
+  if [ -f "$out/trainer_state.json" ]; then
+    "$bin" train "${data[@]}" --out "$out" --resume --save-every 100 "$@"
+  else
+    "$bin" train "${data[@]}" --out "$out" --save-every 100 "$@"
+  fi
+  touch "$out/DONE"
+}
+strip_variant() {  # --resume continues the run's own checkpoint: no -m, --variant, --prefix, --rank
+  local out=()
+  while [ $# -gt 0 ]; do
+    case $1 in -m | --variant | --prefix | --rank) shift 2 ;; *) out+=("$1"); shift ;; esac
+  done
+  echo "${out[@]}"
+}
+
+stage1=(-m "$work/init" --train all --epochs 2 --batch 16 --lr 1e-3 --warmup 200 --seed 1)
+stage2=(-m "$work/stage1" --train no-vision --epochs 1 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
+for spec in "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
+  name=${spec%%:*}
+  read -r -a args <<<"${spec#*:}"
+  out="$work/$name"
+  if [ -f "$out/trainer_state.json" ] && [ ! -f "$out/DONE" ]; then
+    read -r -a args <<<"$(strip_variant "${args[@]}")"
+  fi
+  train "$out" "${args[@]}"
+done
+
+log "export (bf16)"
+for v in L H; do
+  "$bin" convert -m "$work/$v" --out "models/adallava-tiny-$v" --dtype bf16
+  rm -f "models/adallava-tiny-$v"/{trainer_state.json,optimizer.safetensors}
+done
+
+if [ ! -f "$work/fresh/test.json" ]; then
+  log "fresh test split (seed 2027, never used in training)"
+  "$bin" synth --out "$work/fresh" --n 1 --val 0 --test 2000 --seed 2027
+fi
+fresh=(--data "$work/fresh/test.json" --images "$work/fresh/images")
+log "evaluate"
+"$bin" eval -m "$work/stage1" "${fresh[@]}" --report "$work/eval-stage1"
+for v in L H; do
+  "$bin" eval -m "models/adallava-tiny-$v" "${fresh[@]}" --budgets 1,0.875,0.75,0.625,0.5 \
+    --plan scheduler,early-exit,random --report "$work/eval-$v"
+done
+log "done: models/adallava-tiny-L, models/adallava-tiny-H; reports in $work/eval-*"
