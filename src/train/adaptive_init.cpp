@@ -6,6 +6,7 @@
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"
 #include "tensor/error.h"
+#include "train/weight_init.h"
 
 namespace adallava::train {
 
@@ -27,18 +28,9 @@ nlohmann::json make_adaptive(const LlavaModel& plain, Params& params, const Adap
     throw Error(std::string("--variant/--prefix/--rank: ") + e.what());
   }
   const double std_dev = c.raw.value("initializer_range", 0.02);
-  // Box–Muller on a 64-bit Mersenne Twister: the same weights on every standard library.
   std::mt19937_64 rng(init.seed ^ 0xada11a7aull);
-  auto normal = [&]() {
-    const double u1 = (double(rng() >> 11) + 1.0) / 9007199254740993.0, u2 = double(rng() >> 11) / 9007199254740992.0;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-  };
   auto add = [&](const std::string& name, std::vector<int64_t> shape, double fill, bool random) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    std::vector<float> v(static_cast<size_t>(n), float(fill));
-    if (random)
-      for (float& x : v) x = float(normal() * std_dev);
+    std::vector<float> v = init_tensor(shape, fill, std_dev, random ? &rng : nullptr);
     params.values[name] = std::move(v);
     params.shapes[name] = std::move(shape);
   };

@@ -12,6 +12,7 @@
 #include "model/llava.h"
 #include "tensor/error.h"
 #include "text/tokenizer.h"
+#include "train/weight_init.h"
 
 namespace adallava::train {
 
@@ -47,16 +48,8 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
   const int64_t P = s.patch, N = (s.image_size / s.patch) * (s.image_size / s.patch) + 1;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> t;  // name → shape, values
   std::mt19937_64 rng(seed);
-  auto normal = [&]() {  // Box–Muller on the raw engine: the same weights on every standard library
-    const double u1 = (double(rng() >> 11) + 1.0) / 9007199254740993.0, u2 = double(rng() >> 11) / 9007199254740992.0;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-  };
   auto add = [&](const std::string& name, std::vector<int64_t> shape, double fill, bool random) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    std::vector<float> v(static_cast<size_t>(n), float(fill));
-    if (random)
-      for (float& x : v) x = float(0.02 * normal());
+    std::vector<float> v = init_tensor(shape, fill, 0.02, random ? &rng : nullptr);
     t[name] = {std::move(shape), std::move(v)};
   };
   add("model.embed_tokens.weight", {V, H}, 0, true);
