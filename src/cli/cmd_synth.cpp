@@ -17,6 +17,9 @@ void register_synth(CLI::App& app) {
   sub->add_option("--test", o->test, "test records")->check(CLI::Range(0, 10000000));
   sub->add_option("--seed", o->seed, "seed of the scenes and questions");
   sub->add_option("--image-size", o->image_size, "square image side in pixels")->check(CLI::Range(32, 1024));
+  sub->add_option("--turns", o->turns, "questions per training image (one conversation; val and test ask one)")
+      ->check(CLI::Range(1, 32));
+  sub->add_option("--max-objects", o->max_objects, "objects per scene: 2 to this (default 5)")->check(CLI::Range(2, 5));
   sub->add_option("--vocab", o->vocab, "tokenizer vocabulary size")->check(CLI::Range(300, 100000));
   sub->callback([o]() {
     const auto t0 = std::chrono::steady_clock::now();

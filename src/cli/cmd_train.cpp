@@ -34,6 +34,7 @@ struct TrainCliOptions {
   int64_t save_every = 0;  // > 0: checkpoint and state every this many steps (resumable)
   train::AdaptiveInit adaptive;  // variant set: turn a plain LLaVA checkpoint into AdaLLaVA first
   bool skip_bad = false, resume = false;
+  std::string template_name = "vicuna_v1";
 };
 
 // The tokenizer and generation files travel with every checkpoint written to out.
@@ -110,7 +111,7 @@ void run_train(const TrainCliOptions& o) {
       train::Example ex;
       ex.tokens = train::encode_record(
           r, [&](const std::string& s) { return tok.encode(s); }, model->config().text.bos_token_id,
-          model->config().image_token_id, tok.legacy());
+          model->config().image_token_id, tok.legacy(), o.template_name);
       for (int64_t id : ex.tokens.ids)
         if (id != model->config().image_token_id && (id < 0 || id >= V))
           throw Error(where + ": token id " + std::to_string(id) + " is outside the model's vocabulary");
@@ -183,6 +184,10 @@ void register_train(CLI::App& app) {
   o->model.add_to(*sub, /*model_required=*/false);  // --resume continues from --out
   sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]")->required();
   sub->add_option("--images", o->images, "folder of the records' images")->required();
+  sub->add_option("--template", o->template_name,
+                  "how records become sequences: vicuna_v1 (instruction tuning, the default) or plain (caption "
+                  "pre-training: image, then the first answer)")
+      ->check(CLI::IsMember({"vicuna_v1", "plain"}));
   sub->add_option("--out", o->out, "output checkpoint folder")->required();
   auto* steps = sub->add_option("--steps", o->t.steps, "optimizer steps (default 100)")
                     ->check(CLI::Range(int64_t(1), int64_t(1) << 40));

@@ -19,24 +19,42 @@ namespace fs = std::filesystem;
 namespace {
 
 // One split: scenes, images and questions from the split's own stream.
-nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int n, uint64_t stream,
-                          std::vector<std::string>& text) {
+nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int n, int turns, uint64_t stream,
+                          std::vector<std::string>& text, nlohmann::json* captions) {
   Rng rng(o.seed * 0x9e3779b97f4a7c15ull + stream);
   nlohmann::json records = nlohmann::json::array();
   const fs::path images = fs::path(o.out) / "images";
   for (int i = 0; i < n; ++i) {
     char id[64];
     std::snprintf(id, sizeof id, "%s-%06d", name.c_str(), i);
-    const auto [scene, qa] = sample_example(rng, o.image_size);
+    const auto [scene, qa] = sample_example(rng, o.image_size, o.max_objects);
     const std::string file = std::string(id) + ".png";
     write_png((images / file).string(), render(scene));
-    records.push_back({{"id", id},
-                       {"image", file},
-                       {"kind", qa.kind},
-                       {"conversations",
-                        {{{"from", "human"}, {"value", "<image>\n" + qa.question}}, {{"from", "gpt"}, {"value", qa.answer}}}}});
-    text.push_back(qa.question);
-    text.push_back(qa.answer);
+    // Later turns: more questions about the same image, each a different question.
+    std::vector<QuestionAnswer> qas = {qa};
+    for (int attempt = 0; int(qas.size()) < turns && attempt < 8 * turns; ++attempt) {
+      QuestionAnswer more = ask_any(scene, rng);
+      bool repeated = false;
+      for (const QuestionAnswer& q : qas) repeated = repeated || q.question == more.question;
+      if (!repeated) qas.push_back(std::move(more));
+    }
+    nlohmann::json conversation = nlohmann::json::array();
+    for (size_t t = 0; t < qas.size(); ++t) {
+      conversation.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + qas[t].question}});
+      conversation.push_back({{"from", "gpt"}, {"value", qas[t].answer}});
+      text.push_back(qas[t].question);
+      text.push_back(qas[t].answer);
+    }
+    records.push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation}});
+    if (captions) {
+      const QuestionAnswer c = describe(scene);
+      captions->push_back({{"id", std::string(id) + "-caption"},
+                           {"image", file},
+                           {"kind", c.kind},
+                           {"conversations",
+                            {{{"from", "human"}, {"value", "<image>\n" + c.question}}, {{"from", "gpt"}, {"value", c.answer}}}}});
+      text.push_back(c.answer);
+    }
   }
   return records;
 }
@@ -61,13 +79,20 @@ DatasetSummary write_dataset(const DatasetOptions& o) {
   sum.val = o.val >= 0 ? o.val : std::max(100, o.train / 10);
   sum.test = o.test >= 0 ? o.test : std::max(100, o.train / 10);
   std::vector<std::string> text;
+  if (o.turns < 1 || o.turns > 32) throw Error("--turns must be in [1, 32]");
+  if (o.max_objects < 2 || o.max_objects > 5) throw Error("--max-objects must be in [2, 5]");
   const std::pair<const char*, int> splits[] = {{"train", sum.train}, {"val", sum.val}, {"test", sum.test}};
+  nlohmann::json captions = nlohmann::json::array();
   for (size_t k = 0; k < 3; ++k)
     write_json(fs::path(o.out) / (std::string(splits[k].first) + ".json"),
-               make_split(o, splits[k].first, splits[k].second, k + 1, text));
-  // The template's own words, so prompts tokenize into whole pieces too.
+               make_split(o, splits[k].first, splits[k].second, k == 0 ? o.turns : 1, k + 1, text,
+                          k == 0 ? &captions : nullptr));
+  write_json(fs::path(o.out) / "pretrain.json", captions);
+  // The template's own words, as often as the questions, so that its system prompt (in every
+  // training sequence) becomes a few whole-word pieces instead of ~130 characters.
   const ChatTemplate t = chat_template("vicuna_v1");
-  text.push_back(render_prompt(t, {{"Is there a red circle?", "yes"}}));
+  const std::string prompt = render_prompt(t, {{"Is there a red circle?", "yes"}});
+  for (size_t i = 0, n = text.size() / 2; i < n; ++i) text.push_back(prompt);
   train_tokenizer(text, TokenizerTrainOptions{o.vocab, true}, (fs::path(o.out) / "tokenizer.model").string());
   return sum;
 }

@@ -1,5 +1,6 @@
 // `adallava synth`: a visual question-answering data set in the LLaVA format, rendered here:
 // DIR/train.json, DIR/val.json, DIR/test.json (records {id, image, kind, conversations}),
+// DIR/pretrain.json (a caption of every training image, for the caption pre-training stage),
 // DIR/images/*.png, and DIR/tokenizer.model, a SentencePiece tokenizer trained on the set's
 // text and the conversation template. Each split has its own stream derived from the seed, so
 // a set made with another seed shares no scene with this one.
@@ -16,6 +17,8 @@ struct DatasetOptions {
   uint64_t seed = 0;
   int image_size = 96;
   int vocab = 512;  // tokenizer vocabulary (byte fallback included)
+  int turns = 1;    // questions per training image (a multi-turn conversation); val and test ask one
+  int max_objects = 5;  // objects per scene: 2 to this
 };
 
 struct DatasetSummary {

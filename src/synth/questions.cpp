@@ -1,5 +1,6 @@
 #include "synth/questions.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -111,6 +112,17 @@ QuestionAnswer ask(const Scene& s, const std::string& kind, Rng& rng) {
   throw Error("unknown question kind '" + kind + "'");
 }
 
+QuestionAnswer describe(const Scene& s) {
+  std::vector<const Object*> order;
+  for (const Object& o : s.objects) order.push_back(&o);
+  const double cell = double(s.size) / kGrid;
+  auto reading = [&](const Object* o) { return int(o->y / cell) * kGrid + int(o->x / cell); };
+  std::sort(order.begin(), order.end(), [&](const Object* a, const Object* b) { return reading(a) < reading(b); });
+  std::string answer;
+  for (const Object* o : order) answer += (answer.empty() ? "" : ", ") + std::string(o->large ? "big " : "small ") + o->name();
+  return {"caption", "Describe the shapes.", answer};
+}
+
 QuestionAnswer ask_any(const Scene& s, Rng& rng) {
   for (;;) {
     QuestionAnswer qa = ask(s, kQuestionKinds[size_t(rng.below(int(kQuestionKinds.size())))], rng);
@@ -118,10 +130,10 @@ QuestionAnswer ask_any(const Scene& s, Rng& rng) {
   }
 }
 
-std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size) {
+std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size, int max_objects) {
   const std::string& kind = kQuestionKinds[size_t(rng.below(int(kQuestionKinds.size())))];
   for (;;) {
-    Scene scene = sample_scene(rng, image_size);
+    Scene scene = sample_scene(rng, image_size, max_objects);
     for (int attempt = 0; attempt < 8; ++attempt) {
       QuestionAnswer qa = ask(scene, kind, rng);
       if (!qa.kind.empty()) return {std::move(scene), std::move(qa)};

@@ -28,11 +28,17 @@ struct QuestionAnswer {
 // unambiguous one of that kind.
 QuestionAnswer ask(const Scene& scene, const std::string& kind, Rng& rng);
 
+// A caption, "small red circle, big blue square, ...": every object's size, colour and shape in
+// reading order (grid rows top to bottom, each left to right). Not one of the question kinds:
+// the data of the caption pre-training stage (LLaVA's first stage), a dense signal that teaches
+// the tower and projector to see every object.
+QuestionAnswer describe(const Scene& scene);
+
 // A question of a kind drawn uniformly, redrawing kinds the scene cannot support.
 QuestionAnswer ask_any(const Scene& scene, Rng& rng);
 
 // A data set example: a kind drawn uniformly, then scenes until one supports a question of it
 // (so every kind is equally common, whatever its conditions).
-std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size);
+std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size, int max_objects = 5);
 
 }  // namespace adallava::synth

@@ -40,8 +40,10 @@ struct Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 };
 
-// 2 to max_objects objects, none overlapping (a gap of at least 3 pixels), inside the frame
-// (when a placement keeps failing the scene makes do with the objects it has, 2 at least).
+// Objects are placed in the cells of a kGrid × kGrid grid (one object a cell, jittered).
+inline constexpr int kGrid = 4;
+
+// 2 to max_objects objects in distinct grid cells, inside the frame.
 Scene sample_scene(Rng& rng, int size, int max_objects = 5);
 RgbImage render(const Scene& scene);
 

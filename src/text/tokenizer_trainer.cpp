@@ -30,9 +30,9 @@ class VectorIterator : public sentencepiece::SentenceIterator {
 void train_tokenizer(const std::vector<std::string>& sentences, const TokenizerTrainOptions& o,
                      const std::string& path) {
   if (sentences.empty()) throw Error(path + ": no text to train the tokenizer on");
-  // LLaMA's conventions: unigram, digits split, byte fallback, ids 0/1/2 for <unk>/<s>/</s>, no pad.
+  // LLaMA's conventions: BPE, digits split, byte fallback, ids 0/1/2 for <unk>/<s>/</s>, no pad.
   const std::unordered_map<std::string, std::string> args = {
-      {"model_type", "unigram"},
+      {"model_type", "bpe"},
       {"vocab_size", std::to_string(o.vocab_size)},
       {"hard_vocab_limit", "false"},
       {"byte_fallback", o.byte_fallback ? "true" : "false"},

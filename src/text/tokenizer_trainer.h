@@ -1,4 +1,4 @@
-// Training a LLaMA-style SentencePiece tokenizer (unigram, byte fallback, <unk> 0, <s> 1, </s> 2)
+// Training a LLaMA-style SentencePiece tokenizer (BPE as LLaMA's, byte fallback, <unk> 0, <s> 1, </s> 2)
 // on in-memory sentences with libsentencepiece's trainer: used by `adallava synth` for its data
 // set, and by tests that need a tokenizer matching a small vocabulary.
 #pragma once

@@ -93,7 +93,28 @@ std::vector<Record> load_llava_json(const std::string& path, bool skip_bad, int6
   return out;
 }
 
-Encoded encode_record(const Record& r, const EncodeFn& encode, int64_t bos, int64_t image_token, bool legacy) {
+namespace {
+
+// LLaVA's preprocess_plain.
+Encoded encode_plain(const Record& r, const EncodeFn& encode, int64_t bos, int64_t image_token) {
+  if (r.turns.size() < 2 || r.turns[0].value.find("<image>") == std::string::npos)
+    throw Error("the plain template needs an image in the first message and an answer after it");
+  auto tok = [&](const std::string& s) { return encode_image_chunks(s, encode, bos, image_token); };
+  Encoded e;
+  e.ids = tok("<image>" + r.turns[1].value + "\n");
+  e.labels = e.ids;
+  const size_t prompt = std::min(e.ids.size(), tok("<image>").size());  // BOS and the image
+  for (size_t i = 0; i < prompt; ++i) e.labels[i] = kIgnoreIndex;
+  return e;
+}
+
+}  // namespace
+
+Encoded encode_record(const Record& r, const EncodeFn& encode, int64_t bos, int64_t image_token, bool legacy,
+                      const std::string& template_name) {
+  if (template_name == "plain") return encode_plain(r, encode, bos, image_token);
+  if (template_name != "vicuna_v1")
+    throw Error("training template '" + template_name + "' is not one of vicuna_v1, plain");
   const ChatTemplate t = chat_template("vicuna_v1");
   // The conversation, as conv.get_prompt() renders it (SeparatorStyle.TWO).
   std::string text = t.system + t.sep;

@@ -34,8 +34,13 @@ struct Encoded {
   bool mismatch = false;             // LLaVA's "tokenization mismatch": every label ignored
 };
 
-// The record in vicuna_v1 with LLaVA v1 labels. bos: the tokenizer's BOS id. legacy: the
-// tokenizer's `legacy` flag (false shifts rounds after the first by one token, as LLaVA does).
-Encoded encode_record(const Record& r, const EncodeFn& encode, int64_t bos, int64_t image_token, bool legacy = true);
+// The record as LLaVA's training encodes it. template_name "vicuna_v1" (preprocess_v1, the
+// instruction-tuning stage): the conversation with the system prompt, every answer supervised.
+// "plain" (preprocess_plain, the caption pre-training stage): the image, then the first answer
+// and "\n", the image unsupervised; the question is dropped. bos: the tokenizer's BOS id.
+// legacy: the tokenizer's `legacy` flag (false shifts rounds after the first by one token, as
+// LLaVA does).
+Encoded encode_record(const Record& r, const EncodeFn& encode, int64_t bos, int64_t image_token, bool legacy = true,
+                      const std::string& template_name = "vicuna_v1");
 
 }  // namespace adallava::train

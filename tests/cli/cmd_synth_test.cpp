@@ -16,16 +16,38 @@ namespace fs = std::filesystem;
 
 TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   test::TempDir t;
-  Result r = run_cli("synth --out " + t.file("data") + " --n 24 --val 6 --test 8 --seed 5 --image-size 48 --vocab 320");
+  Result r = run_cli("synth --out " + t.file("data") +
+                     " --n 24 --val 6 --test 8 --seed 5 --image-size 48 --vocab 320 --turns 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char* f : {"train.json", "val.json", "test.json", "tokenizer.model"})
+  for (const char* f : {"train.json", "val.json", "test.json", "pretrain.json", "tokenizer.model"})
     EXPECT_TRUE(fs::exists(t.file("data/") + f)) << f;
   const auto train = nlohmann::json::parse(test::read_file(t.file("data/train.json")));
   ASSERT_EQ(train.size(), 24u);
   EXPECT_TRUE(fs::exists(t.file("data/images/") + train[0]["image"].get<std::string>()));
-  EXPECT_EQ(nlohmann::json::parse(test::read_file(t.file("data/test.json"))).size(), 8u);
+  // --turns: three different questions about each training image, the image in the first only;
+  // the test split asks one.
+  for (const auto& rec : train) {
+    const auto& c = rec["conversations"];
+    ASSERT_EQ(c.size(), 6u);
+    EXPECT_EQ(c[0]["value"].get<std::string>().rfind("<image>\n", 0), 0u);
+    for (size_t k = 2; k < 6; ++k) EXPECT_EQ(c[k]["value"].get<std::string>().find("<image>"), std::string::npos);
+    EXPECT_NE(c[0]["value"], c[2]["value"]);
+    EXPECT_NE(c[2]["value"], c[4]["value"]);
+  }
+  // pretrain.json: a caption of every training image (the plain-template stage's data).
+  const auto captions = nlohmann::json::parse(test::read_file(t.file("data/pretrain.json")));
+  ASSERT_EQ(captions.size(), 24u);
+  EXPECT_EQ(captions[3]["image"], train[3]["image"]);
+  EXPECT_EQ(captions[3]["kind"], "caption");
+  const std::string caption = captions[3]["conversations"][1]["value"];
+  EXPECT_TRUE(caption.find("circle") != std::string::npos || caption.find("square") != std::string::npos ||
+              caption.find("triangle") != std::string::npos)
+      << caption;
+  const auto test_split = nlohmann::json::parse(test::read_file(t.file("data/test.json")));
+  EXPECT_EQ(test_split.size(), 8u);
+  EXPECT_EQ(test_split[0]["conversations"].size(), 2u);
   // The same seed gives the same set; another seed another.
-  r = run_cli("synth --out " + t.file("again") + " --n 24 --val 6 --test 8 --seed 5 --image-size 48 --vocab 320");
+  r = run_cli("synth --out " + t.file("again") + " --n 24 --val 6 --test 8 --seed 5 --image-size 48 --vocab 320 --turns 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::read_file(t.file("again/train.json")), test::read_file(t.file("data/train.json")));
 
@@ -34,7 +56,11 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
               " --vision-layers 2 --vision-heads 2 --image-size 48 --patch 12 --seed 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string data = " --data " + t.file("data/train.json") + " --images " + t.file("data/images");
-  r = run_cli("train -m " + t.file("init") + data + " --out " + t.file("s1") + " --steps 3 --batch 4 --lr 1e-3 --train all");
+  // Stage 1: caption pre-training (plain template), then instruction tuning (vicuna_v1).
+  r = run_cli("train -m " + t.file("init") + " --data " + t.file("data/pretrain.json") + " --images " +
+              t.file("data/images") + " --template plain --out " + t.file("s0") + " --steps 2 --batch 4 --train all");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli("train -m " + t.file("s0") + data + " --out " + t.file("s1") + " --steps 3 --batch 4 --lr 1e-3 --train all");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_cli("train -m " + t.file("s1") + data + " --out " + t.file("s2") +
               " --steps 2 --batch 4 --lr 1e-3 --variant L --prefix 2");

@@ -27,13 +27,19 @@ TEST(SynthScene, ScenesKeepTheirRules) {
     ASSERT_GE(s.objects.size(), 2u);
     ASSERT_LE(s.objects.size(), 5u);
     std::set<std::pair<int, int>> pairs;
+    std::set<int> cells;
     for (size_t a = 0; a < s.objects.size(); ++a) {
       const Object& o = s.objects[a];
       EXPECT_TRUE(pairs.insert({o.colour, o.shape}).second) << "a (colour, shape) pair appears twice";
-      EXPECT_GE(o.x - o.radius(), 0);
-      EXPECT_LE(o.x + o.radius(), 96);
-      for (size_t b = a + 1; b < s.objects.size(); ++b)
-        EXPECT_GE(std::hypot(o.x - s.objects[b].x, o.y - s.objects[b].y), o.radius() + s.objects[b].radius());
+      // Inside its own grid cell: in the frame, never overlapping, one object a patch when
+      // the tower's patches match the cells.
+      const double cell = 96.0 / kGrid;
+      const int cx = int(o.x / cell), cy = int(o.y / cell);
+      EXPECT_GE(o.x - o.radius(), cx * cell);
+      EXPECT_LE(o.x + o.radius(), (cx + 1) * cell);
+      EXPECT_GE(o.y - o.radius(), cy * cell);
+      EXPECT_LE(o.y + o.radius(), (cy + 1) * cell);
+      EXPECT_TRUE(cells.insert(cy * kGrid + cx).second) << "two objects in one cell";
     }
   }
 }
@@ -51,6 +57,15 @@ TEST(SynthScene, RenderPaintsEachObjectInItsColour) {
   EXPECT_GT(blue[2], 180);
   EXPECT_LT(blue[0], 80);
   EXPECT_EQ(render(s).pixels, img.pixels);  // the style seed fixes noise and clutter
+}
+
+TEST(SynthQuestions, CaptionListsEveryObjectInReadingOrder) {
+  Scene s;
+  s.size = 96;  // cells of 24 px: (row 1, col 2), (row 0, col 3), (row 1, col 0)
+  s.objects = {make(2, 0, true, 60, 36), make(0, 1, false, 84, 12), make(3, 2, false, 12, 36)};
+  const QuestionAnswer c = describe(s);
+  EXPECT_EQ(c.kind, "caption");
+  EXPECT_EQ(c.answer, "small red square, small yellow triangle, big blue circle");
 }
 
 TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {

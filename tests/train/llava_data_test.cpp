@@ -9,6 +9,7 @@
 
 #include "tensor/error.h"
 #include "test_util.h"
+#include "train/ada_step.h"
 
 namespace adallava::train {
 namespace {
@@ -49,6 +50,26 @@ TEST(LlavaData, ReproducesTheAuthorsTrainingSample) {
     EXPECT_EQ(e.ids, test::npy_i64(dir + "/train_input_ids.npy"));
     EXPECT_EQ(e.labels, test::npy_i64(dir + "/train_labels.npy"));
   }
+}
+
+// LLaVA's preprocess_plain (the caption pre-training stage): BOS and the image unsupervised,
+// then the first answer and "\n" supervised; the question and later turns are dropped.
+TEST(LlavaData, PlainTemplateIsImageThenCaption) {
+  const EncodeFn tok = [](const std::string& text) {  // one id per character, after BOS
+    std::vector<int64_t> ids = {1};
+    for (char c : text) ids.push_back(int64_t(static_cast<unsigned char>(c)));
+    return ids;
+  };
+  Record r;
+  r.id = "caption";
+  r.image = "a.png";
+  r.turns = {{true, "<image>\nDescribe the shapes."}, {false, "red"}, {true, "More?"}, {false, "no"}};
+  const Encoded e = encode_record(r, tok, 1, -200, true, "plain");
+  EXPECT_EQ(e.ids, (std::vector<int64_t>{1, -200, 'r', 'e', 'd', '\n'}));
+  EXPECT_EQ(e.labels, (std::vector<int64_t>{kIgnoreIndex, kIgnoreIndex, 'r', 'e', 'd', '\n'}));
+  r.turns[0].value = "Describe the shapes.";  // no image: not a caption record
+  EXPECT_THROW(encode_record(r, tok, 1, -200, true, "plain"), Error);
+  EXPECT_THROW(encode_record(r, tok, 1, -200, true, "llama_2"), Error);
 }
 
 TEST(LlavaData, MalformedRecordsAreNamedOrSkipped) {
