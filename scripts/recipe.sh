@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models, models/adallava-tiny-L and models/adallava-tiny-H, from nothing:
-#   1. data     adallava synth: 20,000 training scenes with questions, and a tokenizer
+#   1. data     adallava synth: 8,000 training scenes with six questions each, a caption of
+#               each (pretrain.json), and a tokenizer
 #   2. stage 1  a small LLaVA trained from random weights, everything training (CLIP-style tower,
-#               projector, 8-layer LLaMA decoder)
+#               projector, 8-layer LLaMA decoder), as LLaVA trains: caption pre-training with the
+#               plain template first (it teaches the tower and projector to see every object),
+#               then instruction tuning on the questions (vicuna_v1)
 #   3. stage 2  AdaLLaVA-L and AdaLLaVA-H made from it (--variant), vision frozen, random budgets
 #   4. export   bf16 copies into models/, and an evaluation on a fresh test split (a seed never
 #               used in training) with the scheduler and the early-exit and random baselines
@@ -19,14 +22,14 @@ log() { echo "== [$(($(date +%s) - start)) s] $*"; }
 
 if [ ! -f "$work/data/tokenizer.model" ]; then
   log "synthetic data"
-  "$bin" synth --out "$work/data" --n 20000 --seed 11
+  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --seed 11
 fi
 if [ ! -f "$work/init/model.safetensors" ]; then
   log "random LLaVA"
-  "$bin" init --out "$work/init" --tokenizer "$work/data/tokenizer.model" --seed 1
+  "$bin" init --out "$work/init" --tokenizer "$work/data/tokenizer.model" --patch 24 --seed 1
 fi
 
-data=(--data "$work/data/train.json" --images "$work/data/images")
+images=(--images "$work/data/images")
 # train OUT ARGS...: trains into OUT unless OUT/DONE exists; continues a stopped run.
 train() {
   local out=$1
@@ -34,9 +37,9 @@ train() {
   if [ -f "$out/DONE" ]; then return; fi
   log "train $out"
   if [ -f "$out/trainer_state.json" ]; then
-    "$bin" train "${data[@]}" --out "$out" --resume --save-every 100 "$@"
+    "$bin" train "${images[@]}" --out "$out" --resume --save-every 100 "$@"
   else
-    "$bin" train "${data[@]}" --out "$out" --save-every 100 "$@"
+    "$bin" train "${images[@]}" --out "$out" --save-every 100 "$@"
   fi
   touch "$out/DONE"
 }
@@ -48,9 +51,12 @@ strip_variant() {  # --resume continues the run's own checkpoint: no -m, --varia
   echo "${out[@]}"
 }
 
-stage1=(-m "$work/init" --train all --epochs 2 --batch 16 --lr 1e-3 --warmup 200 --seed 1)
-stage2=(-m "$work/stage1" --train no-vision --epochs 1 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
-for spec in "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
+qa=(--data "$work/data/train.json")
+pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --train all --steps 3000 --batch 16
+  --lr 1e-3 --warmup 100 --seed 1)
+stage1=(-m "$work/pretrain" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 5e-4 --warmup 100 --seed 1)
+stage2=(-m "$work/stage1" "${qa[@]}" --train no-vision --epochs 1 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
+for spec in "pretrain:${pretrain[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
   name=${spec%%:*}
   read -r -a args <<<"${spec#*:}"
   out="$work/$name"
