@@ -22,7 +22,7 @@ log() { echo "== [$(($(date +%s) - start)) s] $*"; }
 
 if [ ! -f "$work/data/tokenizer.model" ]; then
   log "synthetic data"
-  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --seed 11
+  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --caption-last --seed 11
 fi
 if [ ! -f "$work/init/model.safetensors" ]; then
   log "random LLaVA"

@@ -38,6 +38,8 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
       for (const QuestionAnswer& q : qas) repeated = repeated || q.question == more.question;
       if (!repeated) qas.push_back(std::move(more));
     }
+    // The caption goes last, so that no question can read its answer from it.
+    if (captions && o.caption_last) qas.push_back(describe(scene));
     nlohmann::json conversation = nlohmann::json::array();
     for (size_t t = 0; t < qas.size(); ++t) {
       conversation.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + qas[t].question}});

@@ -19,6 +19,7 @@ struct DatasetOptions {
   int vocab = 512;  // tokenizer vocabulary (byte fallback included)
   int turns = 1;    // questions per training image (a multi-turn conversation); val and test ask one
   int max_objects = 5;  // objects per scene: 2 to this
+  bool caption_last = false;  // training conversations end with the image's caption (the pretrain.json turn)
 };
 
 struct DatasetSummary {

@@ -50,6 +50,13 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   r = run_cli("synth --out " + t.file("again") + " --n 24 --val 6 --test 8 --seed 5 --image-size 48 --vocab 320 --turns 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::read_file(t.file("again/train.json")), test::read_file(t.file("data/train.json")));
+  // --caption-last: the conversation ends with the image's caption.
+  r = run_cli("synth --out " + t.file("captioned") + " --n 4 --val 1 --test 1 --seed 5 --image-size 48 --vocab 320 --turns 2 --caption-last");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto captioned = nlohmann::json::parse(test::read_file(t.file("captioned/train.json")));
+  const auto their_captions = nlohmann::json::parse(test::read_file(t.file("captioned/pretrain.json")));
+  ASSERT_EQ(captioned[1]["conversations"].size(), 6u);
+  EXPECT_EQ(captioned[1]["conversations"][5], their_captions[1]["conversations"][1]);
 
   r = run_cli("init --out " + t.file("init") + " --tokenizer " + t.file("data/tokenizer.model") +
               " --hidden 32 --intermediate 48 --layers 4 --heads 4 --vision-hidden 16 --vision-intermediate 32"
