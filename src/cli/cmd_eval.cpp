@@ -5,13 +5,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "adaptive/budget.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/report.h"
+#include "io/atomic_write.h"
 #include "eval/vqa_eval.h"
 #include "tensor/error.h"
 
@@ -59,7 +59,7 @@ void run_eval(const EvalCliOptions& o) {
                               std::filesystem::path(o.data).filename().string() + " (" +
                               std::to_string(records.size()) + " records)";
     const std::string md = (std::filesystem::path(o.report) / "report.md").string();
-    std::ofstream(md) << eval::markdown_report(results, title) << "\n![accuracy against executed fraction](accuracy.svg)\n";
+    write_file_atomically(md, eval::markdown_report(results, title) + "\n![accuracy against executed fraction](accuracy.svg)\n");
     write_svg((std::filesystem::path(o.report) / "accuracy.svg").string(), eval::accuracy_plot(results, title));
   }
   if (o.json) {

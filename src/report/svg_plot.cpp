@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
+#include "io/atomic_write.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -115,11 +115,7 @@ std::string render_svg(const PlotSpec& spec) {
 }
 
 void write_svg(const std::string& path, const PlotSpec& spec) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary);
-  out << render_svg(spec);
-  out.close();
-  if (!out || std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path + ": cannot write the plot");
+  write_file_atomically(path, render_svg(spec));
 }
 
 }  // namespace adallava

@@ -2,9 +2,9 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_write.h"
 #include "synth/questions.h"
 #include "synth/scene.h"
 #include "tensor/error.h"
@@ -38,8 +38,9 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
       for (const QuestionAnswer& q : qas) repeated = repeated || q.question == more.question;
       if (!repeated) qas.push_back(std::move(more));
     }
+    const QuestionAnswer caption = describe(scene);
     // The caption goes last, so that no question can read its answer from it.
-    if (captions && o.caption_last) qas.push_back(describe(scene));
+    if (captions && o.caption_last) qas.push_back(caption);
     nlohmann::json conversation = nlohmann::json::array();
     for (size_t t = 0; t < qas.size(); ++t) {
       conversation.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + qas[t].question}});
@@ -49,25 +50,19 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
     }
     records.push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation}});
     if (captions) {
-      const QuestionAnswer c = describe(scene);
       captions->push_back({{"id", std::string(id) + "-caption"},
                            {"image", file},
-                           {"kind", c.kind},
+                           {"kind", caption.kind},
                            {"conversations",
-                            {{{"from", "human"}, {"value", "<image>\n" + c.question}}, {{"from", "gpt"}, {"value", c.answer}}}}});
-      text.push_back(c.answer);
+                            {{{"from", "human"}, {"value", "<image>\n" + caption.question}},
+                             {{"from", "gpt"}, {"value", caption.answer}}}}});
+      text.push_back(caption.answer);
     }
   }
   return records;
 }
 
-void write_json(const fs::path& path, const nlohmann::json& j) {
-  const std::string tmp = path.string() + ".tmp";
-  std::ofstream out(tmp);
-  out << j.dump(1) << "\n";
-  out.close();
-  if (!out || std::rename(tmp.c_str(), path.string().c_str()) != 0) throw Error(path.string() + ": write failed");
-}
+void write_json(const fs::path& path, const nlohmann::json& j) { write_file_atomically(path.string(), j.dump(1) + "\n"); }
 
 }  // namespace
 

@@ -2,10 +2,9 @@
 
 #include <sentencepiece_trainer.h>
 
-#include <cstdio>
-#include <fstream>
 #include <unordered_map>
 
+#include "io/atomic_write.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -52,11 +51,7 @@ void train_tokenizer(const std::vector<std::string>& sentences, const TokenizerT
   std::string proto;
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
   if (!status.ok()) throw Error(path + ": tokenizer training failed: " + status.ToString());
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary);
-  out.write(proto.data(), std::streamsize(proto.size()));
-  out.close();
-  if (!out || std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path + ": write failed");
+  write_file_atomically(path, proto);
 }
 
 }  // namespace adallava

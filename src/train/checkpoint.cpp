@@ -1,8 +1,8 @@
 #include "train/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
 
+#include "io/atomic_write.h"
 #include "io/safetensors_writer.h"
 #include "tensor/error.h"
 
@@ -36,16 +36,7 @@ void save_checkpoint(const std::string& dir, const LlavaModel& source, const Par
     const fs::path tower = fs::path(source.dir()) / cfg["mm_vision_tower"].get<std::string>();
     if (fs::is_directory(tower)) cfg["mm_vision_tower"] = fs::absolute(tower).lexically_normal().string();
   }
-  {
-    const std::string path = (fs::path(dir) / "config.json").string();
-    std::ofstream out(path + ".tmp");
-    out << cfg.dump(2) << "\n";
-    out.flush();
-    if (!out) throw Error(path + ": write failed");
-    out.close();
-    fs::rename(path + ".tmp", path, ec);
-    if (ec) throw Error(path + ": " + ec.message());
-  }
+  write_file_atomically((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
   std::vector<TensorToWrite> tensors;
   for (const auto& [name, values] : params.values) tensors.push_back({name, DType::F32, params.shapes.at(name), values.data()});
   write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors);

@@ -2,12 +2,12 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
 
+#include "io/atomic_write.h"
 #include "io/safetensors_writer.h"
 #include "model/llava.h"
 #include "tensor/error.h"
@@ -17,18 +17,6 @@
 namespace adallava::train {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-void write_text(const fs::path& path, const std::string& text) {
-  const std::string tmp = path.string() + ".tmp";
-  std::ofstream out(tmp);
-  out << text;
-  out.close();
-  if (!out || std::rename(tmp.c_str(), path.string().c_str()) != 0) throw Error(path.string() + ": write failed");
-}
-
-}  // namespace
 
 void write_fresh_llava(const std::string& out, const FreshModelShape& s, const std::string& tokenizer_model,
                        uint64_t seed) {
@@ -133,7 +121,7 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
         {"patch_size", s.patch},
         {"layer_norm_eps", 1e-5},
         {"hidden_act", "quick_gelu"}}}};
-  write_text(fs::path(out) / "config.json", cfg.dump(2) + "\n");
+  write_file_atomically((fs::path(out) / "config.json").string(), cfg.dump(2) + "\n");
   const nlohmann::json pre = {{"crop_size", {{"height", s.image_size}, {"width", s.image_size}}},
                               {"do_center_crop", true},
                               {"do_convert_rgb", true},
@@ -146,7 +134,7 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
                               {"resample", 3},
                               {"rescale_factor", 1.0 / 255},
                               {"size", {{"shortest_edge", s.image_size}}}};
-  write_text(fs::path(out) / "preprocessor_config.json", pre.dump(2) + "\n");
+  write_file_atomically((fs::path(out) / "preprocessor_config.json").string(), pre.dump(2) + "\n");
 }
 
 }  // namespace adallava::train

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "io/atomic_write.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "tensor/error.h"
@@ -167,11 +168,7 @@ void save_train_state(const std::string& dir, TrainState& s) {
                          {int64_t(v.size())},
                          v.data()});
   write_safetensors(dir + "/optimizer.safetensors", moments);
-  const std::string path = dir + "/trainer_state.json";
-  std::ofstream out(path + ".tmp");
-  out << j.dump() << "\n";
-  out.close();
-  if (!out || std::rename((path + ".tmp").c_str(), path.c_str()) != 0) throw Error(path + ": write failed");
+  write_file_atomically(dir + "/trainer_state.json", j.dump() + "\n");
 }
 
 TrainState load_train_state(const std::string& dir) {

@@ -17,9 +17,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // A model folder in `dir` that reuses the fixture's weights and tower, with model_type as given
-// and a tokenizer trained on the data's text (the fixtures ship none that fits their vocabulary).
+// and a tokenizer of the fixture's vocabulary size trained on the data's text (the fixtures ship
+// none that fits their vocabulary).
 void make_model(const std::string& fixture, const std::string& dir, const std::string& model_type,
-                const std::vector<std::string>& text, int vocab) {
+                const std::vector<std::string>& text) {
   fs::create_directories(dir);
   nlohmann::json cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
   cfg["model_type"] = model_type;
@@ -27,7 +28,7 @@ void make_model(const std::string& fixture, const std::string& dir, const std::s
   fs::create_symlink(fixture + "/model.safetensors", dir + "/model.safetensors");
   const std::string tower = cfg["mm_vision_tower"].get<std::string>();
   fs::create_directory_symlink(fixture + "/" + tower, dir + "/" + tower);
-  train_tokenizer(text, TokenizerTrainOptions{vocab, true}, dir + "/tokenizer.model");
+  train_tokenizer(text, TokenizerTrainOptions{cfg["vocab_size"].get<int>(), true}, dir + "/tokenizer.model");
 }
 
 struct Data {
@@ -68,10 +69,9 @@ int csv_rows(const std::string& path) {
 
 TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
   const std::string fixture = test::fixture("adallava_tiny_L");
-  const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
   test::TempDir t;
   const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("model"), "ada_llava_llama", d.text, cfg["vocab_size"].get<int>());
+  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
   Result r = run_cli("train -m " + t.file("model") + " --data " + d.json + " --images " + d.images + " --out " +
                      t.file("out") + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -90,10 +90,9 @@ TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
 // bytes as the run in one go, and its loss.csv has every step once.
 TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
   const std::string fixture = test::fixture("adallava_tiny_L");
-  const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
   test::TempDir t;
   const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("model"), "ada_llava_llama", d.text, cfg["vocab_size"].get<int>());
+  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
   const std::string common = "train -m " + t.file("model") + " --data " + d.json + " --images " + d.images +
                              " --steps 4 --batch 2 --lr 1e-3 --seed 3 --save-every 1";
   Result r = run_cli(common + " --out " + t.file("once"));
@@ -109,10 +108,9 @@ TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
 
 TEST(CmdTrain, VariantTurnsPlainLlavaIntoASelfContainedAdaLlava) {
   const std::string fixture = test::fixture("adallava_tiny_H");
-  const auto cfg = nlohmann::json::parse(test::read_file(fixture + "/config.json"));
   test::TempDir t;
   const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("plain"), "llava_llama", d.text, cfg["vocab_size"].get<int>());
+  make_model(fixture, t.file("plain"), "llava_llama", d.text);
   Result r = run_cli("train -m " + t.file("plain") + " --data " + d.json + " --images " + d.images + " --out " +
                      t.file("out") + " --steps 2 --variant H --prefix 1 --rank 1 --train all -t 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
