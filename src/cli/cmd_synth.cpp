@@ -19,7 +19,8 @@ void register_synth(CLI::App& app) {
   sub->add_option("--image-size", o->image_size, "square image side in pixels")->check(CLI::Range(32, 1024));
   sub->add_option("--turns", o->turns, "questions per training image (one conversation; val and test ask one)")
       ->check(CLI::Range(1, 32));
-  sub->add_option("--max-objects", o->max_objects, "objects per scene: 2 to this (default 5)")->check(CLI::Range(2, 5));
+  sub->add_option("--min-objects", o->min_objects, "fewest objects per scene (default 2)")->check(CLI::Range(1, 5));
+  sub->add_option("--max-objects", o->max_objects, "most objects per scene (default 5)")->check(CLI::Range(2, 5));
   sub->add_flag("--caption-last", o->caption_last,
                 "end each training conversation with the image's caption (keeps the pre-training skill in use)");
   sub->add_option("--vocab", o->vocab, "tokenizer vocabulary size")->check(CLI::Range(300, 100000));

@@ -27,7 +27,7 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
   for (int i = 0; i < n; ++i) {
     char id[64];
     std::snprintf(id, sizeof id, "%s-%06d", name.c_str(), i);
-    const auto [scene, qa] = sample_example(rng, o.image_size, o.max_objects);
+    const auto [scene, qa] = sample_example(rng, o.image_size, o.min_objects, o.max_objects);
     const std::string file = std::string(id) + ".png";
     write_png((images / file).string(), render(scene));
     // Later turns: more questions about the same image, each a different question.
@@ -77,7 +77,9 @@ DatasetSummary write_dataset(const DatasetOptions& o) {
   sum.test = o.test >= 0 ? o.test : std::max(100, o.train / 10);
   std::vector<std::string> text;
   if (o.turns < 1 || o.turns > 32) throw Error("--turns must be in [1, 32]");
-  if (o.max_objects < 2 || o.max_objects > 5) throw Error("--max-objects must be in [2, 5]");
+  // Two objects at least sometimes: spatial questions need a pair.
+  if (o.min_objects < 1 || o.max_objects < 2 || o.max_objects > 5 || o.min_objects > o.max_objects)
+    throw Error("--min-objects and --max-objects must satisfy 1 <= min <= max <= 5, max >= 2");
   const std::pair<const char*, int> splits[] = {{"train", sum.train}, {"val", sum.val}, {"test", sum.test}};
   nlohmann::json captions = nlohmann::json::array();
   for (size_t k = 0; k < 3; ++k)

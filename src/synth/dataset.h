@@ -18,7 +18,7 @@ struct DatasetOptions {
   int image_size = 96;
   int vocab = 512;  // tokenizer vocabulary (byte fallback included)
   int turns = 1;    // questions per training image (a multi-turn conversation); val and test ask one
-  int max_objects = 5;  // objects per scene: 2 to this
+  int min_objects = 2, max_objects = 5;  // objects per scene
   bool caption_last = false;  // training conversations end with the image's caption (the pretrain.json turn)
 };
 

@@ -130,10 +130,10 @@ QuestionAnswer ask_any(const Scene& s, Rng& rng) {
   }
 }
 
-std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size, int max_objects) {
+std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size, int min_objects, int max_objects) {
   const std::string& kind = kQuestionKinds[size_t(rng.below(int(kQuestionKinds.size())))];
   for (;;) {
-    Scene scene = sample_scene(rng, image_size, max_objects);
+    Scene scene = sample_scene(rng, image_size, min_objects, max_objects);
     for (int attempt = 0; attempt < 8; ++attempt) {
       QuestionAnswer qa = ask(scene, kind, rng);
       if (!qa.kind.empty()) return {std::move(scene), std::move(qa)};

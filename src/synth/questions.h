@@ -39,6 +39,7 @@ QuestionAnswer ask_any(const Scene& scene, Rng& rng);
 
 // A data set example: a kind drawn uniformly, then scenes until one supports a question of it
 // (so every kind is equally common, whatever its conditions).
-std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size, int max_objects = 5);
+std::pair<Scene, QuestionAnswer> sample_example(Rng& rng, int image_size, int min_objects = 2,
+                                                int max_objects = 5);
 
 }  // namespace adallava::synth

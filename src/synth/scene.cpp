@@ -7,6 +7,7 @@ namespace adallava::synth {
 
 namespace {
 
+constexpr double kJitter = 2;  // pixels at 96 px
 const uint8_t kRgb[][3] = {{215, 40, 40}, {40, 165, 60}, {45, 85, 215}, {225, 195, 35}, {145, 60, 185}};
 
 // Whether pixel centre (px, py) is inside the object (triangles point up, squares axis-aligned).
@@ -26,11 +27,11 @@ uint8_t clamp_u8(double v) { return uint8_t(std::clamp(v, 0.0, 255.0)); }
 
 }  // namespace
 
-Scene sample_scene(Rng& rng, int size, int max_objects) {
+Scene sample_scene(Rng& rng, int size, int min_objects, int max_objects) {
   Scene s;
   s.size = size;
   s.style_seed = rng.next();
-  const int n = 2 + rng.below(max_objects - 1);
+  const int n = min_objects + rng.below(max_objects - min_objects + 1);
   // Objects sit in distinct cells of a kGrid × kGrid grid, a little off centre: a tower whose
   // patches match the cells sees each object in one patch (so a tiny model learns in minutes),
   // and objects never overlap.
@@ -47,7 +48,9 @@ Scene sample_scene(Rng& rng, int size, int max_objects) {
     } while (std::any_of(s.objects.begin(), s.objects.end(),
                          [&](const Object& p) { return p.colour == o.colour && p.shape == o.shape; }));
     o.large = rng.below(2) == 1;
-    const double slack = std::max(0.0, cell / 2 - o.radius() - 0.5);  // jitter that keeps it in its cell
+    // Jitter of at most kJitter (at 96 px) that keeps it in its cell: enough that positions vary,
+    // little enough that a patch-sized shape is recognisable by a small tower.
+    const double slack = std::clamp(cell / 2 - o.radius() - 0.5, 0.0, kJitter * o.scale);
     o.x = (cells[size_t(i)] % kGrid + 0.5) * cell + rng.uniform(-slack, slack);
     o.y = (cells[size_t(i)] / kGrid + 0.5) * cell + rng.uniform(-slack, slack);
     s.objects.push_back(o);
@@ -60,8 +63,10 @@ RgbImage render(const Scene& s) {
   RgbImage img;
   img.width = img.height = s.size;
   img.pixels.resize(size_t(s.size) * size_t(s.size) * 3);
-  // Background: light grey with a tint and per-pixel noise.
-  const double base[3] = {rng.uniform(200, 240), rng.uniform(200, 240), rng.uniform(200, 240)};
+  // Background: light grey with per-pixel noise. (A random tint per image was tried: it moves
+  // every patch of the image together, and drowned the one patch that holds a small object in
+  // the early average-attention phase of a tower and decoder trained from scratch.)
+  const double base[3] = {220, 220, 220};
   for (int y = 0; y < s.size; ++y)
     for (int x = 0; x < s.size; ++x) {
       const double noise = rng.uniform(-8, 8);

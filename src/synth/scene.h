@@ -27,7 +27,7 @@ struct Object {
 struct Scene {
   int size = 96;  // square, pixels
   std::vector<Object> objects;
-  uint64_t style_seed = 0;  // background tint, noise and clutter
+  uint64_t style_seed = 0;  // background noise and clutter
 };
 
 // A seeded generator with platform-independent helpers (the std distributions are not).
@@ -40,11 +40,12 @@ struct Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 };
 
-// Objects are placed in the cells of a kGrid × kGrid grid (one object a cell, jittered).
+// Objects are placed in the cells of a kGrid × kGrid grid (one object a cell, jittered by at
+// most 2 px at 96 px).
 inline constexpr int kGrid = 4;
 
-// 2 to max_objects objects in distinct grid cells, inside the frame.
-Scene sample_scene(Rng& rng, int size, int max_objects = 5);
+// min_objects to max_objects objects in distinct grid cells, inside the frame.
+Scene sample_scene(Rng& rng, int size, int min_objects = 2, int max_objects = 5);
 RgbImage render(const Scene& scene);
 
 }  // namespace adallava::synth

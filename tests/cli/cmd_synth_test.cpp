@@ -101,5 +101,10 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
                      "--plan");
 }
 
+TEST(CmdSynth, ObjectCountRangeMustBeOrdered) {
+  test::TempDir t;
+  expect_clean_error(run_cli("synth --out " + t.file("d") + " --n 2 --min-objects 4 --max-objects 3"), "--min-objects");
+}
+
 }  // namespace
 }  // namespace adallava

@@ -44,6 +44,13 @@ TEST(SynthScene, ScenesKeepTheirRules) {
   }
 }
 
+TEST(SynthScene, ObjectCountsSpanTheAskedRange) {
+  Rng rng(5);
+  std::set<size_t> counts;
+  for (int i = 0; i < 200; ++i) counts.insert(sample_scene(rng, 96, 1, 3).objects.size());
+  EXPECT_EQ(counts, (std::set<size_t>{1, 2, 3}));
+}
+
 TEST(SynthScene, RenderPaintsEachObjectInItsColour) {
   Scene s;
   s.size = 64;
