@@ -22,7 +22,7 @@ log() { echo "== [$(($(date +%s) - start)) s] $*"; }
 
 if [ ! -f "$work/data/tokenizer.model" ]; then
   log "synthetic data"
-  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --caption-last --seed 11
+  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --caption-last --min-objects 1 --seed 11
 fi
 if [ ! -f "$work/init/model.safetensors" ]; then
   log "random LLaVA"
@@ -53,8 +53,8 @@ strip_variant() {  # --resume continues the run's own checkpoint: no -m, --varia
 
 qa=(--data "$work/data/train.json")
 pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --train all --steps 3000 --batch 16
-  --lr 1e-3 --warmup 100 --seed 1)
-stage1=(-m "$work/pretrain" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 5e-4 --warmup 100 --seed 1)
+  --lr 3e-4 --warmup 100 --seed 1)
+stage1=(-m "$work/pretrain" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 3e-4 --warmup 100 --seed 1)
 stage2=(-m "$work/stage1" "${qa[@]}" --train no-vision --epochs 1 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
 for spec in "pretrain:${pretrain[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
   name=${spec%%:*}
