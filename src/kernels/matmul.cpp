@@ -42,9 +42,15 @@ constexpr int64_t kGemvMaxRows = 4;
 
 }  // namespace
 
-bool cpu_has_avx512_bf16() {
+bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+bool cpu_has_avx512_bf16() {
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
   return has;
 }
 
@@ -52,7 +58,7 @@ void set_force_portable_kernels(bool on) {
   g_force_portable = on;
 }
 bool avx512_kernels_enabled() {
-  return !g_force_portable && cpu_has_avx512_bf16();
+  return !g_force_portable && cpu_has_avx512();
 }
 
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
@@ -112,7 +118,7 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
       }
     return;
   }
-  if (!avx512_kernels_enabled()) {
+  if (!avx512_kernels_enabled() || (precision == Precision::BF16 && !cpu_has_avx512_bf16())) {
     matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
     return;
   }

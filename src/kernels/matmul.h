@@ -40,11 +40,16 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate = false);
 
-// Whether this CPU runs the AVX-512 kernels (otherwise a portable path is used).
+// Whether this CPU runs the f32 AVX-512 kernels (AVX-512 F/BW/VL/DQ, FMA, F16C); otherwise a
+// portable path is used.
+bool cpu_has_avx512();
+// Whether it also has AVX512_BF16 (vdpbf16ps), which bf16 precision needs to be fast. Many
+// AVX-512 CPUs (Skylake to Ice Lake Xeons) lack it: they run f32 precision on the AVX-512
+// kernels, and forced bf16 precision on the portable path.
 bool cpu_has_avx512_bf16();
 // Forces the portable path (for tests and comparisons).
 void set_force_portable_kernels(bool on);
-// Whether the AVX-512 kernels run: the CPU has them and the portable path is not forced.
+// Whether the f32 AVX-512 kernels run: the CPU has them and the portable path is not forced.
 bool avx512_kernels_enabled();
 
 }  // namespace adallava

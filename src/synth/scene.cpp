@@ -7,7 +7,7 @@ namespace adallava::synth {
 
 namespace {
 
-constexpr double kJitter = 2;  // pixels at 96 px
+constexpr double kJitter = 0;  // pixels at 96 px
 const uint8_t kRgb[][3] = {{215, 40, 40}, {40, 165, 60}, {45, 85, 215}, {225, 195, 35}, {145, 60, 185}};
 
 // Whether pixel centre (px, py) is inside the object (triangles point up, squares axis-aligned).
