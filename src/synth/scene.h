@@ -40,8 +40,7 @@ struct Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 };
 
-// Objects are placed in the cells of a kGrid × kGrid grid (one object a cell, jittered by at
-// most 2 px at 96 px).
+// Objects are placed at the centres of the cells of a kGrid × kGrid grid (one object a cell).
 inline constexpr int kGrid = 4;
 
 // min_objects to max_objects objects in distinct grid cells, inside the frame.
