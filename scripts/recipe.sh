@@ -52,9 +52,9 @@ strip_variant() {  # --resume continues the run's own checkpoint: no -m, --varia
 }
 
 qa=(--data "$work/data/train.json")
-pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --train all --steps 3000 --batch 16
+pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --train all --steps 2000 --batch 16
   --lr 3e-4 --warmup 100 --seed 1)
-stage1=(-m "$work/pretrain" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 3e-4 --warmup 100 --seed 1)
+stage1=(-m "$work/pretrain" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 1e-3 --warmup 100 --seed 1)
 stage2=(-m "$work/stage1" "${qa[@]}" --train no-vision --epochs 1 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
 for spec in "pretrain:${pretrain[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
   name=${spec%%:*}
@@ -77,6 +77,9 @@ if [ ! -f "$work/fresh/test.json" ]; then
   "$bin" synth --out "$work/fresh" --n 1 --val 0 --test 2000 --seed 2027
 fi
 fresh=(--data "$work/fresh/test.json" --images "$work/fresh/images")
+log "example images"
+mkdir -p models/examples
+for i in 1 2 3; do cp "$work/fresh/images/test-00000$i.png" "models/examples/scene-$i.png"; done
 log "evaluate"
 "$bin" eval -m "$work/stage1" "${fresh[@]}" --report "$work/eval-stage1"
 for v in L H; do

@@ -92,7 +92,7 @@ void run(const RunOptions& o) {
       std::fprintf(stderr, "[budget %g: %d units, %s plan, layers %s, %.1f%% of the decoder]\n", r.plan.budget,
                    r.plan.units, r.plan.source.c_str(), plan_json(r.plan.plan)["executed_layers"].dump().c_str(),
                    100.0 * r.plan.executed_fraction);
-    std::fprintf(stderr, "[%lld prompt rows, %zu tokens; vision %.0f ms, prefill %.0f ms, decode %.0f ms (%.2f tok/s)]\n",
+    std::fprintf(stderr, "[%lld prompt rows, %zu tokens; vision %.1f ms, prefill %.1f ms, decode %.1f ms (%.2f tok/s)]\n",
                  static_cast<long long>(r.prompt_rows), r.ids.size(), r.vision_ms, r.prefill_ms, r.decode_ms,
                  r.ids.size() > 1 ? double(r.ids.size() - 1) * 1000.0 / r.decode_ms : 0.0);
   }
