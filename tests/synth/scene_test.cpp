@@ -63,8 +63,11 @@ TEST(SynthScene, RenderPaintsEachObjectInItsColour) {
   EXPECT_LT(red[2], 80);
   EXPECT_GT(blue[2], 180);
   EXPECT_LT(blue[0], 80);
-  // A dark outline at the shape's edge (the square's half side is 5.95 px here, the outline 1 px).
-  const uint8_t* edge = img.row(16) + 21 * 3;
+  // A dark outline at the shape's edge (the square's half side is 0.85 × 10.5 = 8.9 px, the
+  // outline 1.5 px: pixel centre 24.5 is 8.5 px from the centre), the fill inside it.
+  const uint8_t* edge = img.row(16) + 24 * 3;
+  const uint8_t* fill = img.row(16) + 22 * 3;
+  EXPECT_GT(fill[0], 180);
   for (int c = 0; c < 3; ++c) EXPECT_LT(edge[c], 60) << c;
   EXPECT_EQ(render(s).pixels, img.pixels);  // the style seed fixes noise and clutter
 }
