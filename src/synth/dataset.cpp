@@ -19,8 +19,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // One split: scenes, images and questions from the split's own stream.
+// Training splits also fill captions (pretrain.json) and lookups (retrieval.json).
 nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int n, int turns, uint64_t stream,
-                          std::vector<std::string>& text, nlohmann::json* captions) {
+                          std::vector<std::string>& text, nlohmann::json* captions, nlohmann::json* lookup_records) {
   Rng rng(o.seed * 0x9e3779b97f4a7c15ull + stream);
   nlohmann::json records = nlohmann::json::array();
   const fs::path images = fs::path(o.out) / "images";
@@ -58,6 +59,25 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
                              {{"from", "gpt"}, {"value", caption.answer}}}}});
       text.push_back(caption.answer);
     }
+    if (lookup_records && scene.objects.size() >= 2) {
+      // Up to `turns` look-ups in an order drawn from the scene's own seed (the split's stream,
+      // and so train.json, is untouched), then the caption. Their words are all in the text
+      // above already, so the tokenizer does not change either.
+      std::vector<QuestionAnswer> l = lookups(scene);
+      Rng order(scene.style_seed ^ 0x5bd1e995ull);
+      for (size_t k = l.size(); k > 1; --k) std::swap(l[k - 1], l[size_t(order.below(int(k)))]);
+      if (int(l.size()) > turns) l.resize(size_t(turns));
+      if (!l.empty()) {
+        l.push_back(caption);
+        nlohmann::json conv = nlohmann::json::array();
+        for (size_t t = 0; t < l.size(); ++t) {
+          conv.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + l[t].question}});
+          conv.push_back({{"from", "gpt"}, {"value", l[t].answer}});
+        }
+        lookup_records->push_back(
+            {{"id", std::string(id) + "-lookup"}, {"image", file}, {"kind", "lookup"}, {"conversations", conv}});
+      }
+    }
   }
   return records;
 }
@@ -81,12 +101,13 @@ DatasetSummary write_dataset(const DatasetOptions& o) {
   if (o.min_objects < 1 || o.max_objects < 2 || o.max_objects > 5 || o.min_objects > o.max_objects)
     throw Error("--min-objects and --max-objects must satisfy 1 <= min <= max <= 5, max >= 2");
   const std::pair<const char*, int> splits[] = {{"train", sum.train}, {"val", sum.val}, {"test", sum.test}};
-  nlohmann::json captions = nlohmann::json::array();
+  nlohmann::json captions = nlohmann::json::array(), lookup_records = nlohmann::json::array();
   for (size_t k = 0; k < 3; ++k)
     write_json(fs::path(o.out) / (std::string(splits[k].first) + ".json"),
                make_split(o, splits[k].first, splits[k].second, k == 0 ? o.turns : 1, k + 1, text,
-                          k == 0 ? &captions : nullptr));
+                          k == 0 ? &captions : nullptr, k == 0 ? &lookup_records : nullptr));
   write_json(fs::path(o.out) / "pretrain.json", captions);
+  write_json(fs::path(o.out) / "retrieval.json", lookup_records);
   // The template's own words, as often as the questions, so that its system prompt (in every
   // training sequence) becomes a few whole-word pieces instead of ~130 characters.
   const ChatTemplate t = chat_template("vicuna_v1");

@@ -1,6 +1,9 @@
 // `adallava synth`: a visual question-answering data set in the LLaVA format, rendered here:
 // DIR/train.json, DIR/val.json, DIR/test.json (records {id, image, kind, conversations}),
 // DIR/pretrain.json (a caption of every training image, for the caption pre-training stage),
+// DIR/retrieval.json (for every training image of two or more objects, up to --turns look-up
+// questions, "What colour is the circle?" / "What shape is the red object?", then its caption: a
+// dense curriculum for finding the object a question names),
 // DIR/images/*.png, and DIR/tokenizer.model, a SentencePiece tokenizer trained on the set's
 // text and the conversation template. Each split has its own stream derived from the seed, so
 // a set made with another seed shares no scene with this one.

@@ -123,6 +123,18 @@ QuestionAnswer describe(const Scene& s) {
   return {"caption", "Describe the shapes.", answer};
 }
 
+std::vector<QuestionAnswer> lookups(const Scene& s) {
+  std::vector<QuestionAnswer> out;
+  auto count = [&](auto pred) { return std::count_if(s.objects.begin(), s.objects.end(), pred); };
+  for (const Object& o : s.objects)
+    if (count([&](const Object& p) { return p.shape == o.shape; }) == 1)
+      out.push_back({"colour", "What colour is the " + kShapes[size_t(o.shape)] + "?", kColours[size_t(o.colour)]});
+  for (const Object& o : s.objects)
+    if (count([&](const Object& p) { return p.colour == o.colour; }) == 1)
+      out.push_back({"shape", "What shape is the " + kColours[size_t(o.colour)] + " object?", kShapes[size_t(o.shape)]});
+  return out;
+}
+
 QuestionAnswer ask_any(const Scene& s, Rng& rng) {
   for (;;) {
     QuestionAnswer qa = ask(s, kQuestionKinds[size_t(rng.below(int(kQuestionKinds.size())))], rng);

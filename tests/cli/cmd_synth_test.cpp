@@ -43,6 +43,18 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   EXPECT_TRUE(caption.find("circle") != std::string::npos || caption.find("square") != std::string::npos ||
               caption.find("triangle") != std::string::npos)
       << caption;
+  // retrieval.json: look-up questions about training images of two or more objects, caption last.
+  const auto lookups = nlohmann::json::parse(test::read_file(t.file("data/retrieval.json")));
+  ASSERT_FALSE(lookups.empty());
+  for (const auto& rec : lookups) {
+    const auto& c = rec["conversations"];
+    ASSERT_GE(c.size(), 4u);
+    ASSERT_LE(c.size(), 2u * (3 + 1));  // --turns 3 look-ups at most, then the caption
+    EXPECT_EQ(c[0]["value"].get<std::string>().rfind("<image>\nWhat ", 0), 0u) << c[0];
+    const std::string stem = rec["id"].get<std::string>().substr(0, rec["id"].get<std::string>().size() - 7);
+    EXPECT_EQ(rec["id"].get<std::string>(), stem + "-lookup");
+    EXPECT_EQ(c[c.size() - 1], captions[std::stoi(stem.substr(6))]["conversations"][1]);
+  }
   const auto test_split = nlohmann::json::parse(test::read_file(t.file("data/test.json")));
   EXPECT_EQ(test_split.size(), 8u);
   EXPECT_EQ(test_split[0]["conversations"].size(), 2u);

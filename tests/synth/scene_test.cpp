@@ -81,6 +81,19 @@ TEST(SynthQuestions, CaptionListsEveryObjectInReadingOrder) {
   EXPECT_EQ(c.answer, "small red square, small yellow triangle, big blue circle");
 }
 
+TEST(SynthQuestions, LookupsAskEveryUnambiguousColourAndShape) {
+  Scene s;  // red circle, blue circle, blue square: only the square's shape and red are unique
+  s.objects = {make(0, 0, true, 12, 12), make(2, 0, false, 36, 12), make(2, 1, true, 60, 12)};
+  const std::vector<QuestionAnswer> l = lookups(s);
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].question, "What colour is the square?");
+  EXPECT_EQ(l[0].answer, "blue");
+  EXPECT_EQ(l[1].question, "What shape is the red object?");
+  EXPECT_EQ(l[1].answer, "circle");
+  EXPECT_EQ(l[0].kind, "colour");
+  EXPECT_EQ(l[1].kind, "shape");
+}
+
 TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {
   Scene s;
   // red circle (left, top, big), blue square (right, top, small), red triangle (right, bottom, small)
