@@ -18,6 +18,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A LLaVA conversation: the turns in order, the image marked in the first.
+nlohmann::json conversation(const std::vector<QuestionAnswer>& turns) {
+  nlohmann::json c = nlohmann::json::array();
+  for (size_t t = 0; t < turns.size(); ++t) {
+    c.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + turns[t].question}});
+    c.push_back({{"from", "gpt"}, {"value", turns[t].answer}});
+  }
+  return c;
+}
+
 // One split: scenes, images and questions from the split's own stream.
 // Training splits also fill captions (pretrain.json) and lookups (retrieval.json).
 nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int n, int turns, uint64_t stream,
@@ -42,21 +52,13 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
     const QuestionAnswer caption = describe(scene);
     // The caption goes last, so that no question can read its answer from it.
     if (captions && o.caption_last) qas.push_back(caption);
-    nlohmann::json conversation = nlohmann::json::array();
-    for (size_t t = 0; t < qas.size(); ++t) {
-      conversation.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + qas[t].question}});
-      conversation.push_back({{"from", "gpt"}, {"value", qas[t].answer}});
-      text.push_back(qas[t].question);
-      text.push_back(qas[t].answer);
-    }
-    records.push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation}});
+    for (const QuestionAnswer& q : qas) text.insert(text.end(), {q.question, q.answer});
+    records.push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation(qas)}});
     if (captions) {
       captions->push_back({{"id", std::string(id) + "-caption"},
                            {"image", file},
                            {"kind", caption.kind},
-                           {"conversations",
-                            {{{"from", "human"}, {"value", "<image>\n" + caption.question}},
-                             {{"from", "gpt"}, {"value", caption.answer}}}}});
+                           {"conversations", conversation({caption})}});
       text.push_back(caption.answer);
     }
     if (lookup_records && scene.objects.size() >= 2) {
@@ -69,13 +71,8 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
       if (int(l.size()) > turns) l.resize(size_t(turns));
       if (!l.empty()) {
         l.push_back(caption);
-        nlohmann::json conv = nlohmann::json::array();
-        for (size_t t = 0; t < l.size(); ++t) {
-          conv.push_back({{"from", "human"}, {"value", (t == 0 ? "<image>\n" : "") + l[t].question}});
-          conv.push_back({{"from", "gpt"}, {"value", l[t].answer}});
-        }
         lookup_records->push_back(
-            {{"id", std::string(id) + "-lookup"}, {"image", file}, {"kind", "lookup"}, {"conversations", conv}});
+            {{"id", std::string(id) + "-lookup"}, {"image", file}, {"kind", "lookup"}, {"conversations", conversation(l)}});
       }
     }
   }

@@ -25,6 +25,20 @@ int relation(const Object& a, const Object& b, Relation r) {
 
 const Object& pick(const Scene& s, Rng& rng) { return s.objects[size_t(rng.below(int(s.objects.size())))]; }
 
+// "What colour is the SHAPE?" about o, or none when o's shape is not unique in the scene.
+QuestionAnswer colour_of(const Scene& s, const Object& o) {
+  if (std::count_if(s.objects.begin(), s.objects.end(), [&](const Object& p) { return p.shape == o.shape; }) != 1)
+    return {};
+  return {"colour", "What colour is the " + kShapes[size_t(o.shape)] + "?", kColours[size_t(o.colour)]};
+}
+
+// "What shape is the COLOUR object?" about o, or none when o's colour is not unique.
+QuestionAnswer shape_of(const Scene& s, const Object& o) {
+  if (std::count_if(s.objects.begin(), s.objects.end(), [&](const Object& p) { return p.colour == o.colour; }) != 1)
+    return {};
+  return {"shape", "What shape is the " + kColours[size_t(o.colour)] + " object?", kShapes[size_t(o.shape)]};
+}
+
 }  // namespace
 
 QuestionAnswer ask(const Scene& s, const std::string& kind, Rng& rng) {
@@ -34,16 +48,8 @@ QuestionAnswer ask(const Scene& s, const std::string& kind, Rng& rng) {
     for (const Object& o : obj) n += pred(o) ? 1 : 0;
     return n;
   };
-  if (kind == "colour") {
-    const Object& o = pick(s, rng);
-    if (count_if([&](const Object& p) { return p.shape == o.shape; }) != 1) return {};
-    return {kind, "What colour is the " + kShapes[size_t(o.shape)] + "?", kColours[size_t(o.colour)]};
-  }
-  if (kind == "shape") {
-    const Object& o = pick(s, rng);
-    if (count_if([&](const Object& p) { return p.colour == o.colour; }) != 1) return {};
-    return {kind, "What shape is the " + kColours[size_t(o.colour)] + " object?", kShapes[size_t(o.shape)]};
-  }
+  if (kind == "colour") return colour_of(s, pick(s, rng));
+  if (kind == "shape") return shape_of(s, pick(s, rng));
   if (kind == "size") {
     const Object& o = pick(s, rng);
     return {kind, "Is the " + o.name() + " big or small?", o.large ? "big" : "small"};
@@ -125,13 +131,9 @@ QuestionAnswer describe(const Scene& s) {
 
 std::vector<QuestionAnswer> lookups(const Scene& s) {
   std::vector<QuestionAnswer> out;
-  auto count = [&](auto pred) { return std::count_if(s.objects.begin(), s.objects.end(), pred); };
-  for (const Object& o : s.objects)
-    if (count([&](const Object& p) { return p.shape == o.shape; }) == 1)
-      out.push_back({"colour", "What colour is the " + kShapes[size_t(o.shape)] + "?", kColours[size_t(o.colour)]});
-  for (const Object& o : s.objects)
-    if (count([&](const Object& p) { return p.colour == o.colour; }) == 1)
-      out.push_back({"shape", "What shape is the " + kColours[size_t(o.colour)] + " object?", kShapes[size_t(o.shape)]});
+  for (auto question : {colour_of, shape_of})
+    for (const Object& o : s.objects)
+      if (QuestionAnswer qa = question(s, o); !qa.kind.empty()) out.push_back(std::move(qa));
   return out;
 }
 
