@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 
 struct TrainCliOptions {
   ModelOptions model;
-  std::string data, images, out;
+  std::vector<std::string> data;  // one or more LLaVA JSON files, trained on as one set
+  std::string images, out;
   train::TrainOptions t;
   double epochs = 0;  // > 0: steps = ceil(epochs × examples / (batch × accum))
   int64_t save_every = 0;  // > 0: checkpoint and state every this many steps (resumable)
@@ -102,27 +103,32 @@ void run_train(const TrainCliOptions& o) {
   if (!model->adaptive() && o.t.train == "scheduler")
     throw Error(model->dir() + ": --train scheduler needs an AdaLLaVA checkpoint (or --variant L|H to make one)");
   int64_t skipped = 0;
-  const std::vector<train::Record> records = train::load_llava_json(o.data, o.skip_bad, &skipped);
   std::vector<train::Example> data;
   const int64_t V = model->config().text.vocab_size;
-  for (const train::Record& r : records) {
-    const std::string where = o.data + ": record '" + r.id + "'";
-    try {
-      train::Example ex;
-      ex.tokens = train::encode_record(
-          r, [&](const std::string& s) { return tok.encode(s); }, model->config().text.bos_token_id,
-          model->config().image_token_id, tok.legacy(), o.template_name);
-      for (int64_t id : ex.tokens.ids)
-        if (id != model->config().image_token_id && (id < 0 || id >= V))
-          throw Error(where + ": token id " + std::to_string(id) + " is outside the model's vocabulary");
-      if (!r.image.empty()) ex.pixels = load_pixels(*model, (fs::path(o.images) / r.image).string());
-      data.push_back(std::move(ex));
-    } catch (const Error& e) {
-      if (!o.skip_bad) throw Error(std::string(e.what()).find(where) == 0 ? e.what() : where + ": " + e.what());
-      ++skipped;
+  for (const std::string& file : o.data) {
+    for (const train::Record& r : train::load_llava_json(file, o.skip_bad, &skipped)) {
+      const std::string where = file + ": record '" + r.id + "'";
+      try {
+        train::Example ex;
+        ex.tokens = train::encode_record(
+            r, [&](const std::string& s) { return tok.encode(s); }, model->config().text.bos_token_id,
+            model->config().image_token_id, tok.legacy(), o.template_name);
+        for (int64_t id : ex.tokens.ids)
+          if (id != model->config().image_token_id && (id < 0 || id >= V))
+            throw Error(where + ": token id " + std::to_string(id) + " is outside the model's vocabulary");
+        if (!r.image.empty()) ex.pixels = load_pixels(*model, (fs::path(o.images) / r.image).string());
+        data.push_back(std::move(ex));
+      } catch (const Error& e) {
+        if (!o.skip_bad) throw Error(std::string(e.what()).find(where) == 0 ? e.what() : where + ": " + e.what());
+        ++skipped;
+      }
     }
   }
-  if (data.empty()) throw Error(o.data + ": no usable records");
+  if (data.empty()) {
+    std::string files;
+    for (const std::string& f : o.data) files += (files.empty() ? "" : ", ") + f;
+    throw Error(files + ": no usable records");
+  }
   if (skipped) std::fprintf(stderr, "skipped %lld bad records\n", static_cast<long long>(skipped));
   train::TrainOptions topt = o.t;
   if (o.epochs > 0)
@@ -182,7 +188,9 @@ void register_train(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
   CLI::App* sub = app.add_subcommand("train", "train a LLaVA or AdaLLaVA checkpoint on LLaVA-format data");
   o->model.add_to(*sub, /*model_required=*/false);  // --resume continues from --out
-  sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]")->required();
+  sub->add_option("--data", o->data, "LLaVA JSON: [{id, image, conversations: [{from, value}]}]; several files train as one set")
+      ->required()
+      ->expected(1, -1);
   sub->add_option("--images", o->images, "folder of the records' images")->required();
   sub->add_option("--template", o->template_name,
                   "how records become sequences: vicuna_v1 (instruction tuning, the default) or plain (caption "

@@ -106,6 +106,28 @@ TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
   EXPECT_EQ(test::read_file(t.file("once/loss.csv")), test::read_file(t.file("twice/loss.csv")));
 }
 
+
+// Several --data files train as one set: the records of a file split in two, given in order,
+// train the same checkpoint bytes as the whole file; a missing second file is named.
+TEST(CmdTrain, SeveralDataFilesTrainAsOneSet) {
+  const std::string fixture = test::fixture("adallava_tiny_L");
+  test::TempDir t;
+  const Data d = make_data(t.file("data"), fixture + "/image.png");
+  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
+  const auto all = nlohmann::json::parse(test::read_file(d.json));
+  test::write_file(t.file("first.json"), nlohmann::json(std::vector<nlohmann::json>(all.begin(), all.begin() + 2)).dump());
+  test::write_file(t.file("rest.json"), nlohmann::json(std::vector<nlohmann::json>(all.begin() + 2, all.end())).dump());
+  const std::string common = "train -m " + t.file("model") + " --images " + d.images + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1";
+  Result r = run_cli(common + " --data " + d.json + " --out " + t.file("one"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli(common + " --data " + t.file("first.json") + " " + t.file("rest.json") + " --out " + t.file("two"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(csv_rows(t.file("two/loss.csv")), 5);  // ceil(2 × (2 + 3) / 2)
+  EXPECT_EQ(test::read_file(t.file("one/model.safetensors")), test::read_file(t.file("two/model.safetensors")));
+  r = run_cli(common + " --data " + t.file("first.json") + " " + t.file("missing.json") + " --out " + t.file("bad"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("missing.json"), std::string::npos) << r.err;
+}
 TEST(CmdTrain, VariantTurnsPlainLlavaIntoASelfContainedAdaLlava) {
   const std::string fixture = test::fixture("adallava_tiny_H");
   test::TempDir t;
