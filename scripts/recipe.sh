@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models, models/adallava-tiny-L and models/adallava-tiny-H, from nothing:
-#   1. data     adallava synth: 8,000 training scenes with six questions each, a caption of
-#               each (pretrain.json), and a tokenizer
+#   1. data     adallava synth: 8,000 training scenes of one to three shapes with six questions
+#               each, a caption of each (pretrain.json), look-up questions (retrieval.json: the
+#               colour, shape, grid column and row of a named object, and spatial pairs) and a
+#               tokenizer
 #   2. stage 1  a small LLaVA trained from random weights, everything training (CLIP-style tower,
 #               projector, 8-layer LLaMA decoder), as LLaVA trains: caption pre-training with the
 #               plain template first (it teaches the tower and projector to see every object),
-#               then instruction tuning on the questions (vicuna_v1)
+#               then a look-up curriculum (it teaches the decoder to find the object a question
+#               names and read where it is, which the mixed questions alone did not in 3,000
+#               steps), then instruction tuning on the questions and look-ups together (vicuna_v1)
 #   3. stage 2  AdaLLaVA-L and AdaLLaVA-H made from it (--variant), vision frozen, random budgets
 #   4. export   bf16 copies into models/, and an evaluation on a fresh test split (a seed never
 #               used in training) with the scheduler and the early-exit and random baselines
@@ -22,7 +26,7 @@ log() { echo "== [$(($(date +%s) - start)) s] $*"; }
 
 if [ ! -f "$work/data/tokenizer.model" ]; then
   log "synthetic data"
-  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --caption-last --min-objects 1 --seed 11
+  "$bin" synth --out "$work/data" --n 8000 --val 500 --turns 6 --caption-last --min-objects 1 --max-objects 3 --seed 11
 fi
 if [ ! -f "$work/init/model.safetensors" ]; then
   log "random LLaVA"
@@ -51,12 +55,17 @@ strip_variant() {  # --resume continues the run's own checkpoint: no -m, --varia
   echo "${out[@]}"
 }
 
-qa=(--data "$work/data/train.json")
-pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --train all --steps 2000 --batch 16
-  --lr 3e-4 --warmup 100 --seed 1)
-stage1=(-m "$work/pretrain" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 1e-3 --warmup 100 --seed 1)
-stage2=(-m "$work/stage1" "${qa[@]}" --train no-vision --epochs 1 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
-for spec in "pretrain:${pretrain[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
+qa=(--data "$work/data/train.json" "$work/data/retrieval.json")
+# Captions: the first 500 steps of a 2,000-step schedule (its learning rate still near the peak:
+# every attribute is read by then, and 5e-4 or a schedule that decays sooner stalled with the
+# shapes unread).
+pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --train all --steps 2000
+  --stop-after 500 --batch 16 --lr 3e-4 --warmup 100 --seed 1)
+lookup=(-m "$work/pretrain" --data "$work/data/retrieval.json" --train all --steps 800 --batch 16 --lr 5e-4
+  --warmup 50 --seed 1)
+stage1=(-m "$work/lookup" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 5e-4 --warmup 100 --seed 1)
+stage2=(-m "$work/stage1" "${qa[@]}" --train no-vision --steps 600 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
+for spec in "pretrain:${pretrain[*]}" "lookup:${lookup[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
   name=${spec%%:*}
   read -r -a args <<<"${spec#*:}"
   out="$work/$name"
