@@ -64,7 +64,10 @@ pretrain=(-m "$work/init" --data "$work/data/pretrain.json" --template plain --t
 lookup=(-m "$work/pretrain" --data "$work/data/retrieval.json" --train all --steps 800 --batch 16 --lr 5e-4
   --warmup 50 --seed 1)
 stage1=(-m "$work/lookup" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 5e-4 --warmup 100 --seed 1)
-stage2=(-m "$work/stage1" "${qa[@]}" --train no-vision --steps 600 --batch 16 --lr 3e-4 --warmup 50 --seed 2 --prefix 4)
+# Stage 2 on the questions without captions: the latency token goes before a conversation's last
+# answer, and that must be an answer to a question.
+stage2=(-m "$work/stage1" --data "$work/data/train-questions.json" --train no-vision --steps 600 --batch 16 --lr 3e-4
+  --warmup 50 --seed 2 --prefix 4)
 for spec in "pretrain:${pretrain[*]}" "lookup:${lookup[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
   name=${spec%%:*}
   read -r -a args <<<"${spec#*:}"
@@ -83,7 +86,7 @@ done
 
 if [ ! -f "$work/fresh/test.json" ]; then
   log "fresh test split (seed 2027, never used in training)"
-  "$bin" synth --out "$work/fresh" --n 1 --val 0 --test 2000 --seed 2027
+  "$bin" synth --out "$work/fresh" --n 1 --val 0 --test 1000 --seed 2027
 fi
 fresh=(--data "$work/fresh/test.json" --images "$work/fresh/images")
 log "example images"

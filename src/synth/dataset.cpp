@@ -29,9 +29,11 @@ nlohmann::json conversation(const std::vector<QuestionAnswer>& turns) {
 }
 
 // One split: scenes, images and questions from the split's own stream.
-// Training splits also fill captions (pretrain.json) and lookups (retrieval.json).
+// Training splits also fill captions (pretrain.json), lookups (retrieval.json) and, with
+// --caption-last, the same conversations without their caption (train-questions.json).
 nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int n, int turns, uint64_t stream,
-                          std::vector<std::string>& text, nlohmann::json* captions, nlohmann::json* lookup_records) {
+                          std::vector<std::string>& text, nlohmann::json* captions, nlohmann::json* lookup_records,
+                          nlohmann::json* questions_only) {
   Rng rng(o.seed * 0x9e3779b97f4a7c15ull + stream);
   nlohmann::json records = nlohmann::json::array();
   const fs::path images = fs::path(o.out) / "images";
@@ -50,6 +52,8 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
       if (!repeated) qas.push_back(std::move(more));
     }
     const QuestionAnswer caption = describe(scene);
+    if (questions_only)
+      questions_only->push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation(qas)}});
     // The caption goes last, so that no question can read its answer from it.
     if (captions && o.caption_last) qas.push_back(caption);
     for (const QuestionAnswer& q : qas) text.insert(text.end(), {q.question, q.answer});
@@ -99,13 +103,19 @@ DatasetSummary write_dataset(const DatasetOptions& o) {
   if (o.min_objects < 1 || o.max_objects < 2 || o.max_objects > 5 || o.min_objects > o.max_objects)
     throw Error("--min-objects and --max-objects must satisfy 1 <= min <= max <= 5, max >= 2");
   const std::pair<const char*, int> splits[] = {{"train", sum.train}, {"val", sum.val}, {"test", sum.test}};
-  nlohmann::json captions = nlohmann::json::array(), lookup_records = nlohmann::json::array();
+  nlohmann::json captions = nlohmann::json::array(), lookup_records = nlohmann::json::array(),
+                 questions_only = nlohmann::json::array();
   for (size_t k = 0; k < 3; ++k)
     write_json(fs::path(o.out) / (std::string(splits[k].first) + ".json"),
                make_split(o, splits[k].first, splits[k].second, k == 0 ? o.turns : 1, k + 1, text,
-                          k == 0 ? &captions : nullptr, k == 0 ? &lookup_records : nullptr));
+                          k == 0 ? &captions : nullptr, k == 0 ? &lookup_records : nullptr,
+                          k == 0 && o.caption_last ? &questions_only : nullptr));
   write_json(fs::path(o.out) / "pretrain.json", captions);
   write_json(fs::path(o.out) / "retrieval.json", lookup_records);
+  // AdaLLaVA training puts the latency token before a conversation's last answer (spec §3), so
+  // its data must end with a question, not a caption: a model trained on train.json with
+  // --caption-last learnt "latency token → caption" and answered questions with nothing.
+  if (o.caption_last) write_json(fs::path(o.out) / "train-questions.json", questions_only);
   // The template's own words, as often as the questions, so that its system prompt (in every
   // training sequence) becomes a few whole-word pieces instead of ~130 characters.
   const ChatTemplate t = chat_template("vicuna_v1");

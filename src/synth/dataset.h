@@ -22,7 +22,9 @@ struct DatasetOptions {
   int vocab = 512;  // tokenizer vocabulary (byte fallback included)
   int turns = 1;    // questions per training image (a multi-turn conversation); val and test ask one
   int min_objects = 2, max_objects = 5;  // objects per scene
-  bool caption_last = false;  // training conversations end with the image's caption (the pretrain.json turn)
+  // Training conversations end with the image's caption (the pretrain.json turn); the same
+  // conversations without it go to train-questions.json (for AdaLLaVA training).
+  bool caption_last = false;
 };
 
 struct DatasetSummary {

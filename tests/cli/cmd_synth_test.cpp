@@ -69,6 +69,17 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   const auto their_captions = nlohmann::json::parse(test::read_file(t.file("captioned/pretrain.json")));
   ASSERT_EQ(captioned[1]["conversations"].size(), 6u);
   EXPECT_EQ(captioned[1]["conversations"][5], their_captions[1]["conversations"][1]);
+  // ... and train-questions.json has the same conversations without it (AdaLLaVA training puts
+  // the latency token before the last answer, which must be a question's).
+  const auto questions = nlohmann::json::parse(test::read_file(t.file("captioned/train-questions.json")));
+  ASSERT_EQ(questions.size(), captioned.size());
+  for (size_t i = 0; i < questions.size(); ++i) {
+    auto without_caption = captioned[i];
+    auto& c = without_caption["conversations"];
+    c.erase(c.end() - 2, c.end());
+    EXPECT_EQ(questions[i], without_caption) << i;
+  }
+  EXPECT_FALSE(fs::exists(t.file("data/train-questions.json")));  // only with --caption-last
 
   r = run_cli("init --out " + t.file("init") + " --tokenizer " + t.file("data/tokenizer.model") +
               " --hidden 32 --intermediate 48 --layers 4 --heads 4 --vision-hidden 16 --vision-intermediate 32"
