@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models, models/adallava-tiny-L and models/adallava-tiny-H, from nothing:
 #   1. data     adallava synth: 8,000 training scenes of one to three shapes with six questions
-#               each, a caption of each (pretrain.json), look-up questions (retrieval.json: the
-#               colour, shape, grid column and row of a named object, and spatial pairs) and a
-#               tokenizer
+#               each, a caption of each (pretrain.json), look-up questions (retrieval.json) and
+#               a tokenizer
 #   2. stage 1  a small LLaVA trained from random weights, everything training (CLIP-style tower,
 #               projector, 8-layer LLaMA decoder), as LLaVA trains: caption pre-training with the
 #               plain template first (it teaches the tower and projector to see every object),
 #               then a look-up curriculum (it teaches the decoder to find the object a question
-#               names and read where it is, which the mixed questions alone did not in 3,000
-#               steps), then instruction tuning on the questions and look-ups together (vicuna_v1)
+#               names, which the mixed questions alone did not in 3,000 steps), then
+#               instruction tuning on the questions and look-ups together (vicuna_v1)
 #   3. stage 2  AdaLLaVA-L and AdaLLaVA-H made from it (--variant), vision frozen, random budgets
 #   4. export   bf16 copies into models/, and an evaluation on a fresh test split (a seed never
 #               used in training) with the scheduler and the early-exit and random baselines

@@ -66,14 +66,13 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
       text.push_back(caption.answer);
     }
     if (lookup_records && scene.objects.size() >= 2) {
-      // Up to 2 × `turns` look-ups in an order drawn from the scene's own seed (the split's
-      // stream, and so train.json, is untouched), then the caption. Their text is not given to
-      // the tokenizer trainer, so the tokenizer does not change either (the few words that only
-      // they use, such as "column", are spelt with its pieces).
+      // Up to `turns` look-ups in an order drawn from the scene's own seed (the split's stream,
+      // and so train.json, is untouched), then the caption. Their words are all in the text
+      // above already, so the tokenizer does not change either.
       std::vector<QuestionAnswer> l = lookups(scene);
       Rng order(scene.style_seed ^ 0x5bd1e995ull);
       for (size_t k = l.size(); k > 1; --k) std::swap(l[k - 1], l[size_t(order.below(int(k)))]);
-      if (int(l.size()) > 2 * turns) l.resize(size_t(2 * turns));
+      if (int(l.size()) > turns) l.resize(size_t(turns));
       if (!l.empty()) {
         l.push_back(caption);
         lookup_records->push_back(

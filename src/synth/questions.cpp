@@ -134,29 +134,6 @@ std::vector<QuestionAnswer> lookups(const Scene& s) {
   for (auto question : {colour_of, shape_of})
     for (const Object& o : s.objects)
       if (QuestionAnswer qa = question(s, o); !qa.kind.empty()) out.push_back(std::move(qa));
-  // Where each object is, as grid column and row counted from one: the positions that spatial
-  // questions compare, read out directly.
-  const double cell = double(s.size) / kGrid;
-  for (const Object& o : s.objects) {
-    out.push_back({"column", "Which column is the " + o.name() + " in?", kNumbers[int(o.x / cell) + 1]});
-    out.push_back({"row", "Which row is the " + o.name() + " in?", kNumbers[int(o.y / cell) + 1]});
-  }
-  // One relation for each ordered pair: the first of left, right, above, below (rotated by the
-  // pair's index, so that all four are asked) that is clear.
-  int pair = 0;
-  for (const Object& a : s.objects)
-    for (const Object& b : s.objects) {
-      if (&a == &b) continue;
-      for (int k = 0; k < 4; ++k) {
-        const Relation r = Relation((pair + k) % 4);
-        if (const int rel = relation(a, b, r); rel != 0) {
-          out.push_back({"spatial", "Is the " + a.name() + " " + kRelationWords[r] + " the " + b.name() + "?",
-                         rel > 0 ? "yes" : "no"});
-          break;
-        }
-      }
-      ++pair;
-    }
   return out;
 }
 

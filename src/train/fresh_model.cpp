@@ -36,8 +36,8 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
   const int64_t P = s.patch, N = (s.image_size / s.patch) * (s.image_size / s.patch) + 1;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> t;  // name → shape, values
   std::mt19937_64 rng(seed);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, double fill, bool random, double std_dev = 0.02) {
-    std::vector<float> v = init_tensor(shape, fill, std_dev, random ? &rng : nullptr);
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, double fill, bool random) {
+    std::vector<float> v = init_tensor(shape, fill, 0.02, random ? &rng : nullptr);
     t[name] = {std::move(shape), std::move(v)};
   };
   add("model.embed_tokens.weight", {V, H}, 0, true);
@@ -59,12 +59,7 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
   const std::string v = kEmbeddedVisionPrefix;
   add(v + "embeddings.patch_embedding.weight", {C, 3, P, P}, 0, true);
   add(v + "embeddings.class_embedding", {C}, 0, true);
-  // Where a patch is must reach the decoder (spatial questions compare positions). At the usual
-  // 0.02 the position embedding is ~50 times quieter than a patch's pixels through the patch
-  // embedding (0.02 × √(3·P²) ≈ 1 for normalised pixels), and a tower trained from scratch never
-  // made it readable: "Which column is the red circle in?" stayed at chance after 800 look-up
-  // steps. At 0.5 it starts as loud as the content.
-  add(v + "embeddings.position_embedding.weight", {N, C}, 0, true, 0.5);
+  add(v + "embeddings.position_embedding.weight", {N, C}, 0, true);
   add(v + "pre_layrnorm.weight", {C}, 1, false);
   add(v + "pre_layrnorm.bias", {C}, 0, false);
   for (int l = 0; l < s.vision_layers; ++l) {

@@ -81,38 +81,17 @@ TEST(SynthQuestions, CaptionListsEveryObjectInReadingOrder) {
   EXPECT_EQ(c.answer, "small red square, small yellow triangle, big blue circle");
 }
 
-TEST(SynthQuestions, LookupsAskEveryUnambiguousColourAndShapeEveryPositionAndEveryPair) {
+TEST(SynthQuestions, LookupsAskEveryUnambiguousColourAndShape) {
   Scene s;  // red circle, blue circle, blue square: only the square's shape and red are unique
   s.objects = {make(0, 0, true, 12, 12), make(2, 0, false, 36, 12), make(2, 1, true, 60, 12)};
   const std::vector<QuestionAnswer> l = lookups(s);
-  const std::vector<std::pair<std::string, std::string>> expected = {
-      {"What colour is the square?", "blue"},
-      {"What shape is the red object?", "circle"},
-      {"Which column is the red circle in?", "one"},
-      {"Which row is the red circle in?", "one"},
-      {"Which column is the blue circle in?", "two"},
-      {"Which row is the blue circle in?", "one"},
-      {"Which column is the blue square in?", "three"},
-      {"Which row is the blue square in?", "one"},
-      // One relation per ordered pair, starting from left, right, above, below in turn and
-      // skipping the ones that are unclear (all three share a row: above and below are).
-      {"Is the red circle left of the blue circle?", "yes"},
-      {"Is the red circle right of the blue square?", "no"},
-      {"Is the blue circle left of the red circle?", "no"},
-      {"Is the blue circle left of the blue square?", "yes"},
-      {"Is the blue square left of the red circle?", "no"},
-      {"Is the blue square right of the blue circle?", "yes"},
-  };
-  ASSERT_EQ(l.size(), expected.size());
-  for (size_t i = 0; i < l.size(); ++i) {
-    EXPECT_EQ(l[i].question, expected[i].first) << i;
-    EXPECT_EQ(l[i].answer, expected[i].second) << i;
-  }
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].question, "What colour is the square?");
+  EXPECT_EQ(l[0].answer, "blue");
+  EXPECT_EQ(l[1].question, "What shape is the red object?");
+  EXPECT_EQ(l[1].answer, "circle");
   EXPECT_EQ(l[0].kind, "colour");
   EXPECT_EQ(l[1].kind, "shape");
-  EXPECT_EQ(l[2].kind, "column");
-  EXPECT_EQ(l[3].kind, "row");
-  EXPECT_EQ(l[8].kind, "spatial");
 }
 
 TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {
