@@ -28,6 +28,12 @@ nlohmann::json conversation(const std::vector<QuestionAnswer>& turns) {
   return c;
 }
 
+// A LLaVA record: an image and a conversation about it.
+nlohmann::json record(const std::string& id, const std::string& image, const std::string& kind,
+                      const std::vector<QuestionAnswer>& turns) {
+  return {{"id", id}, {"image", image}, {"kind", kind}, {"conversations", conversation(turns)}};
+}
+
 // One split: scenes, images and questions from the split's own stream.
 // Training splits also fill captions (pretrain.json), lookups (retrieval.json) and, with
 // --caption-last, the same conversations without their caption (train-questions.json).
@@ -53,16 +59,13 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
     }
     const QuestionAnswer caption = describe(scene);
     if (questions_only)
-      questions_only->push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation(qas)}});
+      questions_only->push_back(record(id, file, qa.kind, qas));
     // The caption goes last, so that no question can read its answer from it.
     if (captions && o.caption_last) qas.push_back(caption);
     for (const QuestionAnswer& q : qas) text.insert(text.end(), {q.question, q.answer});
-    records.push_back({{"id", id}, {"image", file}, {"kind", qa.kind}, {"conversations", conversation(qas)}});
+    records.push_back(record(id, file, qa.kind, qas));
     if (captions) {
-      captions->push_back({{"id", std::string(id) + "-caption"},
-                           {"image", file},
-                           {"kind", caption.kind},
-                           {"conversations", conversation({caption})}});
+      captions->push_back(record(std::string(id) + "-caption", file, caption.kind, {caption}));
       text.push_back(caption.answer);
     }
     if (lookup_records && scene.objects.size() >= 2) {
@@ -75,8 +78,7 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
       if (int(l.size()) > turns) l.resize(size_t(turns));
       if (!l.empty()) {
         l.push_back(caption);
-        lookup_records->push_back(
-            {{"id", std::string(id) + "-lookup"}, {"image", file}, {"kind", "lookup"}, {"conversations", conversation(l)}});
+        lookup_records->push_back(record(std::string(id) + "-lookup", file, "lookup", l));
       }
     }
   }

@@ -106,7 +106,6 @@ TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
   EXPECT_EQ(test::read_file(t.file("once/loss.csv")), test::read_file(t.file("twice/loss.csv")));
 }
 
-
 // Several --data files train as one set: the records of a file split in two, given in order,
 // train the same checkpoint bytes as the whole file; a missing second file is named.
 TEST(CmdTrain, SeveralDataFilesTrainAsOneSet) {
@@ -128,6 +127,7 @@ TEST(CmdTrain, SeveralDataFilesTrainAsOneSet) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("missing.json"), std::string::npos) << r.err;
 }
+
 TEST(CmdTrain, VariantTurnsPlainLlavaIntoASelfContainedAdaLlava) {
   const std::string fixture = test::fixture("adallava_tiny_H");
   test::TempDir t;
