@@ -85,7 +85,7 @@ done
 
 if [ ! -f "$work/fresh/test.json" ]; then
   log "fresh test split (seed 2027, never used in training)"
-  "$bin" synth --out "$work/fresh" --n 1 --val 0 --test 1000 --seed 2027
+  "$bin" synth --out "$work/fresh" --n 1 --val 0 --test 1000 --min-objects 1 --max-objects 3 --seed 2027
 fi
 fresh=(--data "$work/fresh/test.json" --images "$work/fresh/images")
 log "example images"

@@ -29,6 +29,10 @@ void register_init(CLI::App& app) {
   dim("--image-size", shape->image_size, "image side in pixels");
   dim("--patch", shape->patch, "patch side in pixels");
   dim("--max-positions", shape->max_positions, "context length");
+  sub->add_option("--grid-positions", shape->grid_positions,
+                  "vision position embedding as 2-D sine-cosine of each patch's row and column, of this "
+                  "amplitude (default 0: random, as transformers)")
+      ->check(CLI::Range(0.0, 100.0));
   sub->callback([=]() {
     train::write_fresh_llava(*out, *shape, *tokenizer, *seed);
     std::printf("wrote %s\n", out->c_str());

@@ -18,6 +18,25 @@ namespace adallava::train {
 
 namespace fs = std::filesystem;
 
+// Rows 1.. of the [patches + 1, C] position embedding (row 0, the class token, keeps its draw):
+// channels [0, C/2) encode the patch's grid row, [C/2, C) its column, each half as sin and cos
+// pairs of frequencies from 1 down to 1/100 (as MAE's 2-D table, on a base suited to a small
+// grid) of the centred coordinate, times the amplitude.
+static void grid_position_embedding(std::vector<float>& table, const FreshModelShape& s) {
+  const int grid = s.image_size / s.patch, C = s.vision_hidden, quarter = C / 4;
+  if (quarter == 0) throw Error("--grid-positions needs --vision-hidden of at least 4");
+  for (int p = 0; p < grid * grid; ++p) {
+    const double coord[2] = {p / grid - (grid - 1) / 2.0, p % grid - (grid - 1) / 2.0};  // row, column
+    float* row = table.data() + int64_t(p + 1) * C;
+    for (int axis = 0; axis < 2; ++axis)
+      for (int k = 0; k < quarter; ++k) {
+        const double omega = std::pow(100.0, -double(k) / quarter), a = omega * coord[axis];
+        row[axis * C / 2 + k] = float(s.grid_positions * std::sin(a));
+        row[axis * C / 2 + quarter + k] = float(s.grid_positions * std::cos(a));
+      }
+  }
+}
+
 void write_fresh_llava(const std::string& out, const FreshModelShape& s, const std::string& tokenizer_model,
                        uint64_t seed) {
   if (s.hidden % s.heads != 0) throw Error("--heads must divide --hidden");
@@ -60,6 +79,7 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
   add(v + "embeddings.patch_embedding.weight", {C, 3, P, P}, 0, true);
   add(v + "embeddings.class_embedding", {C}, 0, true);
   add(v + "embeddings.position_embedding.weight", {N, C}, 0, true);
+  if (s.grid_positions > 0) grid_position_embedding(t[v + "embeddings.position_embedding.weight"].second, s);
   add(v + "pre_layrnorm.weight", {C}, 1, false);
   add(v + "pre_layrnorm.bias", {C}, 0, false);
   for (int l = 0; l < s.vision_layers; ++l) {
