@@ -3,8 +3,9 @@
 #   1. data     adallava synth: 8,000 training scenes of one to three shapes with six questions
 #               each, a caption of each (pretrain.json), look-up questions (retrieval.json) and
 #               a tokenizer
-#   2. stage 1  a small LLaVA trained from random weights, everything training (CLIP-style tower,
-#               projector, 8-layer LLaMA decoder), as LLaVA trains: caption pre-training with the
+#   2. stage 1  a small LLaVA trained from random weights, everything training (CLIP-style tower
+#               whose position embedding starts as sine-cosine features of each patch's row and
+#               column, projector, 8-layer LLaMA decoder), as LLaVA trains: caption pre-training with the
 #               plain template first (it teaches the tower and projector to see every object),
 #               then a look-up curriculum (it teaches the decoder to find the object a question
 #               names, which the mixed questions alone did not in 3,000 steps), then
@@ -29,7 +30,7 @@ if [ ! -f "$work/data/tokenizer.model" ]; then
 fi
 if [ ! -f "$work/init/model.safetensors" ]; then
   log "random LLaVA"
-  "$bin" init --out "$work/init" --tokenizer "$work/data/tokenizer.model" --patch 24 --seed 1
+  "$bin" init --out "$work/init" --tokenizer "$work/data/tokenizer.model" --patch 24 --seed 1 --grid-positions 1
 fi
 
 images=(--images "$work/data/images")
@@ -92,9 +93,9 @@ log "example images"
 mkdir -p models/examples
 for i in 1 2 3; do cp "$work/fresh/images/test-00000$i.png" "models/examples/scene-$i.png"; done
 log "evaluate"
-"$bin" eval -m "$work/stage1" "${fresh[@]}" --report "$work/eval-stage1"
+"$bin" eval -m "$work/stage1" "${fresh[@]}" --report models/reports/stage1
 for v in L H; do
   "$bin" eval -m "models/adallava-tiny-$v" "${fresh[@]}" --budgets 1,0.875,0.75,0.625,0.5 \
-    --plan scheduler,early-exit,random --report "$work/eval-$v"
+    --plan scheduler,early-exit,random --report "models/reports/adallava-tiny-$v"
 done
-log "done: models/adallava-tiny-L, models/adallava-tiny-H; reports in $work/eval-*"
+log "done: models/adallava-tiny-L, models/adallava-tiny-H; reports in models/reports"
