@@ -16,7 +16,7 @@ namespace adallava::eval {
 
 struct EvalOptions {
   std::vector<double> budgets = {1.0};
-  std::vector<std::string> plans = {"scheduler"};  // scheduler, early-exit, random
+  std::vector<std::string> plans = {"scheduler"};  // scheduler, early-exit, random or "0,1,2,5"
   int max_new_tokens = 6;
   uint64_t seed = 0;  // random plans: record i uses seed + i
   Precision precision = Precision::F32;

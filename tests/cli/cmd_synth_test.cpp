@@ -115,6 +115,23 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   EXPECT_NE(test::read_file(t.file("report/report.md")).find("| scheduler | 0.5 |"), std::string::npos);
   EXPECT_NE(test::read_file(t.file("report/accuracy.svg")).find("early-exit"), std::string::npos);
 
+  // Explicit layer lists work on a plain checkpoint too: the executed fraction is the share of
+  // layers that run, and all four layers score as the plain full model does.
+  r = run_cli("eval -m " + t.file("s1") + " --data " + t.file("data/test.json") + " --images " + t.file("data/images") +
+              " --layers \"0,1,2,3;0,1\" --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lj = nlohmann::json::parse(r.out)["results"];
+  ASSERT_EQ(lj.size(), 2u) << r.out;
+  EXPECT_EQ(lj[0]["plan"], "0,1,2,3");
+  EXPECT_DOUBLE_EQ(lj[0]["executed_fraction"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(lj[1]["executed_fraction"].get<double>(), 0.5);
+  r = run_cli("eval -m " + t.file("s1") + " --data " + t.file("data/test.json") + " --images " + t.file("data/images") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["results"][0]["accuracy"], lj[0]["accuracy"]);
+  expect_clean_error(run_cli("eval -m " + t.file("s1") + " --data " + t.file("data/test.json") + " --images " +
+                             t.file("data/images") + " --layers \"0,x\""),
+                     "layer");
+
   // A plain checkpoint has no budgets; a bad policy is named.
   expect_clean_error(run_cli("eval -m " + t.file("s1") + " --data " + t.file("data/test.json") + " --images " +
                              t.file("data/images") + " --budgets 0.5"),
