@@ -212,6 +212,9 @@ void register_train(CLI::App& app) {
   sub->add_option("--batch", o->t.batch, "samples per micro-batch")->check(CLI::Range(1, 1 << 16));
   sub->add_option("--accum", o->t.accum, "micro-batches per optimizer step")->check(CLI::Range(1, 1 << 16));
   sub->add_option("--lr", o->t.lr, "peak learning rate")->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--scheduler-lr", o->t.scheduler_lr,
+                  "peak learning rate of the scheduler and latency encoder (default: --lr)")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--warmup", o->t.warmup, "warmup steps")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   sub->add_option("--weight-decay", o->t.adam.weight_decay, "AdamW weight decay")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--clip", o->t.clip, "gradient-norm clip")->check(CLI::Range(0.0, 1e9));

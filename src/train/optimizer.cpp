@@ -6,14 +6,17 @@
 namespace adallava::train {
 
 void AdamW::step(std::map<std::string, std::vector<float>>& params,
-                 const std::map<std::string, std::vector<float>>& grads, double lr) {
+                 const std::map<std::string, std::vector<float>>& grads, double base_lr,
+                 const std::function<double(const std::string&)>& lr_scale) {
   ++t_;
   const double bc1 = 1 - std::pow(c_.beta1, double(t_)), bc2 = 1 - std::pow(c_.beta2, double(t_));
-  const float step_size = float(lr / bc1), bc2_sqrt = float(std::sqrt(bc2)), decay = float(1 - lr * c_.weight_decay);
+  const float bc2_sqrt = float(std::sqrt(bc2));
   const float b1 = float(c_.beta1), b2 = float(c_.beta2), eps = float(c_.eps);
   for (auto& [name, p] : params) {
     auto it = grads.find(name);
     if (it == grads.end()) continue;
+    const double lr = lr_scale ? base_lr * lr_scale(name) : base_lr;
+    const float step_size = float(lr / bc1), decay = float(1 - lr * c_.weight_decay);
     const std::vector<float>& g = it->second;
     std::vector<float>& m = m_[name];
     std::vector<float>& v = v_[name];

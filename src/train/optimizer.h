@@ -3,6 +3,7 @@
 // clipping (torch.nn.utils.clip_grad_norm_).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,10 +17,10 @@ struct AdamWConfig {
 class AdamW {
  public:
   explicit AdamW(AdamWConfig c = {}) : c_(c) {}
-  // One step at learning rate lr over every named parameter with a gradient. State (moments,
-  // step count) is created on first use and kept per name.
+  // One step at learning rate lr over every named parameter with a gradient (lr_scale, if given,
+  // multiplies it per name). State (moments, step count) is created on first use and kept per name.
   void step(std::map<std::string, std::vector<float>>& params, const std::map<std::string, std::vector<float>>& grads,
-            double lr);
+            double lr, const std::function<double(const std::string&)>& lr_scale = nullptr);
   int64_t steps() const { return t_; }
   // Moments by name, for checkpoints and resume.
   std::map<std::string, std::vector<float>>& first_moments() { return m_; }

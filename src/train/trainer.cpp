@@ -141,7 +141,13 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     log.step = step + 1;
     log.grad_norm = clip_grad_norm(grads[0], o.clip);
     log.lr = cosine_lr(o.lr, step, o.warmup, o.steps);
-    opt.step(params.values, grads[0], log.lr);
+    if (o.scheduler_lr > 0 && o.lr > 0) {
+      const double ratio = o.scheduler_lr / o.lr;
+      opt.step(params.values, grads[0], log.lr,
+               [ratio](const std::string& name) { return name.rfind("scheduler.", 0) == 0 ? ratio : 1.0; });
+    } else {
+      opt.step(params.values, grads[0], log.lr);
+    }
     log.optimizer_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_opt).count();
     log.loss = loss_sum / double(total_tokens);
     log.tokens = total_tokens;

@@ -19,6 +19,9 @@ struct TrainOptions {
   int64_t steps = 100;
   int batch = 1, accum = 1;
   double lr = 2e-5;
+  // Peak learning rate of the scheduler and latency encoder (0: lr). A new scheduler can learn
+  // quickly while the LLM it steers moves gently.
+  double scheduler_lr = 0;
   int64_t warmup = 0;
   double clip = 1.0;
   AdamWConfig adam;

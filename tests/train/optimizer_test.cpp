@@ -29,6 +29,18 @@ TEST(AdamW, ConstantGradientMovesByTheLearningRateEachStep) {
   EXPECT_EQ(untouched["frozen"][0], 1.f);
 }
 
+TEST(AdamW, PerNameScaleSetsEachParametersLearningRate) {
+  // The same constant gradient on two parameters, one at three times the learning rate: each
+  // moves by its own lr per step (the step count and bias correction are shared).
+  AdamW opt;
+  std::map<std::string, std::vector<float>> p = {{"a", {0.f}}, {"scheduler.b", {0.f}}}, g = {{"a", {1.f}}, {"scheduler.b", {1.f}}};
+  const auto scale = [](const std::string& name) { return name == "scheduler.b" ? 3.0 : 1.0; };
+  for (int s = 0; s < 4; ++s) opt.step(p, g, 0.01, scale);
+  EXPECT_NEAR(p["a"][0], -0.04, 1e-6);
+  EXPECT_NEAR(p["scheduler.b"][0], -0.12, 1e-6);
+  EXPECT_EQ(opt.steps(), 4);
+}
+
 TEST(Schedule, WarmupThenHalfCosineToZero) {
   EXPECT_DOUBLE_EQ(cosine_lr(1.0, 0, 10, 110), 0.0);
   EXPECT_DOUBLE_EQ(cosine_lr(1.0, 5, 10, 110), 0.5);
