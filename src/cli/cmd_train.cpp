@@ -219,8 +219,9 @@ void register_train(CLI::App& app) {
   sub->add_option("--weight-decay", o->t.adam.weight_decay, "AdamW weight decay")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--clip", o->t.clip, "gradient-norm clip")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--train", o->t.train,
-                  "what trains: all, no-vision (LLM, projector, scheduler; the default) or scheduler")
-      ->check(CLI::IsMember({"all", "no-vision", "scheduler"}));
+                  "what trains: all, no-vision (LLM, projector, scheduler; the default), gated (scheduler and "
+                  "the layers after the prefix) or scheduler")
+      ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler"}));
   sub->add_option("--seed", o->t.seed, "seed of the data order, budgets, Gumbel noise and a new scheduler's weights");
   sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
   sub->add_option("--stop-after", o->t.stop_after,

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -18,17 +19,25 @@
 
 namespace adallava::train {
 
-bool trains(const std::string& name, const std::string& choice) {
+bool trains(const std::string& name, const std::string& choice, int prefix_layers) {
   if (choice == "scheduler") return name.rfind("scheduler.", 0) == 0;
+  if (choice == "gated") {
+    if (name.rfind("scheduler.", 0) == 0) return true;
+    const std::string layers = "model.layers.";
+    if (name.rfind(layers, 0) != 0) return false;
+    return std::atoi(name.c_str() + layers.size()) >= prefix_layers;
+  }
   if (choice == "no-vision") return name.rfind(kEmbeddedVisionPrefix, 0) != 0;
   if (choice == "all") return true;
-  throw Error("--train '" + choice + "' is not one of all, no-vision, scheduler");
+  throw Error("--train '" + choice + "' is not one of all, no-vision, gated, scheduler");
 }
 
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
            const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
   trains("", o.train);  // validates the choice
+  if (o.train == "gated" && !m.adaptive()) throw Error("--train gated needs an AdaLLaVA checkpoint (or --variant)");
+  const int prefix_layers = m.adaptive() ? m.adaptive()->config.num_prefix_layers : 0;
   TrainState fresh;
   TrainState& st = state ? *state : fresh;
   if (st.order.empty()) {  // a new run
@@ -68,7 +77,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   const int n_threads = std::max(1, std::min(n_samples, omp_get_max_threads()));
   std::vector<Grads> grads(static_cast<size_t>(n_threads));  // only the tensors that train; reused by every step
   for (const auto& [name, v] : params.values)
-    if (trains(name, o.train))
+    if (trains(name, o.train, prefix_layers))
       for (Grads& g : grads) g[name].assign(v.size(), 0.f);
   if (grads[0].empty()) throw Error("--train " + o.train + ": this checkpoint has nothing that trains under that choice");
   struct Job {

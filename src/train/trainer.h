@@ -25,7 +25,7 @@ struct TrainOptions {
   int64_t warmup = 0;
   double clip = 1.0;
   AdamWConfig adam;
-  std::string train = "no-vision";  // no-vision: LLM, projector, scheduler, latency encoder; scheduler: the last two
+  std::string train = "no-vision";  // see trains()
   uint64_t seed = 0;
   float tau = 5.f;
   int64_t stop_after = 0;  // stop once this many steps are done (0: run to `steps`); the schedule still spans `steps`
@@ -66,7 +66,9 @@ struct StepLog {
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
            const std::function<void(const StepLog&)>& on_step = {}, TrainState* state = nullptr);
 
-// Whether a parameter trains under the --train choice.
-bool trains(const std::string& name, const std::string& choice);
+// Whether a parameter trains under the --train choice: all; no-vision (all but the vision
+// tower); gated (the scheduler, latency encoder and the layers after the first prefix_layers:
+// the always-on prefix keeps the base model's division of labour); scheduler (those two only).
+bool trains(const std::string& name, const std::string& choice, int prefix_layers = 0);
 
 }  // namespace adallava::train

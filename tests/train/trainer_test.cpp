@@ -53,6 +53,36 @@ TEST(Trainer, SchedulerOnlyLeavesTheLanguageModelAlone) {
   EXPECT_NE(p.values.at("scheduler.mlp_head.weight"), before.values.at("scheduler.mlp_head.weight"));
 }
 
+TEST(Trainer, GatedTrainsTheSchedulerAndTheLayersAfterThePrefixOnly) {
+  const std::string dir = test::fixture("adallava_tiny_L");
+  auto m = LlavaModel::load(dir);
+  const int prefix = m->adaptive()->config.num_prefix_layers;
+  ASSERT_GT(prefix, 0);
+  ASSERT_LT(prefix, m->config().text.num_layers);
+  Params p = Params::from_model(*m);
+  const Params before = p;
+  Example ex{{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), false},
+             test::npy_f32(dir + "/pixel_values.npy")};
+  TrainOptions o;
+  o.steps = 2;
+  o.lr = 1e-2;
+  o.train = "gated";
+  train(*m, p, {ex}, o);
+  int changed_gated_layers = 0;
+  for (const auto& [name, v] : p.values) {
+    const bool is_layer = name.rfind("model.layers.", 0) == 0;
+    const int layer = is_layer ? std::atoi(name.c_str() + 13) : -1;
+    if (name.rfind("scheduler.", 0) == 0) continue;
+    if (layer >= prefix) {
+      changed_gated_layers += v != before.values.at(name);
+      continue;
+    }
+    EXPECT_EQ(v, before.values.at(name)) << name;
+  }
+  EXPECT_GT(changed_gated_layers, 0);
+  EXPECT_NE(p.values.at("scheduler.mlp_head.weight"), before.values.at("scheduler.mlp_head.weight"));
+}
+
 // N steps in one go give the same checkpoint bytes as N/2, save (weights + state), resume, N/2.
 TEST(Trainer, ResumeContinuesExactly) {
   const std::string dir = test::fixture("adallava_tiny_H");
