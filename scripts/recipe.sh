@@ -10,7 +10,8 @@
 #               then a look-up curriculum (it teaches the decoder to find the object a question
 #               names, which the mixed questions alone did not in 3,000 steps), then
 #               instruction tuning on the questions and look-ups together (vicuna_v1)
-#   3. stage 2  AdaLLaVA-L and AdaLLaVA-H made from it (--variant), vision frozen, random budgets
+#   3. stage 2  AdaLLaVA-L and AdaLLaVA-H made from it (--variant), random budgets; the vision
+#               tower and the always-on prefix frozen (--train gated)
 #   4. export   bf16 copies into models/, and an evaluation on a fresh test split (a seed never
 #               used in training) with the scheduler and the early-exit and random baselines
 # Resumable: a finished step is skipped, a stopped training continues from its last save.
@@ -65,9 +66,12 @@ lookup=(-m "$work/pretrain" --data "$work/data/retrieval.json" --train all --ste
   --warmup 50 --seed 1)
 stage1=(-m "$work/lookup" "${qa[@]}" --train all --steps 3000 --batch 16 --lr 5e-4 --warmup 100 --seed 1)
 # Stage 2 on the questions without captions: the latency token goes before a conversation's last
-# answer, and that must be an answer to a question.
-stage2=(-m "$work/stage1" --data "$work/data/train-questions.json" --train no-vision --steps 600 --batch 16 --lr 3e-4
-  --warmup 50 --seed 2 --prefix 4)
+# answer, and that must be an answer to a question. Only the scheduler, the latency encoder and
+# the four gated layers train (--train gated): with the whole LLM training (even at lr 1e-4 for
+# 300 steps) the always-on first four layers learn to count too and the gated layers carry
+# nothing a budget could take away. The new scheduler learns at its own, higher rate.
+stage2=(-m "$work/stage1" --data "$work/data/train-questions.json" --train gated --steps 600 --batch 16 --lr 3e-4
+  --scheduler-lr 1e-3 --warmup 50 --seed 2 --prefix 4)
 for spec in "pretrain:${pretrain[*]}" "lookup:${lookup[*]}" "stage1:${stage1[*]}" "L:${stage2[*]} --variant L" "H:${stage2[*]} --variant H --rank 2"; do
   name=${spec%%:*}
   read -r -a args <<<"${spec#*:}"
