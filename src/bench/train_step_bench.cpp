@@ -82,7 +82,7 @@ nlohmann::json bench_train_step(const LlavaModel& m, const TrainStepBenchOptions
   j["trainable_params"] = [&] {
     int64_t k = 0;
     for (const auto& [name, v] : params.values)
-      if (train::trains(name, o.train, m.adaptive() ? m.adaptive()->config.num_prefix_layers : 0)) k += int64_t(v.size());
+      if (train::trains(name, o.train, m)) k += int64_t(v.size());
     return k;
   }();
   return j;

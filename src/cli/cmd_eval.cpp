@@ -21,10 +21,10 @@ namespace {
 
 struct EvalCliOptions {
   ModelOptions model;
-  std::string data, images, budgets = "1", plans = "scheduler", layers, report;
+  std::string data, images, budgets = "1", plans, layers, report;
   int limit = 0;
   uint64_t seed = 0;
-  bool json = false, plans_given = false;
+  bool json = false;
 };
 
 std::vector<std::string> split(const std::string& s, char sep = ',') {
@@ -40,14 +40,12 @@ void run_eval(const EvalCliOptions& o) {
   e.budgets.clear();
   for (const std::string& b : split(o.budgets)) e.budgets.push_back(parse_budget(b, "--budgets element"));
   if (e.budgets.empty()) throw Error("--budgets is empty");
-  e.plans = split(o.plans);
+  // Without --plan: the scheduler, unless --layers names the plans.
+  e.plans = o.plans.empty() && o.layers.empty() ? std::vector<std::string>{"scheduler"} : split(o.plans);
   for (const std::string& p : e.plans)
     if (p != "scheduler" && p != "early-exit" && p != "random")
       throw Error("--plan '" + p + "' is not scheduler, early-exit or random");
-  if (!o.layers.empty()) {
-    if (o.plans == "scheduler" && !o.plans_given) e.plans.clear();  // --layers alone: just those
-    for (const std::string& l : split(o.layers, ';')) e.plans.push_back(l);
-  }
+  for (const std::string& l : split(o.layers, ';')) e.plans.push_back(l);
   if (e.plans.empty()) throw Error("--plan is empty");
   e.seed = o.seed;
   auto model = o.model.load();
@@ -95,8 +93,7 @@ void register_eval(CLI::App& app) {
   sub->add_option("--data", o->data, "LLaVA JSON records (the first question and answer of each)")->required();
   sub->add_option("--images", o->images, "folder of the records' images")->required();
   sub->add_option("--budgets", o->budgets, "comma-separated budgets (default 1)");
-  sub->add_option("--plan", o->plans, "comma-separated plan policies: scheduler, early-exit, random")
-      ->each([o](const std::string&) { o->plans_given = true; });
+  sub->add_option("--plan", o->plans, "comma-separated plan policies: scheduler (default), early-exit, random");
   sub->add_option("--layers", o->layers,
                   "explicit plans, each a comma-separated list of the layers that run, ';' between plans "
                   "(any checkpoint; with --plan as well, both are evaluated)");

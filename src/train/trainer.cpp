@@ -19,13 +19,20 @@
 
 namespace adallava::train {
 
-bool trains(const std::string& name, const std::string& choice, int prefix_layers) {
-  if (choice == "scheduler") return name.rfind("scheduler.", 0) == 0;
+namespace {
+
+// The scheduler's mlp_head and its latency encoder.
+bool is_scheduler_param(const std::string& name) { return name.rfind("scheduler.", 0) == 0; }
+
+}  // namespace
+
+bool trains(const std::string& name, const std::string& choice, const LlavaModel& m) {
+  if (choice == "scheduler") return is_scheduler_param(name);
   if (choice == "gated") {
-    if (name.rfind("scheduler.", 0) == 0) return true;
+    if (is_scheduler_param(name)) return true;
     const std::string layers = "model.layers.";
-    if (name.rfind(layers, 0) != 0) return false;
-    return std::atoi(name.c_str() + layers.size()) >= prefix_layers;
+    if (name.rfind(layers, 0) != 0 || !m.adaptive()) return false;
+    return std::atoi(name.c_str() + layers.size()) >= m.adaptive()->config.num_prefix_layers;
   }
   if (choice == "no-vision") return name.rfind(kEmbeddedVisionPrefix, 0) != 0;
   if (choice == "all") return true;
@@ -35,9 +42,8 @@ bool trains(const std::string& name, const std::string& choice, int prefix_layer
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
            const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
-  trains("", o.train);  // validates the choice
+  trains("", o.train, m);  // validates the choice
   if (o.train == "gated" && !m.adaptive()) throw Error("--train gated needs an AdaLLaVA checkpoint (or --variant)");
-  const int prefix_layers = m.adaptive() ? m.adaptive()->config.num_prefix_layers : 0;
   TrainState fresh;
   TrainState& st = state ? *state : fresh;
   if (st.order.empty()) {  // a new run
@@ -77,9 +83,12 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   const int n_threads = std::max(1, std::min(n_samples, omp_get_max_threads()));
   std::vector<Grads> grads(static_cast<size_t>(n_threads));  // only the tensors that train; reused by every step
   for (const auto& [name, v] : params.values)
-    if (trains(name, o.train, prefix_layers))
+    if (trains(name, o.train, m))
       for (Grads& g : grads) g[name].assign(v.size(), 0.f);
   if (grads[0].empty()) throw Error("--train " + o.train + ": this checkpoint has nothing that trains under that choice");
+  std::function<double(const std::string&)> lr_scale;  // --scheduler-lr: the scheduler's own peak
+  if (o.scheduler_lr > 0 && o.lr > 0)
+    lr_scale = [ratio = o.scheduler_lr / o.lr](const std::string& name) { return is_scheduler_param(name) ? ratio : 1.0; };
   struct Job {
     const Example* ex = nullptr;
     int units = 0;
@@ -150,13 +159,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     log.step = step + 1;
     log.grad_norm = clip_grad_norm(grads[0], o.clip);
     log.lr = cosine_lr(o.lr, step, o.warmup, o.steps);
-    if (o.scheduler_lr > 0 && o.lr > 0) {
-      const double ratio = o.scheduler_lr / o.lr;
-      opt.step(params.values, grads[0], log.lr,
-               [ratio](const std::string& name) { return name.rfind("scheduler.", 0) == 0 ? ratio : 1.0; });
-    } else {
-      opt.step(params.values, grads[0], log.lr);
-    }
+    opt.step(params.values, grads[0], log.lr, lr_scale);
     log.optimizer_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_opt).count();
     log.loss = loss_sum / double(total_tokens);
     log.tokens = total_tokens;

@@ -67,8 +67,8 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
            const std::function<void(const StepLog&)>& on_step = {}, TrainState* state = nullptr);
 
 // Whether a parameter trains under the --train choice: all; no-vision (all but the vision
-// tower); gated (the scheduler, latency encoder and the layers after the first prefix_layers:
-// the always-on prefix keeps the base model's division of labour); scheduler (those two only).
-bool trains(const std::string& name, const std::string& choice, int prefix_layers = 0);
+// tower); gated (the scheduler, latency encoder and the layers after m's always-on prefix: the
+// prefix keeps the base model's division of labour); scheduler (those two only).
+bool trains(const std::string& name, const std::string& choice, const LlavaModel& m);
 
 }  // namespace adallava::train

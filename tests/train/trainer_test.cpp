@@ -14,12 +14,17 @@
 namespace adallava::train {
 namespace {
 
+// The fixture's own training sample: its ids, labels and image.
+Example fixture_example(const std::string& dir) {
+  return {{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), false},
+          test::npy_f32(dir + "/pixel_values.npy")};
+}
+
 TEST(Trainer, LossFallsOnAFixedSampleUnderRandomBudgets) {
   const std::string dir = test::fixture("adallava_tiny_L");
   auto m = LlavaModel::load(dir);
   Params p = Params::from_model(*m);
-  Example ex{{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), false},
-             test::npy_f32(dir + "/pixel_values.npy")};
+  const Example ex = fixture_example(dir);
   TrainOptions o;
   o.steps = 20;
   o.lr = 3e-3;
@@ -39,8 +44,7 @@ TEST(Trainer, SchedulerOnlyLeavesTheLanguageModelAlone) {
   auto m = LlavaModel::load(dir);
   Params p = Params::from_model(*m);
   const Params before = p;
-  Example ex{{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), false},
-             test::npy_f32(dir + "/pixel_values.npy")};
+  const Example ex = fixture_example(dir);
   TrainOptions o;
   o.steps = 2;
   o.lr = 1e-2;
@@ -61,8 +65,7 @@ TEST(Trainer, GatedTrainsTheSchedulerAndTheLayersAfterThePrefixOnly) {
   ASSERT_LT(prefix, m->config().text.num_layers);
   Params p = Params::from_model(*m);
   const Params before = p;
-  Example ex{{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), false},
-             test::npy_f32(dir + "/pixel_values.npy")};
+  const Example ex = fixture_example(dir);
   TrainOptions o;
   o.steps = 2;
   o.lr = 1e-2;
