@@ -70,14 +70,13 @@ nlohmann::json make_split(const DatasetOptions& o, const std::string& name, int 
     }
     if (lookup_records && scene.objects.size() >= 2) {
       // Up to `turns` look-ups in an order drawn from the scene's own seed (the split's stream,
-      // and so train.json, is untouched), then the caption. Their text trains the tokenizer too
-      // ("column" and "row" are in no question).
+      // and so train.json, is untouched), then the caption. Their words are all in the text
+      // above already, so the tokenizer does not change either.
       std::vector<QuestionAnswer> l = lookups(scene);
       Rng order(scene.style_seed ^ 0x5bd1e995ull);
       for (size_t k = l.size(); k > 1; --k) std::swap(l[k - 1], l[size_t(order.below(int(k)))]);
       if (int(l.size()) > turns) l.resize(size_t(turns));
       if (!l.empty()) {
-        for (const QuestionAnswer& q : l) text.insert(text.end(), {q.question, q.answer});
         l.push_back(caption);
         lookup_records->push_back(record(std::string(id) + "-lookup", file, "lookup", l));
       }

@@ -134,14 +134,6 @@ std::vector<QuestionAnswer> lookups(const Scene& s) {
   for (auto question : {colour_of, shape_of})
     for (const Object& o : s.objects)
       if (QuestionAnswer qa = question(s, o); !qa.kind.empty()) out.push_back(std::move(qa));
-  // Where each object is, as grid column (from the left) and row (from the top): a spatial
-  // question compares two of these, and a model taught only by spatial questions never learnt to
-  // read them (54%, chance, after 3,000 steps).
-  const double cell = double(s.size) / kGrid;
-  for (const Object& o : s.objects) {
-    out.push_back({"position", "Which column is the " + o.name() + " in?", kNumbers[1 + int(o.x / cell)]});
-    out.push_back({"position", "Which row is the " + o.name() + " in?", kNumbers[1 + int(o.y / cell)]});
-  }
   return out;
 }
 

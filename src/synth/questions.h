@@ -35,10 +35,8 @@ QuestionAnswer ask(const Scene& scene, const std::string& kind, Rng& rng);
 QuestionAnswer describe(const Scene& scene);
 
 // Every unambiguous look-up question about the scene: "What colour is the SHAPE?" for each shape
-// it has once, then "What shape is the COLOUR object?" for each colour it has once, then "Which
-// column is the COLOUR SHAPE in?" and "Which row ...?" ("one" to "four", from the left and the
-// top) for each object, in object order. The retrieval curriculum's data: each one needs the
-// object the question names found.
+// it has once, then "What shape is the COLOUR object?" for each colour it has once, in object
+// order. The retrieval curriculum's data: each one needs the object the question names found.
 std::vector<QuestionAnswer> lookups(const Scene& scene);
 
 // A question of a kind drawn uniformly, redrawing kinds the scene cannot support.
