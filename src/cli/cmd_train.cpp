@@ -222,6 +222,11 @@ void register_train(CLI::App& app) {
                   "what trains: all, no-vision (LLM, projector, scheduler; the default), gated (scheduler and "
                   "the layers after the prefix) or scheduler")
       ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler"}));
+  sub->add_option("--drop-layers", o->t.drop_layers,
+                  "stochastic depth (plain LLaVA): layers each sample may skip, comma-separated (with --drop-rate)")
+      ->delimiter(',');
+  sub->add_option("--drop-rate", o->t.drop_rate, "probability that a sample skips each --drop-layers layer")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", o->t.seed, "seed of the data order, budgets, Gumbel noise and a new scheduler's weights");
   sub->add_flag("--skip-bad", o->skip_bad, "skip (and count) malformed records instead of stopping");
   sub->add_option("--stop-after", o->t.stop_after,

@@ -268,6 +268,10 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   std::vector<LayerActs<float>> acts(static_cast<size_t>(N));
   std::vector<std::vector<float>> gates(static_cast<size_t>(N), std::vector<float>(2 * size_t(nh), 1.f));
   const int out_n = ada ? ada->config.head_outputs(nh) : 0;
+  for (int l : s.skipped_layers) {
+    if (ada || l < 0 || l >= N) throw Error("skipped layer " + std::to_string(l) + ": needs a plain LLaVA of more layers");
+    std::fill(gates[size_t(l)].begin(), gates[size_t(l)].end(), 0.f);
+  }
   for (int l = 0; l < N; ++l) {
     if (ada && l == P) {
       const AdaConfig& a = ada->config;

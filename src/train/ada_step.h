@@ -38,6 +38,9 @@ struct Sample {
   std::vector<int64_t> ids;     // prompt + answers, the image token marking the image
   std::vector<int64_t> labels;  // same length: kIgnoreIndex except the supervised answers
   const float* pixels = nullptr;
+  // Stochastic depth on a plain LLaVA: layers that are the identity in this sample (their
+  // attention and MLP outputs gated to zero, so they get no gradient either).
+  std::vector<int> skipped_layers;
 };
 
 // Wall time of a step's phases, ms (the training benchmark's split).

@@ -44,6 +44,13 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   if (data.empty()) throw Error("no training examples");
   trains("", o.train, m);  // validates the choice
   if (o.train == "gated" && !m.adaptive()) throw Error("--train gated needs an AdaLLaVA checkpoint (or --variant)");
+  if (o.drop_rate > 0 && !o.drop_layers.empty()) {
+    if (m.adaptive()) throw Error("--drop-layers: the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
+    for (int l : o.drop_layers)
+      if (l < 0 || l >= m.config().text.num_layers)
+        throw Error("--drop-layers: layer " + std::to_string(l) + " is not in [0, " +
+                    std::to_string(m.config().text.num_layers) + ")");
+  }
   TrainState fresh;
   TrainState& st = state ? *state : fresh;
   if (st.order.empty()) {  // a new run
@@ -92,6 +99,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   struct Job {
     const Example* ex = nullptr;
     int units = 0;
+    std::vector<int> skipped;  // --drop-layers
     uint64_t seed = 0;
     int64_t n = 0;  // supervised tokens: labels after the first position
     StepResult r;
@@ -105,6 +113,10 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
       j.ex = &next_example();
       j.units = m.adaptive() ? int(rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
       j.seed = rng();
+      j.skipped.clear();
+      if (o.drop_rate > 0)  // no draws without it: runs without stochastic depth keep their stream
+        for (int l : o.drop_layers)
+          if (double(rng() >> 11) * 0x1.0p-53 < o.drop_rate) j.skipped.push_back(l);
       j.n = 0;
       for (size_t t = 1; t < j.ex->tokens.labels.size(); ++t) j.n += j.ex->tokens.labels[t] != kIgnoreIndex;
     }
@@ -118,7 +130,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
           g[k] = float(-std::log(-std::log(u)));
         }
       };
-      Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data()};
+      Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped};
       try {
         // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
         j.r = ada_train_step(m, params, s, j.units, o.tau, gumbel, into, float(j.n));

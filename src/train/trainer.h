@@ -29,6 +29,11 @@ struct TrainOptions {
   uint64_t seed = 0;
   float tau = 5.f;
   int64_t stop_after = 0;  // stop once this many steps are done (0: run to `steps`); the schedule still spans `steps`
+  // Stochastic depth (plain LLaVA only): each sample skips each of these layers with this
+  // probability. Stage 1 of the recipe drops some of the layers a scheduler will gate, so that
+  // the model does not leave the work the budget cuts first to the last layers alone.
+  std::vector<int> drop_layers;
+  double drop_rate = 0;
 };
 
 // Everything a run needs to continue exactly where it stopped: the step, the random stream

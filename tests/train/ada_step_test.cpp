@@ -23,7 +23,7 @@ TEST(AdaTrainStep, MatchesTheAuthorsTrainingStep) {
     auto m = LlavaModel::load(dir);
     const Params p = Params::from_model(*m);
     const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
-    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data()};
+    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data(), {}};
     const auto noise = test::npy_f32(dir + "/train_gumbel_noise.npy");
     size_t used = 0;
     const GumbelSource replay = test::recorded_noise(noise, &used);

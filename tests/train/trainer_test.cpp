@@ -87,6 +87,40 @@ TEST(Trainer, GatedTrainsTheSchedulerAndTheLayersAfterThePrefixOnly) {
 }
 
 // N steps in one go give the same checkpoint bytes as N/2, save (weights + state), resume, N/2.
+// Stochastic depth on a plain LLaVA: a layer skipped by every sample is the identity and gets
+// no gradient, so it stays as it was while the other layers train; an AdaLLaVA checkpoint
+// refuses it (its scheduler decides what runs).
+TEST(Trainer, DroppedLayersAreSkippedAndLeftUntrained) {
+  const std::string dir = test::fixture("llava_tiny_f32");
+  auto m = LlavaModel::load(dir);
+  const std::vector<int64_t> ids = test::npy_i64(dir + "/input_ids.npy");
+  std::vector<int64_t> labels = ids;
+  for (int64_t& l : labels)
+    if (l == m->config().image_token_id) l = kIgnoreIndex;
+  const Example ex{{ids, labels, false}, test::npy_f32(dir + "/pixel_values.npy")};
+  Params p = Params::from_model(*m);
+  const Params before = p;
+  TrainOptions o;
+  o.steps = 2;
+  o.lr = 1e-2;
+  o.drop_layers = {1};
+  o.drop_rate = 1;
+  train(*m, p, {ex}, o);
+  for (const auto& [name, v] : p.values) {
+    if (name.rfind("model.layers.1.", 0) == 0) {
+      EXPECT_EQ(v, before.values.at(name)) << name;
+    } else if (name.rfind("model.layers.", 0) == 0 && name.find("_proj") != std::string::npos) {
+      EXPECT_NE(v, before.values.at(name)) << name;
+    }
+  }
+  o.drop_layers = {9};
+  EXPECT_THROW(train(*m, p, {ex}, o), Error);
+  auto ada = LlavaModel::load(test::fixture("adallava_tiny_L"));
+  Params ap = Params::from_model(*ada);
+  o.drop_layers = {1};
+  EXPECT_THROW(train(*ada, ap, {fixture_example(test::fixture("adallava_tiny_L"))}, o), Error);
+}
+
 TEST(Trainer, ResumeContinuesExactly) {
   const std::string dir = test::fixture("adallava_tiny_H");
   auto m = LlavaModel::load(dir);

@@ -95,7 +95,7 @@ TEST(VisionTower, TrainingStepWithTheTowerMatchesTheFrozenStep) {
     ASSERT_FALSE(frozen.has_vision());
     ASSERT_TRUE(trained.has_vision());
     const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
-    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data()};
+    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data(), {}};
     const auto noise = test::npy_f32(dir + "/train_gumbel_noise.npy");
     const int units = budget_units(read_npy(dir + "/train_budget.npy").to_f64()[0], m->adaptive()->config);
     auto step = [&](const Params& p) {
@@ -131,7 +131,7 @@ TEST(VisionTower, StepGradientsOfTheTowerMatchFiniteDifferences) {
     ASSERT_EQ(m->adaptive(), nullptr);
     Params p = Params::from_model(*m, true);
     const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
-    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data()};
+    Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data(), {}};
     const GumbelSource none = [](float*, int64_t) { FAIL() << "plain LLaVA draws no noise"; };
     const StepResult r = ada_train_step(*m, p, s, 0, 5.f, none);
     EXPECT_EQ(r.latency_position, -1);
