@@ -125,12 +125,7 @@ QuestionAnswer describe(const Scene& s) {
   auto reading = [&](const Object* o) { return int(o->y / cell) * kGrid + int(o->x / cell); };
   std::sort(order.begin(), order.end(), [&](const Object* a, const Object* b) { return reading(a) < reading(b); });
   std::string answer;
-  // Each object's grid row and column too: the caption pre-training is the dense signal that
-  // shapes what the tower's features carry, and a spatial question needs where objects are in
-  // them (without, spatial questions stayed at chance).
-  for (const Object* o : order)
-    answer += (answer.empty() ? "" : ", ") + std::string(o->large ? "big " : "small ") + o->name() + " at row " +
-              kNumbers[1 + int(o->y / cell)] + " column " + kNumbers[1 + int(o->x / cell)];
+  for (const Object* o : order) answer += (answer.empty() ? "" : ", ") + std::string(o->large ? "big " : "small ") + o->name();
   return {"caption", "Describe the shapes.", answer};
 }
 

@@ -78,9 +78,7 @@ TEST(SynthQuestions, CaptionListsEveryObjectInReadingOrder) {
   s.objects = {make(2, 0, true, 60, 36), make(0, 1, false, 84, 12), make(3, 2, false, 12, 36)};
   const QuestionAnswer c = describe(s);
   EXPECT_EQ(c.kind, "caption");
-  EXPECT_EQ(c.answer,
-            "small red square at row one column four, small yellow triangle at row two column one, "
-            "big blue circle at row two column three");
+  EXPECT_EQ(c.answer, "small red square, small yellow triangle, big blue circle");
 }
 
 TEST(SynthQuestions, LookupsAskEveryUnambiguousColourAndShape) {
