@@ -88,6 +88,7 @@ void run(const RunOptions& o) {
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("\n");
+    std::fflush(stdout);  // the answer before the report on stderr, also when both go to one pipe
     if (r.plan.adaptive)
       std::fprintf(stderr, "[budget %g: %d units, %s plan, layers %s, %.1f%% of the decoder]\n", r.plan.budget,
                    r.plan.units, r.plan.source.c_str(), plan_json(r.plan.plan)["executed_layers"].dump().c_str(),
