@@ -30,8 +30,7 @@ struct TrainOptions {
   float tau = 5.f;
   int64_t stop_after = 0;  // stop once this many steps are done (0: run to `steps`); the schedule still spans `steps`
   // Stochastic depth (plain LLaVA only): each sample skips each of these layers with this
-  // probability. Stage 1 of the recipe drops some of the layers a scheduler will gate, so that
-  // the model does not leave the work the budget cuts first to the last layers alone.
+  // probability (tried in stage 1 on layers 4 and 5, and not in the recipe: see the README).
   std::vector<int> drop_layers;
   double drop_rate = 0;
 };

@@ -86,7 +86,6 @@ TEST(Trainer, GatedTrainsTheSchedulerAndTheLayersAfterThePrefixOnly) {
   EXPECT_NE(p.values.at("scheduler.mlp_head.weight"), before.values.at("scheduler.mlp_head.weight"));
 }
 
-// N steps in one go give the same checkpoint bytes as N/2, save (weights + state), resume, N/2.
 // Stochastic depth on a plain LLaVA: a layer skipped by every sample is the identity and gets
 // no gradient, so it stays as it was while the other layers train; an AdaLLaVA checkpoint
 // refuses it (its scheduler decides what runs).
@@ -121,6 +120,7 @@ TEST(Trainer, DroppedLayersAreSkippedAndLeftUntrained) {
   EXPECT_THROW(train(*ada, ap, {fixture_example(test::fixture("adallava_tiny_L"))}, o), Error);
 }
 
+// N steps in one go give the same checkpoint bytes as N/2, save (weights + state), resume, N/2.
 TEST(Trainer, ResumeContinuesExactly) {
   const std::string dir = test::fixture("adallava_tiny_H");
   auto m = LlavaModel::load(dir);
