@@ -4,7 +4,7 @@
 //   size      "Is the red circle big or small?"
 //   count     "How many green shapes are there?"               (zero .. five)
 //   exist     "Is there a purple square?"                      (yes / no, balanced)
-//   spatial   "Is the red circle left of the blue square?"     (left/right/above/below; yes / no)
+//   spatial   "Is the red circle left of the blue square?"     (left of / above; yes / no)
 //   combined  "How many red shapes are left of the blue square?"  (two facts: a filter and a relation)
 // Spatial relations are only asked where they are unambiguous (centres 8 pixels apart or more
 // along that axis, for every object a count includes or excludes).

@@ -101,7 +101,7 @@ TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {
   const std::map<std::string, std::string> expected = {
       {"Is the red circle left of the blue square?", "yes"},
       {"Is the blue square left of the red circle?", "no"},
-      {"Is the red triangle below the blue square?", "yes"},
+      {"Is the blue square above the red triangle?", "yes"},
       {"How many red shapes are there?", "two"},
       {"How many shapes are there?", "three"},
       {"How many squares are there?", "one"},
@@ -110,8 +110,8 @@ TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {
       {"Is the red circle big or small?", "big"},
       {"Is there a green circle?", "no"},
       {"Is there a blue square?", "yes"},
-      {"How many red shapes are left of the blue square?", "one"},
-      {"How many triangles are below the red circle?", "one"},
+      {"How many circles are above the red triangle?", "one"},
+      {"How many circles are left of the blue square?", "one"},
   };
   Rng rng(1);
   int checked = 0;
@@ -122,9 +122,11 @@ TEST(SynthQuestions, AnswersAreRightOnAHandMadeScene) {
       EXPECT_EQ(qa.answer, it->second) << qa.question;
       ++checked;
     }
-    // The red triangle is level with the blue square, so "right of" / "below" it is never asked
-    // about red shapes, and "red" names two objects.
-    EXPECT_NE(qa.question, "How many red shapes are right of the blue square?");
+    // The red triangle is level with the blue square, so "left of" it is never asked about red
+    // shapes, and "red" names two objects. Relations are asked one way per axis.
+    EXPECT_NE(qa.question, "How many red shapes are left of the blue square?");
+    EXPECT_EQ(qa.question.find("right of"), std::string::npos) << qa.question;
+    EXPECT_EQ(qa.question.find("below"), std::string::npos) << qa.question;
     EXPECT_NE(qa.question.find("What shape is the red"), 0u);
   }
   EXPECT_GT(checked, 200);
