@@ -127,7 +127,7 @@ QuestionAnswer describe(const Scene& s) {
   std::vector<const Object*> order;
   for (const Object& o : s.objects) order.push_back(&o);
   const double cell = double(s.size) / kGrid;
-  auto reading = [&](const Object* o) { return int(o->y / cell) * kGrid + int(o->x / cell); };
+  auto reading = [&](const Object* o) { return int(o->x / cell) * kGrid + int(o->y / cell); };
   std::sort(order.begin(), order.end(), [&](const Object* a, const Object* b) { return reading(a) < reading(b); });
   std::string answer;
   for (const Object* o : order) answer += (answer.empty() ? "" : ", ") + std::string(o->large ? "big " : "small ") + o->name();
