@@ -127,8 +127,10 @@ QuestionAnswer describe(const Scene& s) {
   std::vector<const Object*> order;
   for (const Object& o : s.objects) order.push_back(&o);
   const double cell = double(s.size) / kGrid;
-  auto reading = [&](const Object* o) { return int(o->x / cell) * kGrid + int(o->y / cell); };
-  std::sort(order.begin(), order.end(), [&](const Object* a, const Object* b) { return reading(a) < reading(b); });
+  // Column by column: with the image's patches in reading order, a caption in reading order can be
+  // written from the tokens' own order (rotary positions), and the columns were never learnt.
+  auto by_column = [&](const Object* o) { return int(o->x / cell) * kGrid + int(o->y / cell); };
+  std::sort(order.begin(), order.end(), [&](const Object* a, const Object* b) { return by_column(a) < by_column(b); });
   std::string answer;
   for (const Object* o : order) answer += (answer.empty() ? "" : ", ") + std::string(o->large ? "big " : "small ") + o->name();
   return {"caption", "Describe the shapes.", answer};

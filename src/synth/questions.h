@@ -29,7 +29,7 @@ struct QuestionAnswer {
 QuestionAnswer ask(const Scene& scene, const std::string& kind, Rng& rng);
 
 // A caption, "small red circle, big blue square, ...": every object's size, colour and shape in
-// reading order (grid rows top to bottom, each left to right). Not one of the question kinds:
+// column order (grid columns left to right, each top to bottom). Not one of the question kinds:
 // the data of the caption pre-training stage (LLaVA's first stage), a dense signal that teaches
 // the tower and projector to see every object.
 QuestionAnswer describe(const Scene& scene);

@@ -1,13 +1,14 @@
 // The shipped models, models/adallava-tiny-L and models/adallava-tiny-H, on a fresh synthetic
 // split (seed 4242, never used by the recipe; scenes drawn as the training set's): accuracy at
 // full budget, budgets kept, a real cost at the lowest budget, and a scheduler that picks
-// per input and beats early exit where it has a choice. The README reports the measures on
-// 1,000 records of another fresh split (scripts/recipe.sh: 89.3% and 88.8% at full budget,
-// scheduler 8 and 7 points over early exit at 0.625); this split's 300 records keep the test
-// short and measured 85.3% / 86.7% at full budget and +3.3 / +2.6 points over early exit at
-// 0.625, so each bound below sits at least one standard error under what was measured. What
-// the issue asks and these models do not reach yet (90% at full budget, a 5-point lead at
-// 0.75, and over random plans) is not asserted: see the README.
+// per input and beats the baselines where it has a choice. The README reports the measures on
+// 1,000 records of another fresh split (scripts/recipe.sh: 91.4% and 91.6% at full budget,
+// scheduler 5.6 and 6.3 points over early exit and 3.7 and 3.6 over random plans at 0.625);
+// this split's 300 records keep the test short and measured 93.7% / 93.7% at full budget,
+// +6.3 / +5.3 points over early exit and +3.0 / +2.7 over random plans at 0.625, so each bound
+// below sits at least one standard error under what was measured (the 90% the issue asks at full
+// budget is 2.5 under). What the issue asks and these models do not reach yet (a 5-point lead
+// over both baselines at 0.75, and over random plans at 0.625) is not asserted: see the README.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -70,7 +71,7 @@ TEST_P(ShippedModels, AccurateAtFullBudgetAndTheSchedulerBeatsTheBaselinesBelow)
   const auto at = [&](double b, const char* plan) -> const nlohmann::json& { return res[{b, plan}]; };
   const auto acc = [&](double b, const char* plan) { return at(b, plan)["accuracy"].get<double>(); };
 
-  EXPECT_GE(acc(1, "scheduler"), 0.83);
+  EXPECT_GE(acc(1, "scheduler"), 0.90);
   // Budgets hold to within the MLP groups' rounding: H's 512 neurons in 6 groups are groups of
   // 85 or 86, so a plan of the budget's unit count can run a few neurons (< 0.1%) over.
   for (const auto& [key, x] : res) EXPECT_LE(x["executed_fraction"].get<double>(), key.first + 1e-3) << x;
@@ -83,7 +84,8 @@ TEST_P(ShippedModels, AccurateAtFullBudgetAndTheSchedulerBeatsTheBaselinesBelow)
     EXPECT_GT(at(b, "scheduler")["distinct_plans"].get<int>(), 1) << "budget " << b;
     EXPECT_EQ(at(b, "early-exit")["distinct_plans"].get<int>(), 1) << "budget " << b;
   }
-  EXPECT_GE(acc(0.625, "scheduler"), acc(0.625, "early-exit") + 0.02);
+  EXPECT_GE(acc(0.625, "scheduler"), acc(0.625, "early-exit") + 0.03);
+  EXPECT_GE(acc(0.625, "scheduler"), acc(0.625, "random") + 0.01);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, ShippedModels, ::testing::Values("L", "H"));

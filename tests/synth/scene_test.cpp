@@ -72,13 +72,13 @@ TEST(SynthScene, RenderPaintsEachObjectInItsColour) {
   EXPECT_EQ(render(s).pixels, img.pixels);  // the style seed fixes noise and clutter
 }
 
-TEST(SynthQuestions, CaptionListsEveryObjectInReadingOrder) {
+TEST(SynthQuestions, CaptionListsEveryObjectColumnByColumn) {
   Scene s;
   s.size = 96;  // cells of 24 px: (row 1, col 2), (row 0, col 3), (row 1, col 0)
   s.objects = {make(2, 0, true, 60, 36), make(0, 1, false, 84, 12), make(3, 2, false, 12, 36)};
   const QuestionAnswer c = describe(s);
   EXPECT_EQ(c.kind, "caption");
-  EXPECT_EQ(c.answer, "small red square, small yellow triangle, big blue circle");
+  EXPECT_EQ(c.answer, "small yellow triangle, big blue circle, small red square");
 }
 
 TEST(SynthQuestions, LookupsAskEveryUnambiguousColourAndShape) {
