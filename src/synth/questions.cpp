@@ -18,8 +18,8 @@ const char* kNumbers[] = {"zero", "one", "two", "three", "four", "five", "six"};
 // part of it that any one of them predicts alone, and the small decoder trained from scratch
 // never got off chance on it (see the README).
 enum Relation { Left, Above };
-constexpr int kRelations = 2;
-const char* kRelationWords[] = {"left of", "above"};
+const char* const kRelationWords[] = {"left of", "above"};
+constexpr int kRelations = int(std::size(kRelationWords));
 
 // +1: a is in relation to b; −1: clearly not; 0: too close to tell.
 int relation(const Object& a, const Object& b, Relation r) {
