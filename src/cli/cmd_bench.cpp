@@ -80,7 +80,8 @@ void bench(const BenchOptions& o) {
   auto model = build_synthetic_model(cfg, dtype, 42);
   const double build_s = seconds_since(t0);
   if (o.train_step) {
-    nlohmann::json j = {{"preset", o.preset}, {"dtype", o.dtype}, {"threads", omp_get_max_threads()}};
+    nlohmann::json j = {{"preset", o.preset}, {"dtype", o.dtype}, {"threads", omp_get_max_threads()},
+                        {"kernels", kernel_set_name(active_kernel_set())}};
     if (model->adaptive()) j["variant"] = o.variant;
     j.update(bench_train_step(*model, o.train));
     j["fma_peak_gflops"] = measure_fma_peak_gflops();  // same run: the machine is shared
@@ -190,6 +191,7 @@ void bench(const BenchOptions& o) {
   j["dtype"] = o.dtype;
   j["precision"] = precision_name(precision);
   j["threads"] = omp_get_max_threads();
+  j["kernels"] = kernel_set_name(active_kernel_set());
   j["model_build_s"] = build_s;
   j["weights_bytes"] = need;
   j["vision_encode_ms"] = vision_s * 1000;

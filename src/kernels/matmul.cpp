@@ -2,8 +2,10 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <vector>
 
+#include "kernels/matmul_avx2.h"
 #include "kernels/matmul_avx512.h"
 
 namespace adallava {
@@ -24,7 +26,7 @@ WeightView WeightView::col_block(int64_t c0, int64_t n) const {
 
 namespace {
 
-bool g_force_portable = false;
+KernelSet g_limit = KernelSet::Avx512;
 
 float load_weight(const WeightView& W, int64_t r, int64_t c) {
   const uint8_t* p = W.at(r, c);
@@ -54,11 +56,38 @@ bool cpu_has_avx512_bf16() {
   return has;
 }
 
-void set_force_portable_kernels(bool on) {
-  g_force_portable = on;
+const char* kernel_set_name(KernelSet k) {
+  switch (k) {
+    case KernelSet::Portable: return "portable";
+    case KernelSet::Avx2: return "avx2";
+    case KernelSet::Avx512: return "avx512";
+  }
+  return "?";
 }
+
+KernelSet cpu_kernel_set() {
+  static const KernelSet best = cpu_has_avx512() ? KernelSet::Avx512
+                                : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                          __builtin_cpu_supports("f16c")
+                                    ? KernelSet::Avx2
+                                    : KernelSet::Portable;
+  return best;
+}
+
+KernelSet active_kernel_set() {
+  return std::min(cpu_kernel_set(), g_limit);
+}
+
+void set_kernel_limit(KernelSet limit) {
+  g_limit = limit;
+}
+
+void set_force_portable_kernels(bool on) {
+  g_limit = on ? KernelSet::Portable : KernelSet::Avx512;
+}
+
 bool avx512_kernels_enabled() {
-  return !g_force_portable && cpu_has_avx512();
+  return active_kernel_set() == KernelSet::Avx512;
 }
 
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
@@ -79,7 +108,7 @@ void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
 
 namespace {
 
-// Portable path for CPUs without AVX-512: same numerics contract, plain loops.
+// Portable path for CPUs without AVX2: same numerics contract, plain loops.
 void matmul_portable(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                      const float* bias, Precision precision, bool accumulate) {
   const bool bf16 = precision == Precision::BF16;
@@ -118,14 +147,28 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
       }
     return;
   }
-  if (!avx512_kernels_enabled() || (precision == Precision::BF16 && !cpu_has_avx512_bf16())) {
+  const KernelSet kernels = active_kernel_set();
+  if (kernels == KernelSet::Portable) {
     matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+    return;
+  }
+  const bool bf16 = precision == Precision::BF16;
+  if (kernels == KernelSet::Avx2 || (bf16 && !cpu_has_avx512_bf16())) {
+    thread_local std::vector<uint8_t> workspace;
+    if (M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16)) {
+      const size_t need = avx2::gemv_workspace_bytes(bf16 ? M : 0, W.cols);
+      if (workspace.size() < need) workspace.resize(need);
+      avx2::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate, bf16, workspace.data());
+    } else {
+      const size_t need = avx2::gemm_workspace_bytes(M, W.cols, bf16, omp_get_max_threads());
+      if (workspace.size() < need) workspace.resize(need);
+      avx2::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate, workspace.data());
+    }
     return;
   }
   // Few rows: stream the weights once (memory bound). Under bf16 precision the activations are
   // rounded to bf16 first, so both paths compute the same products; f32/f16 weights under bf16
   // precision take the packed path, which rounds them the same way.
-  const bool bf16 = precision == Precision::BF16;
   if (M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16)) {
     if (bf16) {
       thread_local std::vector<uint8_t> workspace;

@@ -1,5 +1,6 @@
-// The fast matmul paths (GEMV, packed f32 and bf16 GEMM, portable) against the reference, on
-// random shapes with odd sizes, every weight dtype, strided views and accumulation.
+// Every kernel set this CPU runs (AVX-512, AVX2, portable; GEMV and packed GEMM, f32 and bf16
+// precision) against the reference, on random shapes with odd sizes, every weight dtype, strided
+// views and accumulation.
 #include "kernels/matmul.h"
 
 #include <gtest/gtest.h>
@@ -51,21 +52,24 @@ void check_case(int64_t M, int64_t N, int64_t K, DType t, Precision p, bool with
   for (auto& v : x) v = dist(rng);
   for (auto& v : bias) v = dist(rng);
   for (auto& v : y0) v = dist(rng);
-  std::vector<float> ref = y0, fast = y0, portable = y0;
+  std::vector<float> ref = y0;
   const float* b = with_bias ? bias.data() : nullptr;
   matmul_reference(ref.data(), ldy, x.data(), ldx, M, view, b, p, accumulate);
-  matmul(fast.data(), ldy, x.data(), ldx, M, view, b, p, accumulate);
-  set_force_portable_kernels(true);
-  matmul(portable.data(), ldy, x.data(), ldx, M, view, b, p, accumulate);
-  set_force_portable_kernels(false);
   const std::string what = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
                            " dtype=" + dtype_name(t) + (p == Precision::BF16 ? " bf16" : " f32") +
                            (accumulate ? " acc" : "") + (transposed ? " transposed" : "");
-  expect_close(fast, ref, K, p, "fast " + what);
-  expect_close(portable, ref, K, p, "portable " + what);
-  // Padding between rows is never written.
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(fast[size_t(m * ldy + n)], y0[size_t(m * ldy + n)]) << what;
+  for (KernelSet k : {KernelSet::Portable, KernelSet::Avx2, KernelSet::Avx512}) {
+    if (k > cpu_kernel_set()) continue;
+    std::vector<float> got = y0;
+    set_kernel_limit(k);
+    matmul(got.data(), ldy, x.data(), ldx, M, view, b, p, accumulate);
+    set_kernel_limit(KernelSet::Avx512);
+    expect_close(got, ref, K, p, std::string(kernel_set_name(k)) + " " + what);
+    // Padding between rows is never written.
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = N; n < ldy; ++n)
+        ASSERT_EQ(got[size_t(m * ldy + n)], y0[size_t(m * ldy + n)]) << kernel_set_name(k) << " " << what;
+  }
 }
 
 TEST(Matmul, FastPathsMatchReferenceOnRandomShapes) {
@@ -83,8 +87,9 @@ TEST(Matmul, FastPathsMatchReferenceOnRandomShapes) {
 
 TEST(Matmul, TransposedViewsAsAttentionUsesThem) {
   std::mt19937 rng(99);
-  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 16, 27}, {9, 16, 27}, {30, 128, 61}})
-    check_case(M, N, K, DType::F32, Precision::F32, false, false, true, rng);
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 16, 27}, {9, 16, 27}, {30, 128, 61}, {17, 37, 300}})
+    for (DType t : {DType::F32, DType::BF16})
+      for (Precision p : {Precision::F32, Precision::BF16}) check_case(M, N, K, t, p, true, true, true, rng);
 }
 
 TEST(Matmul, EmptyInnerDimensionGivesBias) {
