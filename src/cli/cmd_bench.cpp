@@ -26,6 +26,7 @@ namespace {
 
 struct BenchOptions {
   std::string preset, dtype = "bf16", precision, variant = "L", budgets = "1";
+  std::string kernels;  // cap on the kernel set (empty: the CPU's best)
   int threads = 0, prompt_tokens = 600, decode_tokens = 16, repeats = 1;
   bool json = false;
   bool train_step = false;  // measure training steps instead of inference
@@ -68,6 +69,14 @@ size_t available_memory_bytes() {
 
 void bench(const BenchOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
+  if (!o.kernels.empty()) {
+    const KernelSet k = o.kernels == "portable" ? KernelSet::Portable
+                        : o.kernels == "avx2"   ? KernelSet::Avx2
+                                                : KernelSet::Avx512;
+    if (k > cpu_kernel_set())
+      throw Error(std::string("--kernels ") + o.kernels + ": this CPU runs at most " + kernel_set_name(cpu_kernel_set()));
+    set_kernel_limit(k);
+  }
   const ModelConfig cfg = synthetic_config(o.preset, o.variant);
   const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
   const size_t need = synthetic_weight_bytes(cfg, dtype);
@@ -222,6 +231,8 @@ void register_bench(CLI::App& app) {
   sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   sub->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
+  sub->add_option("--kernels", o->kernels, "kernel set to measure: portable, avx2 or avx512 (default: the CPU's best)")
+      ->check(CLI::IsMember({"portable", "avx2", "avx512"}));
   sub->add_option("--prompt-tokens", o->prompt_tokens, "prefill length")->check(CLI::Range(1, 4000));
   sub->add_option("--decode-tokens", o->decode_tokens, "decode steps")->check(CLI::Range(1, 1000));
   sub->add_option("--variant", o->variant, "AdaLLaVA presets: L (layers) or H (heads and neuron groups)")

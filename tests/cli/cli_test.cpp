@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_test_util.h"
+#include "kernels/matmul.h"
 #include "test_util.h"
 
 namespace adallava {
@@ -23,6 +24,17 @@ TEST(Cli, RunJsonGivesFixtureIdsAndTimings) {
   EXPECT_EQ(j["ids"].get<std::vector<int64_t>>(), want);
   EXPECT_TRUE(j.contains("text"));
   for (const char* k : {"vision", "prefill", "decode", "total"}) EXPECT_TRUE(j["timings_ms"].contains(k)) << k;
+}
+
+TEST(Cli, BenchMeasuresTheKernelSetAsked) {
+  Result r = run_cli("bench --synthetic llava-tiny --kernels portable --prompt-tokens 8 --decode-tokens 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kernels"], "portable");
+  r = run_cli("bench --synthetic llava-tiny --prompt-tokens 8 --decode-tokens 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kernels"], kernel_set_name(cpu_kernel_set()));
+  if (cpu_kernel_set() < KernelSet::Avx512)
+    expect_clean_error(run_cli("bench --synthetic llava-tiny --kernels avx512"), "this CPU runs at most");
 }
 
 TEST(Cli, LogitsWritesEveryPosition) {
