@@ -39,6 +39,13 @@ float round_bf16(float f) {
   return bf16_to_f32(f32_to_bf16(f));
 }
 
+// The calling thread's scratch for the SIMD kernels, grown to at least `bytes` and kept.
+uint8_t* scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
 // Below this many activation rows a weight-streaming GEMV beats packing panels.
 constexpr int64_t kGemvMaxRows = 4;
 
@@ -80,10 +87,6 @@ KernelSet active_kernel_set() {
 
 void set_kernel_limit(KernelSet limit) {
   g_limit = limit;
-}
-
-void set_force_portable_kernels(bool on) {
-  g_limit = on ? KernelSet::Portable : KernelSet::Avx512;
 }
 
 bool avx512_kernels_enabled() {
@@ -152,38 +155,27 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
     matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
     return;
   }
-  const bool bf16 = precision == Precision::BF16;
-  if (kernels == KernelSet::Avx2 || (bf16 && !cpu_has_avx512_bf16())) {
-    thread_local std::vector<uint8_t> workspace;
-    if (M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16)) {
-      const size_t need = avx2::gemv_workspace_bytes(bf16 ? M : 0, W.cols);
-      if (workspace.size() < need) workspace.resize(need);
-      avx2::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate, bf16, workspace.data());
-    } else {
-      const size_t need = avx2::gemm_workspace_bytes(M, W.cols, bf16, omp_get_max_threads());
-      if (workspace.size() < need) workspace.resize(need);
-      avx2::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate, workspace.data());
-    }
-    return;
-  }
   // Few rows: stream the weights once (memory bound). Under bf16 precision the activations are
   // rounded to bf16 first, so both paths compute the same products; f32/f16 weights under bf16
   // precision take the packed path, which rounds them the same way.
-  if (M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16)) {
-    if (bf16) {
-      thread_local std::vector<uint8_t> workspace;
-      const size_t need = avx512::gemv_bf16_workspace_bytes(M, W.cols);
-      if (workspace.size() < need) workspace.resize(need);
-      avx512::matmul_gemv_bf16(y, ldy, x, ldx, M, W, bias, accumulate, workspace.data());
-    } else {
-      avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
-    }
-    return;
+  const bool bf16 = precision == Precision::BF16;
+  const bool gemv = M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16);
+  if (kernels == KernelSet::Avx2 || (bf16 && !cpu_has_avx512_bf16())) {
+    if (gemv)
+      avx2::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate, bf16,
+                        scratch(avx2::gemv_workspace_bytes(bf16 ? M : 0, W.cols)));
+    else
+      avx2::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate,
+                        scratch(avx2::gemm_workspace_bytes(M, W.cols, bf16, omp_get_max_threads())));
+  } else if (gemv && bf16) {
+    avx512::matmul_gemv_bf16(y, ldy, x, ldx, M, W, bias, accumulate,
+                             scratch(avx512::gemv_bf16_workspace_bytes(M, W.cols)));
+  } else if (gemv) {
+    avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
+  } else {
+    avx512::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate,
+                        scratch(avx512::gemm_workspace_bytes(M, W.cols, omp_get_max_threads())));
   }
-  thread_local std::vector<uint8_t> workspace;
-  size_t need = avx512::gemm_workspace_bytes(M, W.cols, omp_get_max_threads());
-  if (workspace.size() < need) workspace.resize(need);
-  avx512::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate, workspace.data());
 }
 
 }  // namespace adallava

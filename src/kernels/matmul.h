@@ -57,8 +57,6 @@ bool cpu_has_avx512();
 // AVX-512 CPUs (Skylake to Ice Lake Xeons) lack it: they run f32 precision on the AVX-512
 // kernels, and forced bf16 precision on the AVX2 kernels, which round operands the same way.
 bool cpu_has_avx512_bf16();
-// Forces the portable path (for tests and comparisons); false lifts it again.
-void set_force_portable_kernels(bool on);
 // Whether the f32 AVX-512 kernels run: the CPU has them and no lower limit is set.
 bool avx512_kernels_enabled();
 

@@ -78,16 +78,17 @@ TEST(Ops, RopeRotatesHalfSplitPairs) {
 
 // Attention against a direct evaluation, causal with a cached prefix and grouped KV heads:
 // decode-sized and prefill-sized query blocks, head sizes with partial 16-lane chunks and more
-// than 128 lanes, fast and portable kernels.
+// than 128 lanes, every kernel set this CPU runs.
 TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
   const int nh = 4, nkv = 2;
   for (DType kv_dtype : {DType::F32, DType::BF16})
-  for (bool portable : {false, true})
+  for (KernelSet kernels : {KernelSet::Portable, KernelSet::Avx2, KernelSet::Avx512})
     for (int hd : {5, 16, 128, 136})
       for (int64_t T : {1, 4, 7}) {
-        SCOPED_TRACE("hd " + std::to_string(hd) + " T " + std::to_string(T) + (portable ? " portable" : "") +
+        if (kernels > cpu_kernel_set()) continue;
+        SCOPED_TRACE("hd " + std::to_string(hd) + " T " + std::to_string(T) + " " + kernel_set_name(kernels) +
                      " kv " + dtype_name(kv_dtype));
-        set_force_portable_kernels(portable);
+        set_kernel_limit(kernels);
         const int64_t past = 3, cap = past + T + 2;
         std::vector<float> kbuf(size_t(nkv * cap * hd)), vbuf(kbuf.size());
         std::vector<uint16_t> k16(kbuf.size()), v16(kbuf.size());
@@ -124,7 +125,7 @@ TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
             }
           }
       }
-  set_force_portable_kernels(false);
+  set_kernel_limit(KernelSet::Avx512);
 }
 
 }  // namespace
