@@ -222,6 +222,10 @@ void register_train(CLI::App& app) {
                   "what trains: all, no-vision (LLM, projector, scheduler; the default), gated (scheduler and "
                   "the layers after the prefix) or scheduler")
       ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler"}));
+  sub->add_option("--plan-noise", o->t.plan_noise,
+                  "scale of the Gumbel noise in plan sampling (1, the default: the authors' sampler; below 1 "
+                  "each input trains mostly its scheduler's own plans)")
+      ->check(CLI::Range(0.0, 100.0));
   sub->add_option("--drop-layers", o->t.drop_layers,
                   "stochastic depth (plain LLaVA): layers each sample may skip, comma-separated (with --drop-rate)")
       ->delimiter(',');

@@ -43,6 +43,16 @@ float straight_through(float hard, float soft) {
 
 }  // namespace
 
+GumbelSource scaled_gumbel(std::mt19937_64& stream, float scale) {
+  return [&stream, scale](float* g, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) {
+      // Gumbel(0, 1) = −log(E), E ~ Exponential(1) = −log(U), U uniform in (0, 1].
+      const double u = (double(stream() >> 11) + 1.0) / 9007199254740993.0;
+      g[k] = scale * float(-std::log(-std::log(u)));
+    }
+  };
+}
+
 SampledPlan sample_plan_L(const std::vector<float>& logits, int units, float tau, const GumbelSource& noise) {
   const int64_t n = int64_t(logits.size());
   SampledPlan s{std::vector<float>(size_t(n), 0.f), std::vector<float>(size_t(n), 0.f), {}};

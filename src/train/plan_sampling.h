@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <vector>
 
 namespace adallava::train {
@@ -15,6 +16,11 @@ namespace adallava::train {
 // authors' order (L: one [n_gated] draw per unit; H: per unit [n_gated·2·n_heads], then
 // [n_heads] for the heads and [n_heads] for the MLP groups of the picked layer).
 using GumbelSource = std::function<void(float* g, int64_t n)>;
+
+// The trainer's source: Gumbel(0, 1) from `stream`, times `scale`. The authors' sampler is
+// scale 1 (the plan is a draw from softmax(logits)); scale s draws it from softmax(logits / s),
+// and 0 always takes the top plan. The source keeps a reference to `stream`.
+GumbelSource scaled_gumbel(std::mt19937_64& stream, float scale);
 
 // What one unit's draws leave for the backward.
 struct UnitDraw {

@@ -123,13 +123,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     std::string error;  // an exception may not leave an OpenMP region: carried out by hand
     auto run_job = [&](Job& j, Grads& into) {
       std::mt19937_64 stream(j.seed);
-      // Gumbel(0, 1) = −log(E), E ~ Exponential(1) = −log(U), U uniform in (0, 1].
-      const GumbelSource gumbel = [&stream](float* g, int64_t n) {
-        for (int64_t k = 0; k < n; ++k) {
-          const double u = (double(stream() >> 11) + 1.0) / 9007199254740993.0;
-          g[k] = float(-std::log(-std::log(u)));
-        }
-      };
+      const GumbelSource gumbel = scaled_gumbel(stream, o.plan_noise);
       Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped};
       try {
         // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.

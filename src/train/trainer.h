@@ -28,6 +28,10 @@ struct TrainOptions {
   std::string train = "no-vision";  // see trains()
   uint64_t seed = 0;
   float tau = 5.f;
+  // Scale of the Gumbel noise in plan sampling (1: the authors' sampler, plans drawn from
+  // softmax(logits); s draws them from softmax(logits / s), so below 1 each input mostly trains
+  // its scheduler's own plans and less the others).
+  float plan_noise = 1.f;
   int64_t stop_after = 0;  // stop once this many steps are done (0: run to `steps`); the schedule still spans `steps`
   // Stochastic depth (plain LLaVA only): each sample skips each of these layers with this
   // probability (tried in stage 1 on layers 4 and 5, and not in the recipe: see the README).

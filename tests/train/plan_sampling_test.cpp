@@ -101,6 +101,32 @@ Vec frozen_plan(const SampledPlan& s, const Vec& z, const std::vector<float>& no
   return plan;
 }
 
+TEST(PlanSampling, ScaledGumbelScalesOneStreamAndZeroTakesTheTopPlan) {
+  std::mt19937_64 a(7), b(7);
+  const GumbelSource unit = scaled_gumbel(a, 1.f), third = scaled_gumbel(b, 1.f / 3);
+  std::vector<float> g1(1000), g3(1000);
+  unit(g1.data(), 1000);
+  third(g3.data(), 1000);
+  double mean = 0;
+  for (size_t i = 0; i < g1.size(); ++i) {
+    EXPECT_FLOAT_EQ(g3[i], g1[i] / 3);
+    mean += g1[i] / 1000;
+  }
+  EXPECT_NEAR(mean, 0.5772, 0.1);  // the Euler–Mascheroni constant: Gumbel(0, 1)'s mean
+
+  std::mt19937_64 c(1);
+  const std::vector<float> logits = {0.1f, 0.9f, -0.4f, 0.3f, 0.2f};
+  for (int draw = 0; draw < 20; ++draw) {
+    const SampledPlan s = sample_plan_L(logits, 2, 5.f, scaled_gumbel(c, 0.f));
+    EXPECT_EQ(s.hard, (std::vector<float>{0, 1, 0, 1, 0}));
+  }
+  // With the authors' scale the plan varies: a draw from softmax(logits), not the top two.
+  int top = 0;
+  for (int draw = 0; draw < 200; ++draw)
+    top += sample_plan_L(logits, 2, 5.f, scaled_gumbel(c, 1.f)).hard == std::vector<float>{0, 1, 0, 1, 0};
+  EXPECT_LT(top, 100);
+}
+
 TEST(PlanSampling, StraightThroughGradientMatchesTheFrozenPlanFunction) {
   for (const std::string& dir : test::fixtures_of_type("ada_llava_llama")) {
     SCOPED_TRACE(dir);
