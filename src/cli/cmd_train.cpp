@@ -220,7 +220,7 @@ void register_train(CLI::App& app) {
   sub->add_option("--clip", o->t.clip, "gradient-norm clip")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--train", o->t.train,
                   "what trains: all, no-vision (LLM, projector, scheduler; the default), gated (scheduler and "
-                  "the layers after the prefix) or scheduler")
+                  "the layers after the prefix; on a plain LLaVA the second half of its layers) or scheduler")
       ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler"}));
   sub->add_option("--plan-noise", o->t.plan_noise,
                   "scale of the Gumbel noise in plan sampling (1, the default: the authors' sampler; below 1 "

@@ -311,7 +311,14 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   rms_norm_backward(dx.data(), gp("model.norm.weight"), dxn.data(), x.data(), p.at("model.norm.weight"),
                     rr.data(), T, H);
   std::vector<float> dplan(r.plan.plan.size(), 0.f);
-  for (int l = N - 1; l >= 0; --l) {
+  // The backward pass stops below the lowest layer that trains when nothing under it does
+  // (embeddings, projector, tower, latency encoder): --train gated on a plain LLaVA.
+  bool inputs_train = p.train_vision || gp("model.embed_tokens.weight") || gp("model.mm_projector.0.weight");
+  if (ada) inputs_train = inputs_train || gp(e + "1.weight");
+  int lowest = inputs_train ? 0 : N;
+  for (int l = 0; l < N && lowest == N; ++l)
+    if (gp(layer_name(l, "self_attn.q_proj.weight")) || gp(layer_name(l, "mlp.down_proj.weight"))) lowest = l;
+  for (int l = N - 1; l >= lowest; --l) {
     std::vector<float> dprev(dx.size(), 0.f), dgate(2 * size_t(nh), 0.f);
     layer_backward(dprev.data(), dgate.data(), dgate.data() + nh, dx.data(), layer_params(W, l), layer_grads(gp, l),
                    gates[size_t(l)].data(), gates[size_t(l)].data() + nh, sh, acts[size_t(l)]);
@@ -336,6 +343,10 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
                       gp("scheduler.mlp_head.bias"), dsl.data(), r.scheduler_input.data(),
                       p.at("scheduler.mlp_head.weight"), 1, H, out_n);
     }
+  }
+  if (lowest > 0) {  // nothing below the layers that train
+    lap(r.times.llm_backward);
+    return r;
   }
   // Inputs: latency row → encoder; image rows → projector; text rows → embeddings.
   if (ada) {

@@ -31,8 +31,9 @@ bool trains(const std::string& name, const std::string& choice, const LlavaModel
   if (choice == "gated") {
     if (is_scheduler_param(name)) return true;
     const std::string layers = "model.layers.";
-    if (name.rfind(layers, 0) != 0 || !m.adaptive()) return false;
-    return std::atoi(name.c_str() + layers.size()) >= m.adaptive()->config.num_prefix_layers;
+    if (name.rfind(layers, 0) != 0) return false;
+    const int prefix = m.adaptive() ? m.adaptive()->config.num_prefix_layers : m.config().text.num_layers / 2;
+    return std::atoi(name.c_str() + layers.size()) >= prefix;
   }
   if (choice == "no-vision") return name.rfind(kEmbeddedVisionPrefix, 0) != 0;
   if (choice == "all") return true;
@@ -43,7 +44,6 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
            const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
   trains("", o.train, m);  // validates the choice
-  if (o.train == "gated" && !m.adaptive()) throw Error("--train gated needs an AdaLLaVA checkpoint (or --variant)");
   if (o.drop_rate > 0 && !o.drop_layers.empty()) {
     if (m.adaptive()) throw Error("--drop-layers: the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
     for (int l : o.drop_layers)

@@ -62,5 +62,29 @@ TEST(AdaTrainStep, MatchesTheAuthorsTrainingStep) {
   }
 }
 
+// With only the upper layers training (a plain LLaVA under --train gated) the backward pass
+// stops below them: their gradients are those of the full backward pass, bit for bit.
+TEST(AdaTrainStep, BackwardStopsBelowTheLowestTrainedLayerWithTheSameGradients) {
+  const std::string dir = test::fixture("llava_tiny_f32");
+  auto m = LlavaModel::load(dir);
+  const Params p = Params::from_model(*m);
+  const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
+  std::vector<int64_t> ids = test::npy_i64(dir + "/input_ids.npy"), labels = ids;
+  for (int64_t& l : labels)
+    if (l == m->config().image_token_id) l = kIgnoreIndex;
+  const Sample s{ids, labels, pixels.data(), {}};
+  const GumbelSource none = [](float*, int64_t) { FAIL() << "a plain LLaVA draws no plan"; };
+  Grads all = p.zeros_like(), upper;
+  const int half = m->config().text.num_layers / 2;
+  for (const auto& [name, g] : all)
+    if (name.rfind("model.layers.", 0) == 0 && std::atoi(name.c_str() + 13) >= half) upper[name] = g;
+  ASSERT_FALSE(upper.empty());
+  const StepResult full = ada_train_step(*m, p, s, 0, 5.f, none, all, 1.f);
+  const StepResult part = ada_train_step(*m, p, s, 0, 5.f, none, upper, 1.f);
+  EXPECT_EQ(full.loss, part.loss);
+  for (const auto& [name, g] : upper) EXPECT_EQ(g, all.at(name)) << name;
+  EXPECT_GT(full.times.llm_backward + full.times.vision_backward, 0);
+}
+
 }  // namespace
 }  // namespace adallava::train

@@ -86,6 +86,34 @@ TEST(Trainer, GatedTrainsTheSchedulerAndTheLayersAfterThePrefixOnly) {
   EXPECT_NE(p.values.at("scheduler.mlp_head.weight"), before.values.at("scheduler.mlp_head.weight"));
 }
 
+// On a plain LLaVA, gated means the layers after the first half (those AdaLLaVA would gate).
+TEST(Trainer, GatedOnAPlainLlavaTrainsTheSecondHalfOfTheLayersOnly) {
+  const std::string dir = test::fixture("llava_tiny_f32");
+  auto m = LlavaModel::load(dir);
+  const std::vector<int64_t> ids = test::npy_i64(dir + "/input_ids.npy");
+  std::vector<int64_t> labels = ids;
+  for (int64_t& l : labels)
+    if (l == m->config().image_token_id) l = kIgnoreIndex;
+  const Example ex{{ids, labels, false}, test::npy_f32(dir + "/pixel_values.npy")};
+  Params p = Params::from_model(*m);
+  const Params before = p;
+  TrainOptions o;
+  o.steps = 2;
+  o.lr = 1e-2;
+  o.train = "gated";
+  train(*m, p, {ex}, o);
+  const int half = m->config().text.num_layers / 2;
+  int changed = 0;
+  for (const auto& [name, v] : p.values) {
+    const bool upper = name.rfind("model.layers.", 0) == 0 && std::atoi(name.c_str() + 13) >= half;
+    if (upper)
+      changed += v != before.values.at(name);
+    else
+      EXPECT_EQ(v, before.values.at(name)) << name;
+  }
+  EXPECT_GT(changed, 0);
+}
+
 // Stochastic depth on a plain LLaVA: a layer skipped by every sample is the identity and gets
 // no gradient, so it stays as it was while the other layers train; an AdaLLaVA checkpoint
 // refuses it (its scheduler decides what runs).
