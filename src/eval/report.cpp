@@ -22,12 +22,15 @@ nlohmann::json results_json(const std::vector<EvalResult>& results) {
   for (const EvalResult& r : results) {
     nlohmann::json per_kind = nlohmann::json::object();
     for (const auto& [kind, s] : r.per_kind) per_kind[kind] = {{"accuracy", s.accuracy()}, {"n", s.total}};
+    nlohmann::json top = nlohmann::json::array();
+    for (const auto& [plan, n] : r.top_plans) top.push_back({{"plan", plan}, {"records", n}});
     arr.push_back({{"budget", r.budget},
                    {"plan", r.plan},
                    {"accuracy", r.all.accuracy()},
                    {"n", r.all.total},
                    {"executed_fraction", r.executed_fraction},
                    {"distinct_plans", r.distinct_plans},
+                   {"top_plans", top},
                    {"ms_per_record", r.ms_per_record},
                    {"per_kind", per_kind}});
   }
@@ -56,6 +59,17 @@ std::string markdown_report(const std::vector<EvalResult>& results, const std::s
       auto it = r.per_kind.find(k);
       o << " " << (it == r.per_kind.end() ? "" : pct(it->second.accuracy())) << " |";
     }
+    o << "\n";
+  }
+  // Where the scheduler varies its plan, which plans it used (random plans vary by design).
+  bool heading = false;
+  for (const EvalResult& r : results) {
+    if (r.distinct_plans < 2 || r.plan == "random") continue;
+    if (!heading) o << "\nMost used plans (layers that run; records):\n\n", heading = true;
+    o << "- " << r.plan << " at " << r.budget << ":";
+    for (size_t i = 0; i < r.top_plans.size(); ++i)
+      o << (i ? "; " : " ") << r.top_plans[i].first << " (" << r.top_plans[i].second << ")";
+    if (r.distinct_plans > int(r.top_plans.size())) o << "; " << r.distinct_plans - int(r.top_plans.size()) << " more";
     o << "\n";
   }
   return o.str();

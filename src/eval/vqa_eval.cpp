@@ -6,7 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
-#include <set>
+#include <map>
 
 #include "adaptive/plan_policy.h"
 #include "generate/sampler.h"
@@ -20,15 +20,22 @@ namespace adallava::eval {
 
 namespace {
 
-std::string plan_signature(const ExecutionPlan& p) {
+// A plan in words, unique per plan: the layers that run, comma-separated; a layer that runs in
+// part lists its heads and MLP groups, as in "0,1,2,3,4[h0.2 m1],6,7".
+std::string plan_description(const ExecutionPlan& p) {
   std::string s;
   for (int l = 0; l < p.n_layers(); ++l) {
+    if (!p.runs(l)) continue;
+    if (!s.empty()) s += ",";
+    s += std::to_string(l);
+    if (p.is_full(l)) continue;
     const LayerPlan& L = p.layer(l);
-    s += std::to_string(l) + ":";
-    for (int h : L.heads) s += std::to_string(h) + ",";
-    s += "/";
-    for (int g : L.mlp_groups) s += std::to_string(g) + ",";
-    s += ";";
+    const auto list = [](const std::vector<int>& v) {
+      std::string t;
+      for (int x : v) t += (t.empty() ? "" : ".") + std::to_string(x);
+      return t;
+    };
+    s += "[h" + list(L.heads) + " m" + list(L.mlp_groups) + "]";
   }
   return s;
 }
@@ -105,7 +112,7 @@ std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, cons
           Outcome& oc = out[(i * P + p) * B + b];
           oc.correct = normalise_answer(tok.decode(answer)) == want;
           oc.fraction = rep.executed_fraction;
-          oc.signature = plan_signature(rep.plan);
+          oc.signature = plan_description(rep.plan);
           oc.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         }
     } catch (const std::exception& e) {
@@ -120,7 +127,7 @@ std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, cons
       EvalResult res;
       res.budget = o.budgets[b];
       res.plan = o.plans[p];
-      std::set<std::string> signatures;
+      std::map<std::string, int> uses;
       double fraction = 0, ms = 0;
       for (size_t i = 0; i < R; ++i) {
         const Outcome& oc = out[(i * P + p) * B + b];
@@ -129,11 +136,15 @@ std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, cons
         res.per_kind[kind].total++, res.per_kind[kind].correct += oc.correct;
         fraction += oc.fraction;
         ms += oc.ms;
-        signatures.insert(oc.signature);
+        uses[oc.signature]++;
       }
       res.executed_fraction = fraction / double(R);
       res.ms_per_record = ms / double(R);
-      res.distinct_plans = int(signatures.size());
+      res.distinct_plans = int(uses.size());
+      res.top_plans.assign(uses.begin(), uses.end());
+      std::stable_sort(res.top_plans.begin(), res.top_plans.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      if (res.top_plans.size() > kTopPlans) res.top_plans.resize(kTopPlans);
       results.push_back(res);
     }
   return results;

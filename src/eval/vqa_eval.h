@@ -6,6 +6,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/llava.h"
@@ -27,6 +28,8 @@ struct KindScore {
   double accuracy() const { return total ? double(correct) / total : 0; }
 };
 
+inline constexpr size_t kTopPlans = 5;
+
 struct EvalResult {
   double budget = 1;
   std::string plan;
@@ -34,6 +37,9 @@ struct EvalResult {
   std::map<std::string, KindScore> per_kind;
   double executed_fraction = 0;  // mean over records
   int distinct_plans = 0;
+  // The most used plans (at most kTopPlans), most used first: description ("0,1,2,3,6,7"; a
+  // layer run in part as "4[h0.2 m1]", its heads and MLP groups) and how many records ran it.
+  std::vector<std::pair<std::string, int>> top_plans;
   double ms_per_record = 0;  // prefill + decode, summed over threads
 };
 

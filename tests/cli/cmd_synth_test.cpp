@@ -102,7 +102,7 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["results"].size(), 6u);  // 3 policies × 2 budgets
   for (const auto& res : j["results"]) {
-    for (const char* k : {"budget", "plan", "accuracy", "executed_fraction", "distinct_plans", "per_kind"})
+    for (const char* k : {"budget", "plan", "accuracy", "executed_fraction", "distinct_plans", "top_plans", "per_kind"})
       EXPECT_TRUE(res.contains(k)) << k;
     EXPECT_GE(res["accuracy"].get<double>(), 0.0);
     EXPECT_LE(res["accuracy"].get<double>(), 1.0);
@@ -112,6 +112,9 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   }
   EXPECT_DOUBLE_EQ(j["results"][0]["executed_fraction"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(j["results"][1]["executed_fraction"].get<double>(), 0.5);  // prefix 2 of 4, no units
+  EXPECT_EQ(j["results"][2]["top_plans"][0]["plan"], "0,1,2,3");  // early exit at full budget
+  EXPECT_EQ(j["results"][3]["top_plans"][0]["plan"], "0,1");      // and with the prefix alone
+  EXPECT_EQ(j["results"][3]["top_plans"][0]["records"], 8);
   EXPECT_NE(test::read_file(t.file("report/report.md")).find("| scheduler | 0.5 |"), std::string::npos);
   EXPECT_NE(test::read_file(t.file("report/accuracy.svg")).find("early-exit"), std::string::npos);
 

@@ -19,6 +19,7 @@ TEST(VqaEval, ReportsListEveryResultAndKind) {
   EvalResult a;
   a.plan = "scheduler", a.budget = 0.75, a.executed_fraction = 0.75, a.distinct_plans = 3;
   a.all = {3, 4};
+  a.top_plans = {{"0,1,2,3,5,7", 3}, {"0,1,2,3,6,7", 1}};
   a.per_kind = {{"count", {1, 2}}, {"exist", {2, 2}}};
   EvalResult b = a;
   b.plan = "random", b.all = {1, 4};
@@ -27,9 +28,14 @@ TEST(VqaEval, ReportsListEveryResultAndKind) {
   ASSERT_EQ(j["results"].size(), 2u);
   EXPECT_DOUBLE_EQ(j["results"][0]["accuracy"].get<double>(), 0.75);
   EXPECT_DOUBLE_EQ(j["results"][0]["per_kind"]["count"]["accuracy"].get<double>(), 0.5);
+  EXPECT_EQ(j["results"][0]["top_plans"][0]["plan"], "0,1,2,3,5,7");
+  EXPECT_EQ(j["results"][0]["top_plans"][1]["records"], 1);
   const std::string md = markdown_report(rs, "t");
   EXPECT_NE(md.find("| scheduler | 0.75 | 0.750 | 75.0 | 3 | 50.0 | 100.0 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| random |"), std::string::npos);
+  // The scheduler's plans are listed, one more than the two kept counted; random plans are not.
+  EXPECT_NE(md.find("- scheduler at 0.75: 0,1,2,3,5,7 (3); 0,1,2,3,6,7 (1); 1 more"), std::string::npos) << md;
+  EXPECT_EQ(md.find("- random"), std::string::npos) << md;
   const PlotSpec p = accuracy_plot(rs, "t");
   ASSERT_EQ(p.series.size(), 2u);
   EXPECT_EQ(p.series[1].name, "random");
