@@ -90,7 +90,10 @@ void add_plan_report(nlohmann::json& j, const PlanReport& r) {
   j["executed_fraction"] = r.executed_fraction;
   j["plan_source"] = r.source;
   j["plan"] = plan_json(r.plan);
-  if (r.source == "scheduler") j["scheduler_ms"] = r.scheduler_ms;
+  if (r.source == "scheduler") {
+    j["scheduler_ms"] = r.scheduler_ms;
+    j["scheduler_logits"] = r.scheduler_logits;  // what the plan was picked from (L: one per gated layer)
+  }
 }
 
 }  // namespace adallava::cli

@@ -65,6 +65,13 @@ TEST(Cli, RunWithABudgetReportsThePlan) {
               std::vector<int64_t>(want.begin() + long(b * n), want.begin() + long((b + 1) * n)));
     EXPECT_EQ(j["units"].get<int64_t>(), test::npy_i64(dir + "/units.npy")[b]);
     EXPECT_EQ(j["plan_source"], "scheduler");
+    // The logits the plan came from, as the authors' scheduler gives them (same bound as the
+    // model-level fixture test of the scheduler).
+    const auto sched = test::npy_f32(dir + "/scheduler_logits.npy");
+    const size_t n_logits = sched.size() / budgets.size();
+    const auto got = j["scheduler_logits"].get<std::vector<float>>();
+    ASSERT_EQ(got.size(), n_logits);
+    for (size_t i = 0; i < n_logits; ++i) EXPECT_NEAR(got[i], sched[b * n_logits + i], 1e-5) << i;
     std::vector<int> executed;
     for (size_t l = 0; l < N; ++l)
       if (plans[b * N + l] >= 0) executed.push_back(int(l));
