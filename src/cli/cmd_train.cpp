@@ -222,6 +222,10 @@ void register_train(CLI::App& app) {
                   "what trains: all, no-vision (LLM, projector, scheduler; the default), gated (scheduler and "
                   "the layers after the prefix; on a plain LLaVA the second half of its layers) or scheduler")
       ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler"}));
+  sub->add_option("--tau", o->t.tau,
+                  "Gumbel-softmax temperature of the straight-through gradient (5, the default: the authors'; "
+                  "the sampled plans do not depend on it)")
+      ->check(CLI::Range(0.01, 100.0));
   sub->add_option("--plan-noise", o->t.plan_noise,
                   "scale of the Gumbel noise in plan sampling (1, the default: the authors' sampler; below 1 "
                   "each input trains mostly its scheduler's own plans)")

@@ -106,6 +106,33 @@ TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
   EXPECT_EQ(test::read_file(t.file("once/loss.csv")), test::read_file(t.file("twice/loss.csv")));
 }
 
+// --tau shapes the straight-through gradient only: the same first step samples the same plans
+// (same loss) and moves the weights differently.
+TEST(CmdTrain, TauChangesTheGradientNotThePlans) {
+  const std::string fixture = test::fixture("adallava_tiny_L");
+  test::TempDir t;
+  const Data d = make_data(t.file("data"), fixture + "/image.png");
+  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
+  const std::string common = "train -m " + t.file("model") + " --data " + d.json + " --images " + d.images +
+                             " --steps 1 --batch 2 --lr 1e-3 --seed 3 --train scheduler";
+  Result r = run_cli(common + " --out " + t.file("tau5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli(common + " --tau 1 --out " + t.file("tau1"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto loss = [&](const std::string& dir) {
+    std::ifstream in(t.file(dir + "/loss.csv"));
+    std::string header, row;
+    std::getline(in, header), std::getline(in, row);
+    return row.substr(0, row.find(',', row.find(',') + 1));  // step,loss
+  };
+  ASSERT_NE(loss("tau5").find("1,"), std::string::npos);
+  EXPECT_EQ(loss("tau5"), loss("tau1"));
+  EXPECT_NE(test::read_file(t.file("tau5/model.safetensors")), test::read_file(t.file("tau1/model.safetensors")));
+  r = run_cli(common + " --tau 0 --out " + t.file("tau0"));
+  EXPECT_EQ(r.exit_code, 1);  // CLI11 rejects it: what is wrong is named
+  EXPECT_NE(r.err.find("--tau"), std::string::npos) << r.err;
+}
+
 // Several --data files train as one set: the records of a file split in two, given in order,
 // train the same checkpoint bytes as the whole file; a missing second file is named.
 TEST(CmdTrain, SeveralDataFilesTrainAsOneSet) {
