@@ -100,8 +100,10 @@ void run_train(const TrainCliOptions& o) {
     model = source.load();
     params = train::Params::from_model(*model, o.t.train == "all");
   }
-  if (!model->adaptive() && o.t.train == "scheduler")
-    throw Error(model->dir() + ": --train scheduler needs an AdaLLaVA checkpoint (or --variant L|H to make one)");
+  if (!model->adaptive() && (o.t.train == "scheduler" || o.t.train == "scheduler-exact"))
+    throw Error(model->dir() + ": --train " + o.t.train + " needs an AdaLLaVA checkpoint (or --variant L|H to make one)");
+  if (o.t.train == "scheduler-exact" && model->adaptive()->config.type != SchedulerType::L)
+    throw Error(model->dir() + ": --train scheduler-exact needs an AdaLLaVA-L checkpoint (it enumerates whole-layer plans)");
   int64_t skipped = 0;
   std::vector<train::Example> data;
   const int64_t V = model->config().text.vocab_size;
@@ -220,8 +222,10 @@ void register_train(CLI::App& app) {
   sub->add_option("--clip", o->t.clip, "gradient-norm clip")->check(CLI::Range(0.0, 1e9));
   sub->add_option("--train", o->t.train,
                   "what trains: all, no-vision (LLM, projector, scheduler; the default), gated (scheduler and "
-                  "the layers after the prefix; on a plain LLaVA the second half of its layers) or scheduler")
-      ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler"}));
+                  "the layers after the prefix; on a plain LLaVA the second half of its layers), scheduler (and its "
+                  "latency encoder) or scheduler-exact (AdaLLaVA-L: the scheduler's head on the exact expected loss "
+                  "of every plan of the budget, the rest frozen)")
+      ->check(CLI::IsMember({"all", "no-vision", "gated", "scheduler", "scheduler-exact"}));
   sub->add_option("--tau", o->t.tau,
                   "Gumbel-softmax temperature of the straight-through gradient (5, the default: the authors'; "
                   "the sampled plans do not depend on it)")

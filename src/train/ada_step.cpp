@@ -14,6 +14,20 @@ namespace adallava::train {
 
 namespace {
 
+// Every plan of `units` gated layers out of n, as bit masks (ascending), at most `limit`.
+std::vector<uint32_t> layer_subsets(int n, int units, size_t limit) {
+  std::vector<uint32_t> out;
+  if (n > 24) throw Error("--train scheduler-exact: " + std::to_string(n) + " gated layers are too many to enumerate");
+  for (uint32_t m = 0; m < (1u << n); ++m)
+    if (__builtin_popcount(m) == units) {
+      out.push_back(m);
+      if (out.size() > limit)
+        throw Error("--train scheduler-exact: more than " + std::to_string(limit) + " plans of " +
+                    std::to_string(units) + " layers out of " + std::to_string(n) + " to enumerate");
+    }
+  return out;
+}
+
 std::string layer_name(int l, const char* what) {
   return "model.layers." + std::to_string(l) + "." + what;
 }
@@ -161,6 +175,67 @@ std::map<std::string, std::vector<float>> Params::zeros_like() const {
   return z;
 }
 
+// --train scheduler-exact (AdaLLaVA-L): x is the decoder state entering the first gated layer.
+// Every plan S of `units` gated layers runs forward to its loss L_S; the scheduler's plan
+// distribution is p(S) ∝ exp(Σ_{j∈S} logit_j), whose most likely plan is the top-k plan that
+// inference runs, and the loss is the expectation E = Σ_S p(S)·L_S, with the exact gradient
+// dE/dlogit_j = Σ_{S∋j} p(S)·(L_S − E). Only the scheduler's head gets a gradient (the latency
+// encoder reaches the loss through every row's attention as well, which this does not follow).
+void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, const std::vector<float>& x,
+                         int64_t lp, const std::vector<int64_t>& labels, int units, const LayerShape& sh, Grads& G,
+                         float loss_scale, LayerActs<float>& scratch) {
+  const TextConfig& c = m.config().text;
+  const AdaConfig& a = m.adaptive()->config;
+  if (a.type != SchedulerType::L) throw Error("--train scheduler-exact: needs an AdaLLaVA-L checkpoint");
+  const int64_t H = c.hidden_size, V = c.vocab_size, T = sh.T;
+  const int P = a.num_prefix_layers, n = a.num_gated_layers, nh = c.num_heads;
+  r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);
+  r.scheduler_logits.assign(size_t(n), 0.f);
+  linear_forward(r.scheduler_logits.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"),
+                 p.at("scheduler.mlp_head.bias"), 1, H, n);
+  std::vector<int64_t> targets(size_t(T), kIgnoreIndex);
+  for (int64_t t = 0; t + 1 < T; ++t) targets[size_t(t)] = labels[size_t(t + 1)];
+  const std::vector<uint32_t> plans = layer_subsets(n, units, 256);
+  std::vector<double> loss(plans.size()), score(plans.size());
+  const std::vector<float> ones(2 * size_t(nh), 1.f);
+  std::vector<float> h, out(x.size()), xn(x.size()), rr(static_cast<size_t>(T)), logits(static_cast<size_t>(T * V)), dlogits(logits.size());
+  size_t best = 0;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    h = x;
+    score[i] = 0;
+    for (int g = 0; g < n; ++g) {
+      if (!(plans[i] >> g & 1u)) continue;  // a gated-off layer adds nothing to the residual stream
+      score[i] += r.scheduler_logits[size_t(g)];
+      layer_forward(out.data(), h.data(), layer_params(p.values, P + g), ones.data(), ones.data() + nh, sh, scratch);
+      h.swap(out);
+    }
+    rms_norm_forward(xn.data(), rr.data(), h.data(), p.at("model.norm.weight"), T, H, float(c.rms_norm_eps));
+    linear_forward(logits.data(), xn.data(), p.at("lm_head.weight"), (const float*)nullptr, T, H, V);
+    loss[i] = cross_entropy(dlogits.data(), logits.data(), targets.data(), T, V, kIgnoreIndex, 1.f);
+    if (score[i] > score[best]) best = i;
+    if (i == best) r.logits = logits;
+  }
+  const double top = *std::max_element(score.begin(), score.end());
+  double z = 0, expected = 0;
+  for (double& sc : score) z += (sc = std::exp(sc - top));
+  for (size_t i = 0; i < plans.size(); ++i) expected += score[i] / z * loss[i];
+  std::vector<float> dlogit(size_t(n), 0.f);
+  for (size_t i = 0; i < plans.size(); ++i)
+    for (int g = 0; g < n; ++g)
+      if (plans[i] >> g & 1u) dlogit[size_t(g)] += float(score[i] / z * (loss[i] - expected)) * loss_scale;
+  r.loss = expected;
+  r.plan.hard.assign(size_t(n), 0.f);
+  for (int g = 0; g < n; ++g) r.plan.hard[size_t(g)] = float(plans[best] >> g & 1u);
+  r.plan.plan = r.plan.hard;
+  const auto grad = [&G](const char* name) -> float* {
+    auto it = G.find(name);
+    return it == G.end() ? nullptr : it->second.data();
+  };
+  std::vector<float> dinput(size_t(H), 0.f);
+  linear_backward(dinput.data(), grad("scheduler.mlp_head.weight"), grad("scheduler.mlp_head.bias"), dlogit.data(),
+                  r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"), 1, H, n);
+}
+
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise) {
   Grads grads = p.zeros_like();
@@ -273,6 +348,11 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     std::fill(gates[size_t(l)].begin(), gates[size_t(l)].end(), 0.f);
   }
   for (int l = 0; l < N; ++l) {
+    if (ada && l == P && s.exact_plan_gradient) {
+      exact_plan_gradient(r, m, p, x, lp, labels, units, sh, G, loss_scale, acts[size_t(l)]);
+      lap(r.times.llm_forward);
+      return r;
+    }
     if (ada && l == P) {
       const AdaConfig& a = ada->config;
       r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);

@@ -41,6 +41,10 @@ struct Sample {
   // Stochastic depth on a plain LLaVA: layers that are the identity in this sample (their
   // attention and MLP outputs gated to zero, so they get no gradient either).
   std::vector<int> skipped_layers;
+  // AdaLLaVA-L, --train scheduler-exact: no sampled plan; every plan of the budget's unit count
+  // runs forward and the scheduler's head gets the exact gradient of the expected loss under its
+  // plan distribution (see exact_plan_gradient in ada_step.cpp). No backward pass otherwise.
+  bool exact_plan_gradient = false;
 };
 
 // Wall time of a step's phases, ms (the training benchmark's split).

@@ -28,6 +28,7 @@ bool is_scheduler_param(const std::string& name) { return name.rfind("scheduler.
 
 bool trains(const std::string& name, const std::string& choice, const LlavaModel& m) {
   if (choice == "scheduler") return is_scheduler_param(name);
+  if (choice == "scheduler-exact") return name.rfind("scheduler.mlp_head.", 0) == 0;
   if (choice == "gated") {
     if (is_scheduler_param(name)) return true;
     const std::string layers = "model.layers.";
@@ -37,13 +38,15 @@ bool trains(const std::string& name, const std::string& choice, const LlavaModel
   }
   if (choice == "no-vision") return name.rfind(kEmbeddedVisionPrefix, 0) != 0;
   if (choice == "all") return true;
-  throw Error("--train '" + choice + "' is not one of all, no-vision, gated, scheduler");
+  throw Error("--train '" + choice + "' is not one of all, no-vision, gated, scheduler, scheduler-exact");
 }
 
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
            const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
   trains("", o.train, m);  // validates the choice
+  if (o.train == "scheduler-exact" && (!m.adaptive() || m.adaptive()->config.type != SchedulerType::L))
+    throw Error("--train scheduler-exact: needs an AdaLLaVA-L checkpoint (it enumerates the plans of whole layers)");
   if (o.drop_rate > 0 && !o.drop_layers.empty()) {
     if (m.adaptive()) throw Error("--drop-layers: the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
     for (int l : o.drop_layers)
@@ -124,7 +127,8 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     auto run_job = [&](Job& j, Grads& into) {
       std::mt19937_64 stream(j.seed);
       const GumbelSource gumbel = scaled_gumbel(stream, o.plan_noise);
-      Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped};
+      Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped,
+               o.train == "scheduler-exact"};
       try {
         // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
         j.r = ada_train_step(m, params, s, j.units, o.tau, gumbel, into, float(j.n));

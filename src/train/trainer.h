@@ -77,7 +77,8 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
 // Whether a parameter trains under the --train choice: all; no-vision (all but the vision
 // tower); gated (the scheduler, latency encoder and the layers after m's always-on prefix: the
 // prefix keeps the base model's division of labour; on a plain LLaVA the second half of its
-// layers, whose backward pass then stops there); scheduler (those two only).
+// layers, whose backward pass then stops there); scheduler (those two only); scheduler-exact
+// (the scheduler's head only, on the exact expected loss over every plan: AdaLLaVA-L).
 bool trains(const std::string& name, const std::string& choice, const LlavaModel& m);
 
 }  // namespace adallava::train

@@ -3,11 +3,14 @@
 // checkpoint into AdaLLaVA, here with the vision tower trained too (a self-contained folder).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_test_util.h"
+#include "io/safetensors.h"
 #include "test_util.h"
 #include "text/tokenizer_trainer.h"
 
@@ -131,6 +134,34 @@ TEST(CmdTrain, TauChangesTheGradientNotThePlans) {
   r = run_cli(common + " --tau 0 --out " + t.file("tau0"));
   EXPECT_EQ(r.exit_code, 1);  // CLI11 rejects it: what is wrong is named
   EXPECT_NE(r.err.find("--tau"), std::string::npos) << r.err;
+}
+
+// --train scheduler-exact trains the scheduler's head alone (the checkpoint's LLM and latency
+// encoder bytes stay as they were) and is an error, naming the checkpoint, on AdaLLaVA-H.
+TEST(CmdTrain, SchedulerExactTrainsTheHeadOnlyAndNeedsTheLVariant) {
+  test::TempDir t;
+  const Data d = make_data(t.file("data"), test::fixture("adallava_tiny_L") + "/image.png");
+  make_model(test::fixture("adallava_tiny_L"), t.file("L"), "ada_llava_llama", d.text);
+  make_model(test::fixture("adallava_tiny_H"), t.file("H"), "ada_llava_llama", d.text);
+  const std::string args = " --data " + d.json + " --images " + d.images + " --steps 2 --batch 2 --lr 1e-2 --train scheduler-exact";
+  Result r = run_cli("train -m " + t.file("L") + args + " --out " + t.file("out"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const TensorStore before = TensorStore::open_dir(t.file("L")), after = TensorStore::open_dir(t.file("out"));
+  int changed = 0, compared = 0;
+  for (const auto& [name, a] : after.records()) {
+    const TensorRecord* b = before.find(name);
+    if (!b) continue;  // the tower, embedded in the output
+    ASSERT_EQ(a.dtype_name, b->dtype_name) << name;
+    const bool same = a.nbytes == b->nbytes && std::memcmp(a.data, b->data, a.nbytes) == 0;
+    ++compared;
+    if (name.rfind("scheduler.mlp_head.", 0) == 0) changed += !same;
+    else EXPECT_TRUE(same) << name;
+  }
+  EXPECT_GT(compared, 10);
+  EXPECT_EQ(changed, 2);  // weight and bias
+  r = run_cli("train -m " + t.file("H") + args + " --out " + t.file("outH"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("scheduler-exact needs an AdaLLaVA-L checkpoint"), std::string::npos) << r.err;
 }
 
 // Several --data files train as one set: the records of a file split in two, given in order,

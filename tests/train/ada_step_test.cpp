@@ -86,5 +86,61 @@ TEST(AdaTrainStep, BackwardStopsBelowTheLowestTrainedLayerWithTheSameGradients) 
   EXPECT_GT(full.times.llm_backward + full.times.vision_backward, 0);
 }
 
+// --train scheduler-exact on AdaLLaVA-L: the loss is the expectation, under p(S) ∝ exp(Σ_{j∈S}
+// logit_j), of the losses that the sampled-plan step gives for each plan S of the unit count, and
+// the scheduler head's gradient is that expectation's (central differences on its bias).
+TEST(AdaTrainStep, ExactPlanGradientIsTheExpectedLossOverEveryPlan) {
+  const std::string dir = test::fixture("adallava_tiny_L");
+  auto m = LlavaModel::load(dir);
+  const Params p = Params::from_model(*m);
+  const AdaConfig& a = m->adaptive()->config;
+  ASSERT_EQ(a.type, SchedulerType::L);
+  const int n = a.num_gated_layers, units = 2;
+  ASSERT_GE(n, 3);  // several plans to weigh
+  const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
+  Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data(), {}};
+  const GumbelSource none = [](float*, int64_t) { FAIL() << "the exact gradient samples no plan"; };
+  const std::string w = "scheduler.mlp_head.weight", b = "scheduler.mlp_head.bias";
+  const auto exact = [&](const Params& q, Grads& g) {
+    Sample e = s;
+    e.exact_plan_gradient = true;
+    return ada_train_step(*m, q, e, units, 5.f, none, g, 1.f);
+  };
+  Grads g{{w, std::vector<float>(p.values.at(w).size(), 0.f)}, {b, std::vector<float>(size_t(n), 0.f)}};
+  const StepResult r = exact(p, g);
+  ASSERT_EQ(r.scheduler_logits.size(), size_t(n));
+
+  // Each plan's loss from the ordinary step, the plan forced through its Gumbel draws.
+  double z = 0, expected = 0;
+  std::vector<double> weight, loss;
+  for (uint32_t mask = 0; mask < (1u << n); ++mask) {
+    if (__builtin_popcount(mask) != units) continue;
+    const GumbelSource force = [&](float* x, int64_t k) {
+      for (int64_t j = 0; j < k; ++j) x[j] = (mask >> j & 1u) ? 1e4f : 0.f;
+    };
+    double score = 0;
+    for (int j = 0; j < n; ++j) score += (mask >> j & 1u) ? r.scheduler_logits[size_t(j)] : 0;
+    const StepResult one = ada_train_step(*m, p, s, units, 5.f, force);
+    for (int j = 0; j < n; ++j) ASSERT_EQ(one.plan.hard[size_t(j)], float(mask >> j & 1u));
+    weight.push_back(std::exp(score)), loss.push_back(one.loss), z += weight.back();
+  }
+  ASSERT_EQ(weight.size(), 6u);
+  for (size_t i = 0; i < weight.size(); ++i) expected += weight[i] / z * loss[i];
+  EXPECT_NEAR(r.loss, expected, 1e-5);
+  EXPECT_GT(*std::max_element(loss.begin(), loss.end()) - *std::min_element(loss.begin(), loss.end()), 1e-4);
+
+  double scale = 0;
+  for (float v : g.at(b)) scale = std::max(scale, double(std::abs(v)));
+  ASSERT_GT(scale, 1e-6);
+  for (int j = 0; j < n; ++j) {
+    const float h = 1e-2f;
+    Params up = p, down = p;
+    up.values.at(b)[size_t(j)] += h, down.values.at(b)[size_t(j)] -= h;
+    Grads unused;
+    const double numeric = (exact(up, unused).loss - exact(down, unused).loss) / (2 * double(h));
+    EXPECT_NEAR(g.at(b)[size_t(j)], numeric, 1e-3 * scale + 1e-6) << "bias " << j;
+  }
+}
+
 }  // namespace
 }  // namespace adallava::train
