@@ -175,6 +175,30 @@ std::map<std::string, std::vector<float>> Params::zeros_like() const {
   return z;
 }
 
+namespace {
+
+// The gradient buffer of a parameter; null when it is frozen.
+float* grad_of(Grads& G, const std::string& name) {
+  auto it = G.find(name);
+  return it == G.end() ? nullptr : it->second.data();
+}
+
+// Next-token targets: row t predicts labels[t + 1].
+std::vector<int64_t> next_token_targets(const std::vector<int64_t>& labels) {
+  std::vector<int64_t> targets(labels.size(), kIgnoreIndex);
+  for (size_t t = 0; t + 1 < labels.size(); ++t) targets[t] = labels[t + 1];
+  return targets;
+}
+
+// The scheduler reads the latency row lp of x, the state entering the first gated layer.
+void scheduler_forward(StepResult& r, const Params& p, const std::vector<float>& x, int64_t lp, int64_t H,
+                       int64_t outputs) {
+  r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);
+  r.scheduler_logits.assign(size_t(outputs), 0.f);
+  linear_forward(r.scheduler_logits.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"),
+                 p.at("scheduler.mlp_head.bias"), 1, H, outputs);
+}
+
 // --train scheduler-exact (AdaLLaVA-L): x is the decoder state entering the first gated layer.
 // Every plan S of `units` gated layers runs forward to its loss L_S; the scheduler's plan
 // distribution is p(S) ∝ exp(Σ_{j∈S} logit_j), whose most likely plan is the top-k plan that
@@ -189,12 +213,8 @@ void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, co
   if (a.type != SchedulerType::L) throw Error("--train scheduler-exact: needs an AdaLLaVA-L checkpoint");
   const int64_t H = c.hidden_size, V = c.vocab_size, T = sh.T;
   const int P = a.num_prefix_layers, n = a.num_gated_layers, nh = c.num_heads;
-  r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);
-  r.scheduler_logits.assign(size_t(n), 0.f);
-  linear_forward(r.scheduler_logits.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"),
-                 p.at("scheduler.mlp_head.bias"), 1, H, n);
-  std::vector<int64_t> targets(size_t(T), kIgnoreIndex);
-  for (int64_t t = 0; t + 1 < T; ++t) targets[size_t(t)] = labels[size_t(t + 1)];
+  scheduler_forward(r, p, x, lp, H, n);
+  const std::vector<int64_t> targets = next_token_targets(labels);
   const std::vector<uint32_t> plans = layer_subsets(n, units, 256);
   std::vector<double> loss(plans.size()), score(plans.size());
   const std::vector<float> ones(2 * size_t(nh), 1.f);
@@ -227,14 +247,12 @@ void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, co
   r.plan.hard.assign(size_t(n), 0.f);
   for (int g = 0; g < n; ++g) r.plan.hard[size_t(g)] = float(plans[best] >> g & 1u);
   r.plan.plan = r.plan.hard;
-  const auto grad = [&G](const char* name) -> float* {
-    auto it = G.find(name);
-    return it == G.end() ? nullptr : it->second.data();
-  };
   std::vector<float> dinput(size_t(H), 0.f);
-  linear_backward(dinput.data(), grad("scheduler.mlp_head.weight"), grad("scheduler.mlp_head.bias"), dlogit.data(),
-                  r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"), 1, H, n);
+  linear_backward(dinput.data(), grad_of(G, "scheduler.mlp_head.weight"), grad_of(G, "scheduler.mlp_head.bias"),
+                  dlogit.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"), 1, H, n);
 }
+
+}  // namespace
 
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise) {
@@ -257,10 +275,7 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     into += std::chrono::duration<double, std::milli>(now - clock).count();
     clock = now;
   };
-  auto gp = [&G](const std::string& name) -> float* {  // null: frozen
-    auto it = G.find(name);
-    return it == G.end() ? nullptr : it->second.data();
-  };
+  auto gp = [&G](const std::string& name) { return grad_of(G, name); };
   const auto& W = p.values;
 
   // Vision (in the params when it trains, else frozen in the model) and projector:
@@ -355,10 +370,7 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
     }
     if (ada && l == P) {
       const AdaConfig& a = ada->config;
-      r.scheduler_input.assign(x.begin() + lp * H, x.begin() + (lp + 1) * H);
-      r.scheduler_logits.resize(size_t(out_n));
-      linear_forward(r.scheduler_logits.data(), r.scheduler_input.data(), p.at("scheduler.mlp_head.weight"),
-                     p.at("scheduler.mlp_head.bias"), 1, H, out_n);
+      scheduler_forward(r, p, x, lp, H, out_n);
       r.plan = a.type == SchedulerType::L
                    ? sample_plan_L(r.scheduler_logits, units, tau, noise)
                    : sample_plan_H(r.scheduler_logits, units, a.num_gated_layers, nh, a.scheduler_rank, tau, noise);
@@ -376,9 +388,7 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   rms_norm_forward(xn.data(), rr.data(), x.data(), p.at("model.norm.weight"), T, H, float(c.rms_norm_eps));
   r.logits.assign(size_t(T * V), 0.f);
   linear_forward(r.logits.data(), xn.data(), p.at("lm_head.weight"), (const float*)nullptr, T, H, V);
-  // Next-token loss: row t predicts labels[t + 1].
-  std::vector<int64_t> targets(static_cast<size_t>(T), kIgnoreIndex);
-  for (int64_t t = 0; t + 1 < T; ++t) targets[size_t(t)] = labels[size_t(t + 1)];
+  const std::vector<int64_t> targets = next_token_targets(labels);
   std::vector<float> dlogits(r.logits.size(), 0.f);
   r.loss = cross_entropy(dlogits.data(), r.logits.data(), targets.data(), T, V, kIgnoreIndex, loss_scale);
 

@@ -45,8 +45,6 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
            const std::function<void(const StepLog&)>& on_step, TrainState* state) {
   if (data.empty()) throw Error("no training examples");
   trains("", o.train, m);  // validates the choice
-  if (o.train == "scheduler-exact" && (!m.adaptive() || m.adaptive()->config.type != SchedulerType::L))
-    throw Error("--train scheduler-exact: needs an AdaLLaVA-L checkpoint (it enumerates the plans of whole layers)");
   if (o.drop_rate > 0 && !o.drop_layers.empty()) {
     if (m.adaptive()) throw Error("--drop-layers: the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
     for (int l : o.drop_layers)

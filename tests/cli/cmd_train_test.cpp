@@ -62,6 +62,21 @@ Data make_data(const std::string& dir, const std::string& image) {
   return d;
 }
 
+// The common setup: the data on the fixture's image, a model folder in t/model on the fixture's
+// weights, and the start of a train command on both.
+struct TrainSetup {
+  Data d;
+  std::string model, train;  // train: "train -m MODEL --data JSON --images IMAGES"
+};
+
+TrainSetup make_setup(const test::TempDir& t, const std::string& fixture_name) {
+  const std::string fixture = test::fixture(fixture_name);
+  TrainSetup s{make_data(t.file("data"), fixture + "/image.png"), t.file("model"), ""};
+  make_model(fixture, s.model, "ada_llava_llama", s.d.text);
+  s.train = "train -m " + s.model + " --data " + s.d.json + " --images " + s.d.images;
+  return s;
+}
+
 int csv_rows(const std::string& path) {
   std::ifstream in(path);
   std::string line;
@@ -71,18 +86,16 @@ int csv_rows(const std::string& path) {
 }
 
 TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
-  const std::string fixture = test::fixture("adallava_tiny_L");
   test::TempDir t;
-  const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
-  Result r = run_cli("train -m " + t.file("model") + " --data " + d.json + " --images " + d.images + " --out " +
-                     t.file("out") + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1");
+  const TrainSetup s = make_setup(t, "adallava_tiny_L");
+  Result r = run_cli(s.train + " --out " + t.file("out") + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(csv_rows(t.file("out/loss.csv")), 5);  // ceil(2 × 5 / 2)
   EXPECT_NE(test::read_file(t.file("out/loss.svg")).find("<svg"), std::string::npos);
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "trainer_state.json"})
     EXPECT_TRUE(fs::exists(t.file("out/") + f)) << f;
-  r = run_cli("run -m " + t.file("out") + " --image " + d.images + "/scene.png -p \"Is there a circle?\" -n 3 --budget 0.5 --json");
+  r = run_cli("run -m " + t.file("out") + " --image " + s.d.images +
+              "/scene.png -p \"Is there a circle?\" -n 3 --budget 0.5 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["budget"].get<double>(), 0.5);
@@ -92,12 +105,9 @@ TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
 // A run stopped part way (--stop-after) and continued with --resume writes the same checkpoint
 // bytes as the run in one go, and its loss.csv has every step once.
 TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
-  const std::string fixture = test::fixture("adallava_tiny_L");
   test::TempDir t;
-  const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
-  const std::string common = "train -m " + t.file("model") + " --data " + d.json + " --images " + d.images +
-                             " --steps 4 --batch 2 --lr 1e-3 --seed 3 --save-every 1";
+  const std::string common =
+      make_setup(t, "adallava_tiny_L").train + " --steps 4 --batch 2 --lr 1e-3 --seed 3 --save-every 1";
   Result r = run_cli(common + " --out " + t.file("once"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_cli(common + " --out " + t.file("twice") + " --stop-after 2");
@@ -112,12 +122,9 @@ TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
 // --tau shapes the straight-through gradient only: the same first step samples the same plans
 // (same loss) and moves the weights differently.
 TEST(CmdTrain, TauChangesTheGradientNotThePlans) {
-  const std::string fixture = test::fixture("adallava_tiny_L");
   test::TempDir t;
-  const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
-  const std::string common = "train -m " + t.file("model") + " --data " + d.json + " --images " + d.images +
-                             " --steps 1 --batch 2 --lr 1e-3 --seed 3 --train scheduler";
+  const std::string common =
+      make_setup(t, "adallava_tiny_L").train + " --steps 1 --batch 2 --lr 1e-3 --seed 3 --train scheduler";
   Result r = run_cli(common + " --out " + t.file("tau5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_cli(common + " --tau 1 --out " + t.file("tau1"));
@@ -167,14 +174,13 @@ TEST(CmdTrain, SchedulerExactTrainsTheHeadOnlyAndNeedsTheLVariant) {
 // Several --data files train as one set: the records of a file split in two, given in order,
 // train the same checkpoint bytes as the whole file; a missing second file is named.
 TEST(CmdTrain, SeveralDataFilesTrainAsOneSet) {
-  const std::string fixture = test::fixture("adallava_tiny_L");
   test::TempDir t;
-  const Data d = make_data(t.file("data"), fixture + "/image.png");
-  make_model(fixture, t.file("model"), "ada_llava_llama", d.text);
+  const TrainSetup s = make_setup(t, "adallava_tiny_L");
+  const Data& d = s.d;
   const auto all = nlohmann::json::parse(test::read_file(d.json));
   test::write_file(t.file("first.json"), nlohmann::json(std::vector<nlohmann::json>(all.begin(), all.begin() + 2)).dump());
   test::write_file(t.file("rest.json"), nlohmann::json(std::vector<nlohmann::json>(all.begin() + 2, all.end())).dump());
-  const std::string common = "train -m " + t.file("model") + " --images " + d.images + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1";
+  const std::string common = "train -m " + s.model + " --images " + d.images + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1";
   Result r = run_cli(common + " --data " + d.json + " --out " + t.file("one"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_cli(common + " --data " + t.file("first.json") + " " + t.file("rest.json") + " --out " + t.file("two"));
