@@ -36,6 +36,7 @@ struct TrainCliOptions {
   train::AdaptiveInit adaptive;  // variant set: turn a plain LLaVA checkpoint into AdaLLaVA first
   bool skip_bad = false, resume = false;
   std::string template_name = "vicuna_v1";
+  std::string plan_score;  // --plan-score: loss or answer-error, with --train scheduler-exact
 };
 
 // The tokenizer and generation files travel with every checkpoint written to out.
@@ -104,6 +105,8 @@ void run_train(const TrainCliOptions& o) {
     throw Error(model->dir() + ": --train " + o.t.train + " needs an AdaLLaVA checkpoint (or --variant L|H to make one)");
   if (o.t.train == "scheduler-exact" && model->adaptive()->config.type != SchedulerType::L)
     throw Error(model->dir() + ": --train scheduler-exact needs an AdaLLaVA-L checkpoint (it enumerates whole-layer plans)");
+  if (!o.plan_score.empty() && o.t.train != "scheduler-exact")
+    throw Error("--plan-score: goes with --train scheduler-exact (it scores each plan of the exact expectation)");
   int64_t skipped = 0;
   std::vector<train::Example> data;
   const int64_t V = model->config().text.vocab_size;
@@ -133,6 +136,7 @@ void run_train(const TrainCliOptions& o) {
   }
   if (skipped) std::fprintf(stderr, "skipped %lld bad records\n", static_cast<long long>(skipped));
   train::TrainOptions topt = o.t;
+  if (o.plan_score == "answer-error") topt.plan_score = train::Sample::PlanScore::AnswerError;
   if (o.epochs > 0)
     topt.steps = std::max<int64_t>(
         1, int64_t(std::ceil(o.epochs * double(data.size()) / double(int64_t(topt.batch) * topt.accum))));
@@ -230,6 +234,11 @@ void register_train(CLI::App& app) {
                   "Gumbel-softmax temperature of the straight-through gradient (5, the default: the authors'; "
                   "the sampled plans do not depend on it)")
       ->check(CLI::Range(0.01, 100.0));
+  sub->add_option("--plan-score", o->plan_score,
+                  "with --train scheduler-exact, what each plan's expected value is taken of: loss (its "
+                  "cross-entropy, the default) or answer-error (the share of answers it gets wrong, a token's "
+                  "argmax missing, teacher-forced)")
+      ->check(CLI::IsMember({"loss", "answer-error"}));
   sub->add_option("--plan-noise", o->t.plan_noise,
                   "scale of the Gumbel noise in plan sampling (1, the default: the authors' sampler; below 1 "
                   "each input trains mostly its scheduler's own plans)")

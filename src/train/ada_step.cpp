@@ -207,7 +207,7 @@ void scheduler_forward(StepResult& r, const Params& p, const std::vector<float>&
 // encoder reaches the loss through every row's attention as well, which this does not follow).
 void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, const std::vector<float>& x,
                          int64_t lp, const std::vector<int64_t>& labels, int units, const LayerShape& sh, Grads& G,
-                         float loss_scale, LayerActs<float>& scratch) {
+                         float loss_scale, Sample::PlanScore score_by, LayerActs<float>& scratch) {
   const TextConfig& c = m.config().text;
   const AdaConfig& a = m.adaptive()->config;
   if (a.type != SchedulerType::L) throw Error("--train scheduler-exact: needs an AdaLLaVA-L checkpoint");
@@ -231,7 +231,9 @@ void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, co
     }
     rms_norm_forward(xn.data(), rr.data(), h.data(), p.at("model.norm.weight"), T, H, float(c.rms_norm_eps));
     linear_forward(logits.data(), xn.data(), p.at("lm_head.weight"), (const float*)nullptr, T, H, V);
-    loss[i] = cross_entropy(dlogits.data(), logits.data(), targets.data(), T, V, kIgnoreIndex, 1.f);
+    loss[i] = score_by == Sample::PlanScore::Loss
+                  ? cross_entropy(dlogits.data(), logits.data(), targets.data(), T, V, kIgnoreIndex, 1.f)
+                  : answer_error(logits.data(), targets, V);
     if (score[i] > score[best]) best = i;
     if (i == best) r.logits = logits;
   }
@@ -253,6 +255,22 @@ void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, co
 }
 
 }  // namespace
+
+double answer_error(const float* logits, const std::vector<int64_t>& targets, int64_t V) {
+  int answers = 0, wrong = 0;
+  bool in_answer = false, missed = false;
+  for (size_t t = 0; t <= targets.size(); ++t) {
+    const bool supervised = t < targets.size() && targets[t] != kIgnoreIndex;
+    if (supervised) {
+      const float* row = logits + int64_t(t) * V;
+      missed = missed || std::max_element(row, row + V) - row != targets[t];
+    } else if (in_answer) {
+      ++answers, wrong += missed, missed = false;
+    }
+    in_answer = supervised;
+  }
+  return answers ? double(wrong) / answers : 0.0;
+}
 
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise) {
@@ -364,7 +382,7 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
   }
   for (int l = 0; l < N; ++l) {
     if (ada && l == P && s.exact_plan_gradient) {
-      exact_plan_gradient(r, m, p, x, lp, labels, units, sh, G, loss_scale, acts[size_t(l)]);
+      exact_plan_gradient(r, m, p, x, lp, labels, units, sh, G, loss_scale, s.plan_score, acts[size_t(l)]);
       lap(r.times.llm_forward);
       return r;
     }

@@ -45,6 +45,9 @@ struct Sample {
   // runs forward and the scheduler's head gets the exact gradient of the expected loss under its
   // plan distribution (see exact_plan_gradient in ada_step.cpp). No backward pass otherwise.
   bool exact_plan_gradient = false;
+  // What each plan's forward pass scores there: its cross-entropy, or its answer error (the
+  // share of the sample's answers with a token whose argmax misses: exact match, teacher-forced).
+  enum class PlanScore { Loss, AnswerError } plan_score = PlanScore::Loss;
 };
 
 // Wall time of a step's phases, ms (the training benchmark's split).
@@ -78,5 +81,9 @@ StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s,
 // The same with every param's gradient, returned in StepResult::grads.
 StepResult ada_train_step(const LlavaModel& m, const Params& p, const Sample& s, int units, float tau,
                           const GumbelSource& noise);
+
+// The share of answers (runs of supervised next-token targets, kIgnoreIndex between them) with a
+// row whose argmax is not its target: exact match, teacher-forced. logits: (targets.size(), V).
+double answer_error(const float* logits, const std::vector<int64_t>& targets, int64_t V);
 
 }  // namespace adallava::train

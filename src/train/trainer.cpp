@@ -126,7 +126,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
       std::mt19937_64 stream(j.seed);
       const GumbelSource gumbel = scaled_gumbel(stream, o.plan_noise);
       Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped,
-               o.train == "scheduler-exact"};
+               o.train == "scheduler-exact", o.plan_score};
       try {
         // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
         j.r = ada_train_step(m, params, s, j.units, o.tau, gumbel, into, float(j.n));

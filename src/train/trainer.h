@@ -32,6 +32,8 @@ struct TrainOptions {
   // softmax(logits); s draws them from softmax(logits / s), so below 1 each input mostly trains
   // its scheduler's own plans and less the others).
   float plan_noise = 1.f;
+  // --train scheduler-exact: each plan scored by its loss or by its answer error (Sample::PlanScore).
+  Sample::PlanScore plan_score = Sample::PlanScore::Loss;
   int64_t stop_after = 0;  // stop once this many steps are done (0: run to `steps`); the schedule still spans `steps`
   // Stochastic depth (plain LLaVA only): each sample skips each of these layers with this
   // probability (tried in stage 1 on layers 4 and 5, and not in the recipe: see the README).

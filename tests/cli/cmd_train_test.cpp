@@ -169,6 +169,13 @@ TEST(CmdTrain, SchedulerExactTrainsTheHeadOnlyAndNeedsTheLVariant) {
   r = run_cli("train -m " + t.file("H") + args + " --out " + t.file("outH"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("scheduler-exact needs an AdaLLaVA-L checkpoint"), std::string::npos) << r.err;
+  // Scored by the answer error (a fixture that answers nothing right: the head gets no gradient).
+  r = run_cli("train -m " + t.file("L") + args + " --plan-score answer-error --out " + t.file("error"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(test::read_file(t.file("error/loss.csv")).find("\n1,1"), std::string::npos);  // step 1: error 1
+  expect_clean_error(run_cli("train -m " + t.file("L") + " --data " + d.json + " --images " + d.images +
+                             " --steps 1 --train scheduler --plan-score answer-error --out " + t.file("bad")),
+                     "--plan-score");
 }
 
 // Several --data files train as one set: the records of a file split in two, given in order,

@@ -142,5 +142,80 @@ TEST(AdaTrainStep, ExactPlanGradientIsTheExpectedLossOverEveryPlan) {
   }
 }
 
+// Answers are the runs of supervised targets; one row's argmax off its target makes its answer
+// wrong, and the error is the share of wrong answers.
+TEST(AnswerError, CountsAnswersWithAMissedToken) {
+  const int64_t V = 3, I = kIgnoreIndex;
+  // Rows' argmax: 0 1 2 0 1 2.
+  const std::vector<float> logits = {5, 0, 0, 0, 5, 0, 0, 0, 5, 5, 0, 0, 0, 5, 0, 0, 0, 5};
+  EXPECT_EQ(answer_error(logits.data(), {I, 1, 2, I, 1, 2}, V), 0.0);   // both right
+  EXPECT_EQ(answer_error(logits.data(), {I, 1, 0, I, 1, 2}, V), 0.5);   // the first misses a token
+  EXPECT_EQ(answer_error(logits.data(), {0, 0, I, I, I, 0}, V), 1.0);   // both miss
+  EXPECT_EQ(answer_error(logits.data(), {I, I, I, I, I, I}, V), 0.0);   // no answer
+  EXPECT_NEAR(answer_error(logits.data(), {0, I, 2, I, 0, I}, V), 1.0 / 3, 1e-12);  // the third misses
+}
+
+// --plan-score answer-error: the same expectation over every plan, of each plan's answer error
+// (on the ordinary step's logits, the plan forced) instead of its loss, and the head's gradient
+// dE/dlogit_j = Σ_{S∋j} p(S)·(err_S − E). The final answer is relabelled to what one plan
+// predicts, so that the plans' errors differ.
+TEST(AdaTrainStep, ExactPlanGradientOfTheAnswerError) {
+  const std::string dir = test::fixture("adallava_tiny_L");
+  auto m = LlavaModel::load(dir);
+  const Params p = Params::from_model(*m);
+  const int n = m->adaptive()->config.num_gated_layers, units = 2;
+  const int64_t V = m->config().text.vocab_size;
+  const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
+  Sample s{test::npy_i64(dir + "/train_input_ids.npy"), test::npy_i64(dir + "/train_labels.npy"), pixels.data(), {}};
+  const auto forced = [&](uint32_t mask) -> GumbelSource {
+    return [mask](float* x, int64_t k) {
+      for (int64_t j = 0; j < k; ++j) x[j] = (mask >> j & 1u) ? 1e4f : 0.f;
+    };
+  };
+  const auto plan_step = [&](uint32_t mask) { return ada_train_step(*m, p, s, units, 5.f, forced(mask)); };
+  // The final answer (the labels after the latency row; merged rows sit `shift` after the
+  // sample's there) takes plan 0,1's argmax.
+  std::vector<int64_t> merged = test::npy_i64(dir + "/train_labels_merged.npy");
+  const int64_t shift = int64_t(merged.size() - s.labels.size());
+  StepResult first = plan_step(0b0011);
+  ASSERT_EQ(first.logits.size(), merged.size() * size_t(V));
+  for (size_t k = size_t(first.latency_position + 1); k < merged.size(); ++k)
+    if (merged[k] != kIgnoreIndex) {
+      const float* row = first.logits.data() + (int64_t(k) - 1) * V;
+      merged[k] = s.labels[k - size_t(shift)] = std::max_element(row, row + V) - row;
+    }
+  std::vector<int64_t> targets(merged.size(), kIgnoreIndex);
+  for (size_t t = 0; t + 1 < merged.size(); ++t) targets[t] = merged[t + 1];
+
+  Sample e = s;
+  e.exact_plan_gradient = true;
+  e.plan_score = Sample::PlanScore::AnswerError;
+  const GumbelSource none = [](float*, int64_t) { FAIL() << "the exact gradient samples no plan"; };
+  const std::string w = "scheduler.mlp_head.weight", b = "scheduler.mlp_head.bias";
+  Grads g{{w, std::vector<float>(p.values.at(w).size(), 0.f)}, {b, std::vector<float>(size_t(n), 0.f)}};
+  const StepResult r = ada_train_step(*m, p, e, units, 5.f, none, g, 1.f);
+
+  double z = 0, expected = 0;
+  std::vector<double> weight, error;
+  std::vector<uint32_t> masks;
+  for (uint32_t mask = 0; mask < (1u << n); ++mask) {
+    if (__builtin_popcount(mask) != units) continue;
+    double score = 0;
+    for (int j = 0; j < n; ++j) score += (mask >> j & 1u) ? r.scheduler_logits[size_t(j)] : 0;
+    error.push_back(answer_error(plan_step(mask).logits.data(), targets, V));
+    weight.push_back(std::exp(score)), masks.push_back(mask), z += weight.back();
+  }
+  ASSERT_EQ(masks[0], 0b0011u);
+  EXPECT_LT(error[0], *std::max_element(error.begin(), error.end()));  // the plans' errors differ
+  for (size_t i = 0; i < weight.size(); ++i) expected += weight[i] / z * error[i];
+  EXPECT_NEAR(r.loss, expected, 1e-9);
+  for (int j = 0; j < n; ++j) {
+    double want = 0;
+    for (size_t i = 0; i < weight.size(); ++i)
+      if (masks[i] >> j & 1u) want += weight[i] / z * (error[i] - expected);
+    EXPECT_NEAR(g.at(b)[size_t(j)], want, 1e-6) << "bias " << j;
+  }
+}
+
 }  // namespace
 }  // namespace adallava::train
