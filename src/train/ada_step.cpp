@@ -200,11 +200,12 @@ void scheduler_forward(StepResult& r, const Params& p, const std::vector<float>&
 }
 
 // --train scheduler-exact (AdaLLaVA-L): x is the decoder state entering the first gated layer.
-// Every plan S of `units` gated layers runs forward to its loss L_S; the scheduler's plan
-// distribution is p(S) ∝ exp(Σ_{j∈S} logit_j), whose most likely plan is the top-k plan that
-// inference runs, and the loss is the expectation E = Σ_S p(S)·L_S, with the exact gradient
-// dE/dlogit_j = Σ_{S∋j} p(S)·(L_S − E). Only the scheduler's head gets a gradient (the latency
-// encoder reaches the loss through every row's attention as well, which this does not follow).
+// Every plan S of `units` gated layers runs forward to its loss L_S (its answer error with
+// PlanScore::AnswerError); the scheduler's plan distribution is p(S) ∝ exp(Σ_{j∈S} logit_j),
+// whose most likely plan is the top-k plan that inference runs, and the loss is the expectation
+// E = Σ_S p(S)·L_S, with the exact gradient dE/dlogit_j = Σ_{S∋j} p(S)·(L_S − E). Only the
+// scheduler's head gets a gradient (the latency encoder reaches the loss through every row's
+// attention as well, which this does not follow).
 void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, const std::vector<float>& x,
                          int64_t lp, const std::vector<int64_t>& labels, int units, const LayerShape& sh, Grads& G,
                          float loss_scale, Sample::PlanScore score_by, LayerActs<float>& scratch) {

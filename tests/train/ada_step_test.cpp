@@ -177,7 +177,7 @@ TEST(AdaTrainStep, ExactPlanGradientOfTheAnswerError) {
   // sample's there) takes plan 0,1's argmax.
   std::vector<int64_t> merged = test::npy_i64(dir + "/train_labels_merged.npy");
   const int64_t shift = int64_t(merged.size() - s.labels.size());
-  StepResult first = plan_step(0b0011);
+  const StepResult first = plan_step(0b0011);
   ASSERT_EQ(first.logits.size(), merged.size() * size_t(V));
   for (size_t k = size_t(first.latency_position + 1); k < merged.size(); ++k)
     if (merged[k] != kIgnoreIndex) {
