@@ -59,8 +59,8 @@ void trim_loss_csv(const std::string& path, int64_t last_step) {
 }
 
 // The loss curve of the whole run (resumed parts included) as loss.svg beside loss.csv: the raw
-// step losses, faint, under a moving average.
-void plot_loss(const std::string& csv_path, const std::string& svg_path) {
+// step losses, faint, under a moving average; y_label names what a step's loss is.
+void plot_loss(const std::string& csv_path, const std::string& svg_path, const std::string& y_label) {
   std::ifstream in(csv_path);
   std::string line;
   std::getline(in, line);  // header
@@ -77,7 +77,7 @@ void plot_loss(const std::string& csv_path, const std::string& svg_path) {
     avg.x.push_back(raw.x[i]);
     avg.y.push_back(sum / double(std::min(i + 1, w)));
   }
-  write_svg(svg_path, PlotSpec{"Training loss", "optimizer step", "mean cross-entropy per supervised token", {raw, avg}});
+  write_svg(svg_path, PlotSpec{"Training loss", "optimizer step", y_label, {raw, avg}});
 }
 
 void run_train(const TrainCliOptions& o) {
@@ -183,7 +183,9 @@ void run_train(const TrainCliOptions& o) {
   save();
   csv.close();
   const std::string svg = (fs::path(o.out) / "loss.svg").string();
-  plot_loss((fs::path(o.out) / "loss.csv").string(), svg);
+  plot_loss((fs::path(o.out) / "loss.csv").string(), svg,
+            topt.plan_score == train::Sample::PlanScore::AnswerError ? "expected answer error over the plans"
+                                                                     : "mean cross-entropy per supervised token");
   std::printf("saved %s (loss curve: %s, %s)\n", o.out.c_str(), (fs::path(o.out) / "loss.csv").string().c_str(),
               svg.c_str());
 }

@@ -219,7 +219,8 @@ void exact_plan_gradient(StepResult& r, const LlavaModel& m, const Params& p, co
   const std::vector<uint32_t> plans = layer_subsets(n, units, 256);
   std::vector<double> loss(plans.size()), score(plans.size());
   const std::vector<float> ones(2 * size_t(nh), 1.f);
-  std::vector<float> h, out(x.size()), xn(x.size()), rr(static_cast<size_t>(T)), logits(static_cast<size_t>(T * V)), dlogits(logits.size());
+  std::vector<float> h, out(x.size()), xn(x.size()), rr(static_cast<size_t>(T)), logits(static_cast<size_t>(T * V));
+  std::vector<float> dlogits(score_by == Sample::PlanScore::Loss ? logits.size() : 0);  // cross_entropy's, unused
   size_t best = 0;
   for (size_t i = 0; i < plans.size(); ++i) {
     h = x;

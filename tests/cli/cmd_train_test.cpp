@@ -91,7 +91,7 @@ TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
   Result r = run_cli(s.train + " --out " + t.file("out") + " --epochs 2 --batch 2 --lr 1e-3 --seed 3 -t 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(csv_rows(t.file("out/loss.csv")), 5);  // ceil(2 × 5 / 2)
-  EXPECT_NE(test::read_file(t.file("out/loss.svg")).find("<svg"), std::string::npos);
+  EXPECT_NE(test::read_file(t.file("out/loss.svg")).find("mean cross-entropy"), std::string::npos);
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "trainer_state.json"})
     EXPECT_TRUE(fs::exists(t.file("out/") + f)) << f;
   r = run_cli("run -m " + t.file("out") + " --image " + s.d.images +
@@ -173,6 +173,7 @@ TEST(CmdTrain, SchedulerExactTrainsTheHeadOnlyAndNeedsTheLVariant) {
   r = run_cli("train -m " + t.file("L") + args + " --plan-score answer-error --out " + t.file("error"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(test::read_file(t.file("error/loss.csv")).find("\n1,1"), std::string::npos);  // step 1: error 1
+  EXPECT_NE(test::read_file(t.file("error/loss.svg")).find("expected answer error"), std::string::npos);
   expect_clean_error(run_cli("train -m " + t.file("L") + " --data " + d.json + " --images " + d.images +
                              " --steps 1 --train scheduler --plan-score answer-error --out " + t.file("bad")),
                      "--plan-score");
