@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the suite, then runs it again under
-# AddressSanitizer + UBSan. ADALLAVA_FIXTURES overrides the fixture folder (../shared/fixtures).
+# AddressSanitizer + UBSan. ADALLAVA_FIXTURES overrides the fixture folder (tests/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -9,7 +9,7 @@
 
 namespace adallava::test {
 
-// ../shared/fixtures, or $ADALLAVA_FIXTURES.
+// tests/fixtures, or $ADALLAVA_FIXTURES.
 std::string fixtures_dir();
 std::string fixture(const std::string& name);
 // Fixture folders whose config.json has this model_type (any size or config).
