@@ -4,6 +4,14 @@
 
 namespace adallava {
 
+DType torch_dtype_from_name(const std::string& name) {
+  return name == "float16" ? DType::F16 : name == "bfloat16" ? DType::BF16 : DType::F32;
+}
+
+const char* torch_dtype_name(DType t) {
+  return t == DType::F16 ? "float16" : t == DType::BF16 ? "bfloat16" : "float32";
+}
+
 bool is_adallava(const ModelConfig& c) {
   return c.model_type == "ada_llava_llama";
 }
@@ -44,8 +52,11 @@ AdaConfig parse_ada_config(const ModelConfig& c) {
   a.token_selecting = get_str(c, "token_selecting", "none");
   if (a.token_selecting != "none")
     throw Error(c.path + ": field token_selecting '" + a.token_selecting + "' is not supported yet (none is)");
-  const std::string dt = get_str(c, "torch_dtype", "float32");
-  a.budget_dtype = dt == "float16" ? DType::F16 : dt == "bfloat16" ? DType::BF16 : DType::F32;
+  // The released code rounds the budget in the model's dtype. A checkpoint saved by training
+  // stores f32 tensors but keeps the dtype its run rounded in (budget_dtype), so a resumed or
+  // fine-tuned run continues exactly.
+  const std::string dt = get_str(c, "budget_dtype", get_str(c, "torch_dtype", "float32"));
+  a.budget_dtype = torch_dtype_from_name(dt);
 
   a.num_gated_layers = N - a.num_prefix_layers;
   if (a.type == SchedulerType::H) {

@@ -30,6 +30,10 @@ struct AdaConfig {
   }
 };
 
+// torch's dtype names as configs spell them ("float16", "bfloat16"; anything else is f32).
+DType torch_dtype_from_name(const std::string& name);
+const char* torch_dtype_name(DType t);
+
 bool is_adallava(const ModelConfig& c);
 // Reads and checks the AdaLLaVA fields against the decoder's shape; throws Error naming the
 // config file and field at fault.

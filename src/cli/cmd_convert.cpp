@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "adaptive/ada_config.h"
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
@@ -28,7 +29,8 @@ void convert(const std::string& in, const std::string& out, const std::string& d
   if (!cfg_in) throw Error(cfg_path + ": not found");
   nlohmann::json cfg = nlohmann::json::parse(cfg_in, nullptr, false);
   if (!cfg.is_object()) throw Error(cfg_path + ": not a JSON object");
-  cfg["torch_dtype"] = to == DType::F32 ? "float32" : to == DType::F16 ? "float16" : "bfloat16";
+  cfg["torch_dtype"] = torch_dtype_name(to);
+  cfg.erase("budget_dtype");  // the converted model rounds budgets in its new dtype, as the authors' code would
   if (cfg.contains("text_config") && cfg["text_config"].is_object()) cfg["text_config"]["torch_dtype"] = cfg["torch_dtype"];
   if (cfg.contains("mm_vision_tower") && cfg["mm_vision_tower"].is_string() && !cfg.contains("vision_config")) {
     const fs::path tower = fs::path(in) / cfg["mm_vision_tower"].get<std::string>();  // stays where it is

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "adaptive/ada_config.h"
 #include "io/atomic_write.h"
 #include "io/safetensors_writer.h"
 #include "tensor/error.h"
@@ -17,6 +18,7 @@ void save_checkpoint(const std::string& dir, const LlavaModel& source, const Par
   if (ec) throw Error(dir + ": cannot create the checkpoint folder: " + ec.message());
   nlohmann::json cfg = config ? *config : source.config().raw;
   cfg["torch_dtype"] = "float32";
+  if (const AdaLlavaParts* a = source.adaptive()) cfg["budget_dtype"] = torch_dtype_name(a->config.budget_dtype);
   if (params.has_vision()) {  // self-contained: the tower's config beside its tensors (see llava.h)
     const VisionConfig& v = source.config().vision;
     cfg["vision_config"] = {{"model_type", "clip_vision_model"},

@@ -103,12 +103,19 @@ TEST(CmdTrain, TrainsAnAdaLlavaCheckpointThatRunLoads) {
 }
 
 // A run stopped part way (--stop-after) and continued with --resume writes the same checkpoint
-// bytes as the run in one go, and its loss.csv has every step once.
-TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
+// bytes as the run in one go, and its loss.csv has every step once. From a bf16 checkpoint too:
+// the saved f32 weights must not change how the resumed run rounds its budgets.
+class CmdTrainResume : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CmdTrainResume, StoppedAndResumedRunEqualsOneRun) {
   test::TempDir t;
-  const std::string common =
-      make_setup(t, "adallava_tiny_L").train + " --steps 4 --batch 2 --lr 1e-3 --seed 3 --save-every 1";
-  Result r = run_cli(common + " --out " + t.file("once"));
+  const TrainSetup s = make_setup(t, "adallava_tiny_L");
+  const std::string dtype = GetParam(), model = t.file("model-" + dtype);
+  Result r = run_cli("convert -m " + s.model + " --out " + model + " --dtype " + dtype);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string common = "train -m " + model + " --data " + s.d.json + " --images " + s.d.images +
+                             " --steps 4 --batch 2 --lr 1e-3 --seed 3 --save-every 1";
+  r = run_cli(common + " --out " + t.file("once"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_cli(common + " --out " + t.file("twice") + " --stop-after 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -118,6 +125,8 @@ TEST(CmdTrain, StoppedAndResumedRunEqualsOneRun) {
   EXPECT_EQ(test::read_file(t.file("once/model.safetensors")), test::read_file(t.file("twice/model.safetensors")));
   EXPECT_EQ(test::read_file(t.file("once/loss.csv")), test::read_file(t.file("twice/loss.csv")));
 }
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CmdTrainResume, ::testing::Values("f32", "bf16"));
 
 // --tau shapes the straight-through gradient only: the same first step samples the same plans
 // (same loss) and moves the weights differently.
