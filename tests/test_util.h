@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/npy.h"
+#include "kernels/kernel_set.h"
 
 namespace adallava::test {
 
@@ -22,6 +23,16 @@ std::vector<int64_t> npy_i64(const std::string& path);
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 ::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<float>& want, double atol,
                                      const std::string& what);
+
+// Forces a kernel set for its lifetime, then restores what was forced before (or the automatic
+// choice): the tests of every tier run on whatever the process was started with.
+struct ScopedKernelSet {
+  explicit ScopedKernelSet(KernelSet k) : before(forced_kernel_set()) { force_kernel_set(k); }
+  ~ScopedKernelSet() { force_kernel_set(before); }
+  ScopedKernelSet(const ScopedKernelSet&) = delete;
+  ScopedKernelSet& operator=(const ScopedKernelSet&) = delete;
+  std::optional<KernelSet> before;
+};
 
 // A fresh empty folder under the system temp dir, removed by the destructor.
 struct TempDir {

@@ -11,11 +11,13 @@
 
 #include "adaptive/budget.h"
 #include "bench/compute_probe.h"
+#include "kernels/cpu_features.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
 #include "bench/train_step_bench.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kernels/cpu_features.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "tensor/error.h"
@@ -26,7 +28,7 @@ namespace {
 
 struct BenchOptions {
   std::string preset, dtype = "bf16", precision, variant = "L", budgets = "1";
-  std::string kernels;  // cap on the kernel set (empty: the CPU's best)
+  std::string kernels;  // a kernel set to force (empty: the fastest per operation)
   int threads = 0, prompt_tokens = 600, decode_tokens = 16, repeats = 1;
   bool json = false;
   bool train_step = false;  // measure training steps instead of inference
@@ -69,14 +71,7 @@ size_t available_memory_bytes() {
 
 void bench(const BenchOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
-  if (!o.kernels.empty()) {
-    const KernelSet k = o.kernels == "portable" ? KernelSet::Portable
-                        : o.kernels == "avx2"   ? KernelSet::Avx2
-                                                : KernelSet::Avx512;
-    if (k > cpu_kernel_set())
-      throw Error(std::string("--kernels ") + o.kernels + ": this CPU runs at most " + kernel_set_name(cpu_kernel_set()));
-    set_kernel_limit(k);
-  }
+  apply_kernels_option(o.kernels);
   const ModelConfig cfg = synthetic_config(o.preset, o.variant);
   const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
   const size_t need = synthetic_weight_bytes(cfg, dtype);
@@ -90,7 +85,7 @@ void bench(const BenchOptions& o) {
   const double build_s = seconds_since(t0);
   if (o.train_step) {
     nlohmann::json j = {{"preset", o.preset}, {"dtype", o.dtype}, {"threads", omp_get_max_threads()},
-                        {"kernels", kernel_set_name(active_kernel_set())}};
+                        {"kernels", kernels_json()}};
     if (model->adaptive()) j["variant"] = o.variant;
     j.update(bench_train_step(*model, o.train));
     j["fma_peak_gflops"] = measure_fma_peak_gflops();  // same run: the machine is shared
@@ -101,7 +96,7 @@ void bench(const BenchOptions& o) {
   }
   const Precision precision = o.precision == "f32"    ? Precision::F32
                               : o.precision == "bf16" ? Precision::BF16
-                              : (dtype == DType::BF16 && cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32);
+                              : (dtype == DType::BF16 && cpu_features().avx512_bf16 ? Precision::BF16 : Precision::F32);
 
   // Vision tower on one image of random pixels.
   const int S = cfg.vision.image_size;
@@ -200,7 +195,7 @@ void bench(const BenchOptions& o) {
   j["dtype"] = o.dtype;
   j["precision"] = precision_name(precision);
   j["threads"] = omp_get_max_threads();
-  j["kernels"] = kernel_set_name(active_kernel_set());
+  j["kernels"] = kernels_json();
   j["model_build_s"] = build_s;
   j["weights_bytes"] = need;
   j["vision_encode_ms"] = vision_s * 1000;
@@ -231,8 +226,9 @@ void register_bench(CLI::App& app) {
   sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   sub->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
-  sub->add_option("--kernels", o->kernels, "kernel set to measure: portable, avx2 or avx512 (default: the CPU's best)")
-      ->check(CLI::IsMember({"portable", "avx2", "avx512"}));
+  sub->add_option("--kernels", o->kernels,
+                  "kernel set to measure: auto (the fastest per operation, the default), portable, avx2, avx512, "
+                  "avx512-bf16 or amx");
   sub->add_option("--prompt-tokens", o->prompt_tokens, "prefill length")->check(CLI::Range(1, 4000));
   sub->add_option("--decode-tokens", o->decode_tokens, "decode steps")->check(CLI::Range(1, 1000));
   sub->add_option("--variant", o->variant, "AdaLLaVA presets: L (layers) or H (heads and neuron groups)")

@@ -83,6 +83,7 @@ void run(const RunOptions& o) {
     j["generated_tokens"] = r.ids.size();
     j["stopped_at_eos"] = r.stopped_at_eos;
     j["precision"] = precision_name(precision);
+    j["kernels"] = kernels_json();
     j["timings_ms"] = {{"vision", r.vision_ms}, {"prefill", r.prefill_ms}, {"decode", r.decode_ms}, {"total", r.total_ms}};
     add_plan_report(j, r.plan);
     std::printf("%s\n", j.dump().c_str());

@@ -12,5 +12,6 @@ void register_synth(CLI::App& app);
 void register_init(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_info(CLI::App& app);
 
 }  // namespace adallava::cli

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "adaptive/budget.h"
+#include "kernels/cpu_features.h"
 #include "tensor/error.h"
 #include "vision/clip_preprocess.h"
 
@@ -14,10 +15,13 @@ void ModelOptions::add_to(CLI::App& app, bool model_required) {
   app.add_option("--precision", precision, "activations entering matrix products: f32 or bf16 (default: bf16 for bf16 weights on CPUs with AVX512_BF16, else f32)")
       ->check(CLI::IsMember({"f32", "bf16"}));
   app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("--kernels", kernels,
+                 "kernel set: auto (the fastest per operation), portable, avx2, avx512, avx512-bf16 or amx");
 }
 
 std::unique_ptr<LlavaModel> ModelOptions::load() const {
   if (threads > 0) omp_set_num_threads(threads);
+  apply_kernels_option(kernels);
   LoadOptions o;
   o.vision_tower_dir = vision_tower;
   return LlavaModel::load(model_dir, o);
@@ -26,7 +30,26 @@ std::unique_ptr<LlavaModel> ModelOptions::load() const {
 Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
   if (precision == "f32") return Precision::F32;
   if (precision == "bf16") return Precision::BF16;
-  return m.weight_dtype() == DType::BF16 && cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32;
+  return m.weight_dtype() == DType::BF16 && cpu_features().avx512_bf16 ? Precision::BF16 : Precision::F32;
+}
+
+void apply_kernels_option(const std::string& name) {
+  if (name.empty() || name == "auto") return;  // ADALLAVA_KERNELS, or the automatic choice
+  const auto k = parse_kernel_set(name);
+  if (!k) throw Error("--kernels " + name + ": not a kernel set (auto, portable, avx2, avx512, avx512-bf16, amx)");
+  if (*k > cpu_kernel_set())
+    throw Error("--kernels " + name + ": this CPU (" + cpu_features().model + ") runs at most " +
+                kernel_set_name(cpu_kernel_set()));
+  force_kernel_set(*k);
+}
+
+nlohmann::json kernels_json() {
+  nlohmann::json ops;
+  for (const auto& [op, set] : kernel_choice_fields(active_kernels())) ops[op] = set;
+  return {{"cpu", cpu_features().model},
+          {"set", kernel_set_name(active_kernel_set())},
+          {"forced", forced_kernel_set().has_value()},
+          {"ops", ops}};
 }
 
 const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }

@@ -17,10 +17,11 @@ struct ModelOptions {
   std::string model_dir;
   std::string vision_tower;
   std::string precision;  // "", "f32", "bf16"
+  std::string kernels;    // "", "auto" or a kernel set name
   int threads = 0;
 
   void add_to(CLI::App& app, bool model_required = true);
-  std::unique_ptr<LlavaModel> load() const;     // also applies threads
+  std::unique_ptr<LlavaModel> load() const;     // also applies threads and kernels
   Precision resolve_precision(const LlavaModel& m) const;
 };
 
@@ -38,6 +39,12 @@ struct PlanOptions {
 nlohmann::json plan_json(const ExecutionPlan& plan);
 // budget, units, executed_fraction, plan_source, plan (and the scheduler time) of a request.
 void add_plan_report(nlohmann::json& j, const PlanReport& r);
+
+// --kernels: forces a kernel set (capped at the CPU's best: asking for more is an error), or
+// "auto"/empty for the fastest per operation.
+void apply_kernels_option(const std::string& name);
+// {"cpu": model, "set": tier, "forced": bool, "ops": {operation: kernel set}} for --json output.
+nlohmann::json kernels_json();
 
 // "1,2,3" -> ids; throws Error naming the bad element.
 std::vector<int64_t> parse_ids(const std::string& list);

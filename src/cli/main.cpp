@@ -1,4 +1,4 @@
-// adallava: one binary, one subcommand per job (run, logits, bench, train).
+// adallava: one binary, one subcommand per job (run, logits, bench, train, eval, ...).
 #include <cstdio>
 #include <exception>
 
@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   adallava::cli::register_init(app);
   adallava::cli::register_eval(app);
   adallava::cli::register_convert(app);
+  adallava::cli::register_info(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

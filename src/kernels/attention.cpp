@@ -40,7 +40,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
   const int group = n_heads / kv.n_kv_heads;
   const int64_t total = past + T;
   // Few query rows (decode) on AVX-512: one fused pass per row and head (scores, softmax, P·V).
-  if (T <= kDirectRows && avx512_kernels_enabled()) {
+  if (T <= kDirectRows && active_kernels().attention >= KernelSet::Avx512) {
 #pragma omp parallel
     {
       std::vector<float> scores(static_cast<size_t>(total));

@@ -1,5 +1,5 @@
 // AVX-512 kernel for the decode case of attention: one query row against the cached keys and
-// values of one head. Only called when the CPU has AVX-512 (see cpu_has_avx512).
+// values of one head. Only called when the AVX-512 kernels run (see kernel_set.h).
 #pragma once
 #include <cstdint>
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/matmul_amx.h"
 #include "kernels/matmul_avx2.h"
 #include "kernels/matmul_avx512.h"
 
@@ -25,8 +26,6 @@ WeightView WeightView::col_block(int64_t c0, int64_t n) const {
 }
 
 namespace {
-
-KernelSet g_limit = KernelSet::Avx512;
 
 float load_weight(const WeightView& W, int64_t r, int64_t c) {
   const uint8_t* p = W.at(r, c);
@@ -50,48 +49,6 @@ uint8_t* scratch(size_t bytes) {
 constexpr int64_t kGemvMaxRows = 4;
 
 }  // namespace
-
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  return has;
-}
-
-bool cpu_has_avx512_bf16() {
-  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
-  return has;
-}
-
-const char* kernel_set_name(KernelSet k) {
-  switch (k) {
-    case KernelSet::Portable: return "portable";
-    case KernelSet::Avx2: return "avx2";
-    case KernelSet::Avx512: return "avx512";
-  }
-  return "?";
-}
-
-KernelSet cpu_kernel_set() {
-  static const KernelSet best = cpu_has_avx512() ? KernelSet::Avx512
-                                : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                          __builtin_cpu_supports("f16c")
-                                    ? KernelSet::Avx2
-                                    : KernelSet::Portable;
-  return best;
-}
-
-KernelSet active_kernel_set() {
-  return std::min(cpu_kernel_set(), g_limit);
-}
-
-void set_kernel_limit(KernelSet limit) {
-  g_limit = limit;
-}
-
-bool avx512_kernels_enabled() {
-  return active_kernel_set() == KernelSet::Avx512;
-}
 
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {
@@ -150,31 +107,41 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
       }
     return;
   }
-  const KernelSet kernels = active_kernel_set();
-  if (kernels == KernelSet::Portable) {
-    matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
-    return;
-  }
   // Few rows: stream the weights once (memory bound). Under bf16 precision the activations are
   // rounded to bf16 first, so both paths compute the same products; f32/f16 weights under bf16
   // precision take the packed path, which rounds them the same way.
   const bool bf16 = precision == Precision::BF16;
   const bool gemv = M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16);
-  if (kernels == KernelSet::Avx2 || (bf16 && !cpu_has_avx512_bf16())) {
-    if (gemv)
-      avx2::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate, bf16,
-                        scratch(avx2::gemv_workspace_bytes(bf16 ? M : 0, W.cols)));
-    else
-      avx2::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate,
-                        scratch(avx2::gemm_workspace_bytes(M, W.cols, bf16, omp_get_max_threads())));
-  } else if (gemv && bf16) {
-    avx512::matmul_gemv_bf16(y, ldy, x, ldx, M, W, bias, accumulate,
-                             scratch(avx512::gemv_bf16_workspace_bytes(M, W.cols)));
-  } else if (gemv) {
-    avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate);
-  } else {
-    avx512::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate,
-                        scratch(avx512::gemm_workspace_bytes(M, W.cols, omp_get_max_threads())));
+  const KernelChoice& choice = active_kernels();
+  KernelSet k = gemv ? (bf16 ? choice.gemv_bf16 : choice.gemv_f32) : (bf16 ? choice.gemm_bf16 : choice.gemm_f32);
+  // AMX reads bf16 weights in place; other weights under bf16 precision take the best bf16
+  // kernel below it (the one decode uses).
+  if (k == KernelSet::Amx && (W.dtype != DType::BF16 || W.col_stride != 1)) k = choice.gemv_bf16;
+  const int nth = omp_get_max_threads();
+  switch (k) {
+    case KernelSet::Portable:
+      return matmul_portable(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+    case KernelSet::Avx2:
+      if (gemv)
+        return avx2::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate, bf16,
+                                 scratch(avx2::gemv_workspace_bytes(bf16 ? M : 0, W.cols)));
+      return avx2::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, accumulate,
+                               scratch(avx2::gemm_workspace_bytes(M, W.cols, bf16, nth)));
+    case KernelSet::Avx512:
+    case KernelSet::Avx512Bf16: {
+      const bool dpbf16 = k == KernelSet::Avx512Bf16;
+      if (gemv && dpbf16)
+        return avx512::matmul_gemv_bf16(y, ldy, x, ldx, M, W, bias, accumulate,
+                                        scratch(avx512::gemv_bf16_workspace_bytes(M, W.cols)));
+      if (gemv)
+        return avx512::matmul_gemv(y, ldy, x, ldx, M, W, bias, accumulate, bf16,
+                                   scratch(avx512::gemv_workspace_bytes(bf16 ? M : 0, W.cols)));
+      return avx512::matmul_gemm(y, ldy, x, ldx, M, W, bias, precision, dpbf16, accumulate,
+                                 scratch(avx512::gemm_workspace_bytes(M, W.cols, nth)));
+    }
+    case KernelSet::Amx:
+      return amx::matmul_gemm_bf16(y, ldy, x, ldx, M, W, bias, accumulate,
+                                   scratch(amx::gemm_workspace_bytes(M, W.cols, nth)));
   }
 }
 

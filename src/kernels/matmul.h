@@ -1,11 +1,12 @@
 // y = x · Wᵀ (+ bias): the one product every linear layer, attention score and projection uses.
 // W is any strided view of stored weights (f32, f16 or bf16); activations are f32 and every
-// sum is accumulated in f32. Precision::BF16 rounds the activations to bf16 before the product
-// and uses the AVX512_BF16 dot-product instructions (as PyTorch's bf16 matmuls do).
+// sum is accumulated in f32. Precision::BF16 rounds both operands to bf16 before the product
+// (as PyTorch's bf16 matmuls do) and runs on the fastest bf16 kernel of the CPU (kernel_set.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/kernel_set.h"
 #include "tensor/dtype.h"
 
 namespace adallava {
@@ -39,25 +40,5 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
 // The simple oracle the fast path is tested against (double accumulation).
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate = false);
-
-// The kernel sets, slowest first: plain loops; AVX2 + FMA + F16C (x86 CPUs without AVX-512);
-// AVX-512 F/BW/VL/DQ with FMA and F16C.
-enum class KernelSet { Portable, Avx2, Avx512 };
-const char* kernel_set_name(KernelSet k);
-// The best set this CPU runs.
-KernelSet cpu_kernel_set();
-// The set the products use: the CPU's best, or below it (tests and comparisons).
-KernelSet active_kernel_set();
-// Caps the set used at `limit` (the CPU's best still caps it); KernelSet::Avx512 lifts the cap.
-void set_kernel_limit(KernelSet limit);
-
-// Whether this CPU runs the f32 AVX-512 kernels (AVX-512 F/BW/VL/DQ, FMA, F16C).
-bool cpu_has_avx512();
-// Whether it also has AVX512_BF16 (vdpbf16ps), which bf16 precision needs to be fast. Many
-// AVX-512 CPUs (Skylake to Ice Lake Xeons) lack it: they run f32 precision on the AVX-512
-// kernels, and forced bf16 precision on the AVX2 kernels, which round operands the same way.
-bool cpu_has_avx512_bf16();
-// Whether the f32 AVX-512 kernels run: the CPU has them and no lower limit is set.
-bool avx512_kernels_enabled();
 
 }  // namespace adallava

@@ -3,6 +3,8 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace adallava::avx512 {
@@ -168,7 +170,15 @@ void gemv_dispatch_m(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t
 // GEMM packing. f32 panels: [kc][32] floats. bf16 panels: [kc/2][32][2] bf16 (pairs along k, the
 // operand layout of vdpbf16ps). Columns past N are zero.
 
-void pack_panel_f32(float* dst, const WeightView& W, int64_t n0, int64_t k0, int kc) {
+inline float round_to_bf16(float f) {
+  const uint32_t u = uint32_t(to_bf16_bits(f)) << 16;
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+
+// round: the weights rounded to bf16 (bf16 precision on the FMA kernel; bf16 weights are already).
+void pack_panel_f32(float* dst, const WeightView& W, int64_t n0, int64_t k0, int kc, bool round) {
   const int64_t es = elem_bytes(W.dtype);
   const auto* base = static_cast<const uint8_t*>(W.data);
   const int nvalid = int(W.rows - n0 < kNR ? W.rows - n0 : kNR);
@@ -195,6 +205,8 @@ void pack_panel_f32(float* dst, const WeightView& W, int64_t n0, int64_t k0, int
     } else {
       for (int kk = 0; kk < kc; ++kk) dst[kk * kNR + j] = load_scalar(W.dtype, row + kk * W.col_stride * es);
     }
+    if (round && W.dtype != DType::BF16)
+      for (int kk = 0; kk < kc; ++kk) dst[kk * kNR + j] = round_to_bf16(dst[kk * kNR + j]);
   }
 }
 
@@ -332,7 +344,14 @@ int64_t gemv_chunk_rows(int64_t K, size_t elt) {
 }
 
 void matmul_gemv(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
-                 const float* bias, bool accumulate) {
+                 const float* bias, bool accumulate, bool round_activations, void* workspace) {
+  if (round_activations) {
+    auto* xr = reinterpret_cast<float*>(round_up(reinterpret_cast<intptr_t>(workspace), 64));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < W.cols; ++k) xr[m * W.cols + k] = round_to_bf16(x[m * ldx + k]);
+    x = xr;
+    ldx = W.cols;
+  }
   const int64_t N = W.rows, chunk = gemv_chunk_rows(W.cols, dtype_size(W.dtype));
   // Enough work per thread to pay for waking it: split only large matrices.
   const int nth = N * W.cols >= (1 << 16) ? omp_get_max_threads() : 1;
@@ -375,18 +394,23 @@ void matmul_gemv_bf16(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
 
 size_t gemv_bf16_workspace_bytes(int64_t M, int64_t K) { return size_t(M * round_up(K, 32) * 2 + 64); }
 
+size_t gemv_workspace_bytes(int64_t M, int64_t K) { return size_t(M * K * 4 + 64); }
+
 size_t gemm_workspace_bytes(int64_t M, int64_t K, int n_threads) {
-  return size_t(round_up(M * round_up(K, 2) * 2, 64)) + size_t(n_threads) * kPackBytes + 128;
+  // Room for the activations as bf16 pairs (vdpbf16ps) or as bf16-rounded floats (FMA).
+  return size_t(round_up(M * round_up(K, 2) * 4, 64)) + size_t(n_threads) * kPackBytes + 128;
 }
 
 void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
-                 const float* bias, Precision precision, bool accumulate, void* workspace) {
+                 const float* bias, Precision precision, bool dpbf16, bool accumulate, void* workspace) {
   const int64_t N = W.rows, K = W.cols;
-  const bool bf16 = precision == Precision::BF16;
+  const bool bf16 = precision == Precision::BF16 && dpbf16;
+  const bool round = precision == Precision::BF16 && !dpbf16;  // FMAs on bf16-rounded operands
   const int64_t Kp = round_up(K, 2);
   auto* ws = reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<intptr_t>(workspace), 64));
   uint16_t* a16 = reinterpret_cast<uint16_t*>(ws);
-  uint8_t* pack_base = ws + round_up(M * Kp * 2, 64);
+  float* a32 = reinterpret_cast<float*>(ws);
+  uint8_t* pack_base = ws + round_up(M * Kp * 4, 64);
   const int64_t n_panels = (N + kNR - 1) / kNR;
   const int nth = omp_get_max_threads();
 
@@ -399,7 +423,13 @@ void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, 
         if (Kp != K) a16[m * Kp + K] = 0;
       }
 #pragma omp barrier
+    } else if (round) {
+      for (int64_t m = tid; m < M; m += nt)
+        for (int64_t k = 0; k < K; ++k) a32[m * K + k] = round_to_bf16(x[m * ldx + k]);
+#pragma omp barrier
     }
+    const float* xa = round ? a32 : x;
+    const int64_t lda = round ? K : ldx;
     const int64_t per = (n_panels + nt - 1) / nt;
     const int64_t p0 = tid * per, p1 = p0 + per < n_panels ? p0 + per : n_panels;
     void* pack = pack_base + size_t(tid) * kPackBytes;
@@ -411,7 +441,7 @@ void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, 
         const int kc_even = (kc + 1) & ~1;
         for (int p = 0; p < np; ++p) {
           if (bf16) pack_panel_bf16(static_cast<uint16_t*>(pack) + size_t(p) * kNR * kKcBF16, W, (pb + p) * kNR, k0, kc_even);
-          else pack_panel_f32(static_cast<float*>(pack) + size_t(p) * kNR * kKcF32, W, (pb + p) * kNR, k0, kc);
+          else pack_panel_f32(static_cast<float*>(pack) + size_t(p) * kNR * kKcF32, W, (pb + p) * kNR, k0, kc, round);
         }
         const bool first = k0 == 0, last = k0 + kc_max >= K;
         for (int64_t m0 = 0; m0 < M; m0 += kMR) {
@@ -425,13 +455,69 @@ void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, 
               with_mr(mr, [&](auto MR) { kernel_bf16<MR>(kc_even, a16 + m0 * Kp + k0, Kp, bp, s); });
             } else {
               const float* bp = static_cast<float*>(pack) + size_t(p) * kNR * kKcF32;
-              with_mr(mr, [&](auto MR) { kernel_f32<MR>(kc, x + m0 * ldx + k0, ldx, bp, s); });
+              with_mr(mr, [&](auto MR) { kernel_f32<MR>(kc, xa + m0 * lda + k0, lda, bp, s); });
             }
           }
         }
       }
     }
   }
+}
+
+namespace {
+
+constexpr int kProbeChains = 12;  // independent accumulators: enough to hide either latency
+constexpr int kProbeIters = 1 << 15;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Seconds for kProbeIters rounds of kProbeChains FMAs (16 lanes × 2 flops each).
+double time_fma() {
+  __m512 acc[kProbeChains];
+  for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_set1_ps(float(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int it = 0; it < kProbeIters; ++it)
+    for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  const double s = seconds_since(t0);
+  __m512 sum = acc[0];
+  for (int i = 1; i < kProbeChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, sum);
+  volatile float sink = lanes[0];  // keeps the chains alive
+  (void)sink;
+  return s;
+}
+
+// The same for vdpbf16ps (16 lanes × 2 pairs × 2 flops each: twice an FMA's work).
+double time_dpbf16() {
+  __m512 acc[kProbeChains];
+  for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_set1_ps(float(i));
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int it = 0; it < kProbeIters; ++it)
+    for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+  const double s = seconds_since(t0);
+  __m512 sum = acc[0];
+  for (int i = 1; i < kProbeChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, sum);
+  volatile float sink = lanes[0];
+  (void)sink;
+  return s;
+}
+
+}  // namespace
+
+double dpbf16_flops_over_fma() {
+  double fma = 1e30, dp = 1e30;
+  for (int round = 0; round < 5; ++round) {  // interleaved, best of each: a busy spell hits both
+    fma = std::min(fma, time_fma());
+    dp = std::min(dp, time_dpbf16());
+  }
+  return 2.0 * fma / dp;
 }
 
 }  // namespace adallava::avx512

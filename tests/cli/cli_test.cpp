@@ -29,12 +29,31 @@ TEST(Cli, RunJsonGivesFixtureIdsAndTimings) {
 TEST(Cli, BenchMeasuresTheKernelSetAsked) {
   Result r = run_cli("bench --synthetic llava-tiny --kernels portable --prompt-tokens 8 --decode-tokens 2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(nlohmann::json::parse(r.out)["kernels"], "portable");
+  auto k = nlohmann::json::parse(r.out)["kernels"];
+  EXPECT_EQ(k["set"], "portable");
+  EXPECT_TRUE(k["forced"].get<bool>());
+  for (const char* op : {"gemm_f32", "gemm_bf16", "gemv_f32", "gemv_bf16", "attention"}) EXPECT_EQ(k["ops"][op], "portable") << op;
   r = run_cli("bench --synthetic llava-tiny --prompt-tokens 8 --decode-tokens 2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(nlohmann::json::parse(r.out)["kernels"], kernel_set_name(cpu_kernel_set()));
-  if (cpu_kernel_set() < KernelSet::Avx512)
-    expect_clean_error(run_cli("bench --synthetic llava-tiny --kernels avx512"), "this CPU runs at most");
+  k = nlohmann::json::parse(r.out)["kernels"];
+  EXPECT_EQ(k["set"], kernel_set_name(cpu_kernel_set()));
+  EXPECT_FALSE(k["cpu"].get<std::string>().empty());
+  if (cpu_kernel_set() < KernelSet::Amx)
+    expect_clean_error(run_cli("bench --synthetic llava-tiny --kernels amx"), "runs at most");
+  expect_clean_error(run_cli("bench --synthetic llava-tiny --kernels avx9"), "--kernels avx9: not a kernel set");
+}
+
+TEST(Cli, InfoListsTheKernelSetsOfThisCpu) {
+  Result r = run_cli("info --kernel-sets");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string want;
+  for (KernelSet k : cpu_kernel_sets()) want += std::string(kernel_set_name(k)) + "\n";
+  EXPECT_EQ(r.out, want);
+  r = run_cli("info --json --kernels portable");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["set"], "portable");
+  EXPECT_EQ(j["cpu_kernel_sets"].size(), cpu_kernel_sets().size());
 }
 
 TEST(Cli, LogitsWritesEveryPosition) {

@@ -1,15 +1,20 @@
-// Every kernel set this CPU runs (AVX-512, AVX2, portable; GEMV and packed GEMM, f32 and bf16
-// precision) against the reference, on random shapes with odd sizes, every weight dtype, strided
-// views and accumulation.
+// Every kernel set this CPU runs (portable, AVX2, AVX-512, AVX-512-BF16, AMX; GEMV and packed
+// GEMM, f32 and bf16 precision) against the reference, on random shapes with odd sizes, every
+// weight dtype, strided views and accumulation; the AMX driver on emulated tiles everywhere; and
+// the choice of kernel per operation.
 #include "kernels/matmul.h"
 
 #include <gtest/gtest.h>
+
+#include <omp.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "kernels/matmul_amx.h"
 #include "tensor/dtype.h"
+#include "test_util.h"
 
 namespace adallava {
 namespace {
@@ -58,17 +63,25 @@ void check_case(int64_t M, int64_t N, int64_t K, DType t, Precision p, bool with
   const std::string what = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
                            " dtype=" + dtype_name(t) + (p == Precision::BF16 ? " bf16" : " f32") +
                            (accumulate ? " acc" : "") + (transposed ? " transposed" : "");
-  for (KernelSet k : {KernelSet::Portable, KernelSet::Avx2, KernelSet::Avx512}) {
-    if (k > cpu_kernel_set()) continue;
-    std::vector<float> got = y0;
-    set_kernel_limit(k);
-    matmul(got.data(), ldy, x.data(), ldx, M, view, b, p, accumulate);
-    set_kernel_limit(KernelSet::Avx512);
-    expect_close(got, ref, K, p, std::string(kernel_set_name(k)) + " " + what);
+  auto check = [&](const std::vector<float>& got, const std::string& kernels) {
+    expect_close(got, ref, K, p, kernels + " " + what);
     // Padding between rows is never written.
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = N; n < ldy; ++n)
-        ASSERT_EQ(got[size_t(m * ldy + n)], y0[size_t(m * ldy + n)]) << kernel_set_name(k) << " " << what;
+      for (int64_t n = N; n < ldy; ++n) ASSERT_EQ(got[size_t(m * ldy + n)], y0[size_t(m * ldy + n)]) << kernels << " " << what;
+  };
+  for (KernelSet k : cpu_kernel_sets()) {
+    std::vector<float> got = y0;
+    {
+      test::ScopedKernelSet forced(k);
+      matmul(got.data(), ldy, x.data(), ldx, M, view, b, p, accumulate);
+    }
+    check(got, kernel_set_name(k));
+  }
+  if (p == Precision::BF16 && t == DType::BF16 && !transposed) {  // what the AMX path takes
+    std::vector<float> got = y0;
+    std::vector<uint8_t> ws(amx::gemm_workspace_bytes(M, K, omp_get_max_threads()));
+    amx::matmul_gemm_bf16_emulated(got.data(), ldy, x.data(), ldx, M, view, b, accumulate, ws.data());
+    check(got, "amx-emulated");
   }
 }
 
@@ -90,6 +103,62 @@ TEST(Matmul, TransposedViewsAsAttentionUsesThem) {
   for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 16, 27}, {9, 16, 27}, {30, 128, 61}, {17, 37, 300}})
     for (DType t : {DType::F32, DType::BF16})
       for (Precision p : {Precision::F32, Precision::BF16}) check_case(M, N, K, t, p, true, true, true, rng);
+}
+
+// Weight blocks larger than one work item, rows that leave a partial tile, and a row stride
+// wider than the row (a view into a larger matrix): the AMX driver's blocking and edges.
+TEST(Matmul, EmulatedAmxDriverOnLargeBlocks) {
+  std::mt19937 rng(7);
+  for (auto [M, N, K, stride] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{33, 300, 64, 64}, {17, 70, 96, 160},
+                                 {40, 129, 4160, 4160}, {5, 48, 40, 48}}) {
+    StoredMatrix w = random_matrix(DType::BF16, N * stride, rng);
+    const WeightView view{DType::BF16, w.data(), N, K, stride, 1};
+    std::normal_distribution<float> dist(0.f, 1.f);
+    std::vector<float> x(static_cast<size_t>(M * K)), bias(static_cast<size_t>(N));
+    std::vector<float> ref(static_cast<size_t>(M * N)), got(ref.size());
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    matmul_reference(ref.data(), N, x.data(), K, M, view, bias.data(), Precision::BF16);
+    std::vector<uint8_t> ws(amx::gemm_workspace_bytes(M, K, omp_get_max_threads()));
+    amx::matmul_gemm_bf16_emulated(got.data(), N, x.data(), K, M, view, bias.data(), false, ws.data());
+    expect_close(got, ref, K, Precision::BF16, "amx-emulated M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                                                   " K=" + std::to_string(K) + " stride=" + std::to_string(stride));
+  }
+}
+
+// Dispatch by speed: AMX takes bf16 products with many rows; vdpbf16ps only where it beats FMAs;
+// f32 products and attention never go past AVX-512.
+TEST(KernelChoice, FastestKernelPerOperation) {
+  using K = KernelSet;
+  auto expect = [](KernelChoice c, K gemm_f32, K gemm_bf16, K gemv_f32, K gemv_bf16) {
+    EXPECT_EQ(c.gemm_f32, gemm_f32);
+    EXPECT_EQ(c.gemm_bf16, gemm_bf16);
+    EXPECT_EQ(c.gemv_f32, gemv_f32);
+    EXPECT_EQ(c.gemv_bf16, gemv_bf16);
+    EXPECT_EQ(c.attention, gemm_f32);
+  };
+  expect(choose_kernels(K::Amx, false), K::Avx512, K::Amx, K::Avx512, K::Avx512);  // Intel
+  expect(choose_kernels(K::Amx, true), K::Avx512, K::Amx, K::Avx512, K::Avx512Bf16);
+  expect(choose_kernels(K::Avx512Bf16, true), K::Avx512, K::Avx512Bf16, K::Avx512, K::Avx512Bf16);  // AMD Zen 4/5
+  expect(choose_kernels(K::Avx512Bf16, false), K::Avx512, K::Avx512, K::Avx512, K::Avx512);
+  expect(choose_kernels(K::Avx512, true), K::Avx512, K::Avx512, K::Avx512, K::Avx512);
+  expect(choose_kernels(K::Avx2, true), K::Avx2, K::Avx2, K::Avx2, K::Avx2);
+  expect(choose_kernels(K::Portable, true), K::Portable, K::Portable, K::Portable, K::Portable);
+}
+
+TEST(KernelChoice, ForcedSetIsCappedAndRestored) {
+  const KernelSet best = cpu_kernel_set();
+  {
+    test::ScopedKernelSet forced(KernelSet::Amx);
+    EXPECT_EQ(active_kernel_set(), best);
+  }
+  {
+    test::ScopedKernelSet forced(KernelSet::Portable);
+    EXPECT_EQ(active_kernel_set(), KernelSet::Portable);
+    EXPECT_EQ(active_kernels().gemm_bf16, KernelSet::Portable);
+  }
+  for (KernelSet k : cpu_kernel_sets()) EXPECT_EQ(parse_kernel_set(kernel_set_name(k)), k);
+  EXPECT_EQ(parse_kernel_set("avx9"), std::nullopt);
 }
 
 TEST(Matmul, EmptyInnerDimensionGivesBias) {

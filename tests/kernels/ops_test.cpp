@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
+#include "test_util.h"
 
 namespace adallava {
 namespace {
@@ -82,13 +83,12 @@ TEST(Ops, RopeRotatesHalfSplitPairs) {
 TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
   const int nh = 4, nkv = 2;
   for (DType kv_dtype : {DType::F32, DType::BF16})
-  for (KernelSet kernels : {KernelSet::Portable, KernelSet::Avx2, KernelSet::Avx512})
+  for (KernelSet kernels : cpu_kernel_sets())
     for (int hd : {5, 16, 128, 136})
       for (int64_t T : {1, 4, 7}) {
-        if (kernels > cpu_kernel_set()) continue;
         SCOPED_TRACE("hd " + std::to_string(hd) + " T " + std::to_string(T) + " " + kernel_set_name(kernels) +
                      " kv " + dtype_name(kv_dtype));
-        set_kernel_limit(kernels);
+        test::ScopedKernelSet forced(kernels);
         const int64_t past = 3, cap = past + T + 2;
         std::vector<float> kbuf(size_t(nkv * cap * hd)), vbuf(kbuf.size());
         std::vector<uint16_t> k16(kbuf.size()), v16(kbuf.size());
@@ -125,7 +125,6 @@ TEST(Attention, CausalGroupedQueryMatchesDirectFormula) {
             }
           }
       }
-  set_kernel_limit(KernelSet::Avx512);
 }
 
 }  // namespace
