@@ -2,7 +2,7 @@
 // included for AdaLLaVA), as .npy.
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "generate/session.h"
+#include "engine/engine.h"
 #include "io/npy.h"
 
 namespace adallava::cli {
@@ -21,15 +21,14 @@ void register_logits(CLI::App& app) {
   sub->add_option("--ids", o->ids, "prompt token ids, comma separated")->required();
   sub->add_option("-o,--output", o->out, "output .npy path")->required();
   sub->callback([o]() {
-    const PlanRequest request = o->plan.resolve();
-    auto model = o->model.load();
-    const Precision precision = o->model.resolve_precision(*model);
-    std::vector<float> pixels;
-    if (!o->image.empty()) pixels = load_pixels(*model, o->image);
+    Request req;
+    req.plan = o->plan.resolve();
+    req.ids = parse_ids(o->ids);
+    const auto engine = o->model.load_engine();
+    if (!o->image.empty()) req.image = load_image(o->image);
     int64_t rows = 0;
-    std::vector<float> logits =
-        all_logits(*model, parse_ids(o->ids), pixels.empty() ? nullptr : pixels.data(), precision, request, &rows);
-    write_npy_f32(o->out, logits.data(), {rows, model->decoder().vocab()});
+    const std::vector<float> logits = engine->logits(req, &rows);
+    write_npy_f32(o->out, logits.data(), {rows, engine->model().decoder().vocab()});
   });
 }
 

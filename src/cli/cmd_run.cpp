@@ -1,14 +1,11 @@
 // adallava run: answer a prompt (optionally about an image), streaming or as one JSON object.
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "generate/session.h"
+#include "engine/engine.h"
 #include "tensor/error.h"
-#include "text/chat_template.h"
-#include "text/tokenizer.h"
 
 namespace adallava::cli {
 
@@ -26,62 +23,36 @@ struct RunOptions {
 };
 
 void run(const RunOptions& o) {
-  o.plan.resolve();  // a bad budget fails before the model loads
-  auto model = o.model.load();
-  const Precision precision = o.model.resolve_precision(*model);
-  std::vector<float> pixels;
-  if (!o.image.empty()) pixels = load_pixels(*model, o.image);
-
-  std::optional<Tokenizer> tok;
-  if (std::filesystem::exists(std::filesystem::path(model->dir()) / "tokenizer.model")) tok = Tokenizer::load(model->dir());
-  std::vector<int64_t> ids;
-  if (!o.ids.empty()) {
-    ids = parse_ids(o.ids);
-  } else {
-    if (!tok) Tokenizer::load(model->dir());  // throws: names the missing file
-    const bool with_image = !o.image.empty();
-    std::string text = o.raw_prompt ? o.prompt : single_turn_prompt(chat_template(o.template_name), o.prompt, with_image);
-    if (model->config().layout == Layout::OriginalLlava) {
-      ids = tok->encode_with_image_chunks(text, model->config().image_token_id);
-    } else {
-      if (with_image && !tok->has_token("<image>"))
-        tok->add_special_token("<image>", model->config().image_token_id);
-      ids = tok->encode(text);
-    }
-  }
-
-  GenerateOptions g;
-  g.max_new_tokens = o.max_new_tokens;
-  g.ignore_eos = o.ignore_eos;
-  g.sampling = {o.temperature, o.top_k, o.top_p, o.seed};
-  g.precision = precision;
-  g.plan = o.plan.resolve();
-  std::vector<int64_t> so_far;
-  std::string printed;
-  if (!o.json) {  // stream: print what the ids decode to so far, holding back split characters
-    g.on_token = [&](int64_t id) {
-      so_far.push_back(id);
-      if (!tok) {
-        std::printf("%s%lld", so_far.size() > 1 ? " " : "", static_cast<long long>(id));
-      } else {
-        std::string text = tok->decode(so_far);
-        if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;
-        if (text.compare(0, printed.size(), printed) == 0) std::fputs(text.c_str() + printed.size(), stdout);
-        printed = text;
-      }
+  Request req;
+  req.plan = o.plan.resolve();  // a bad budget fails before the model loads
+  const auto engine = o.model.load_engine();
+  if (!o.image.empty()) req.image = load_image(o.image);
+  if (!o.ids.empty()) req.ids = parse_ids(o.ids);
+  req.prompt = o.prompt;
+  req.template_name = o.template_name;
+  req.raw_prompt = o.raw_prompt;
+  req.max_new_tokens = o.max_new_tokens;
+  req.ignore_eos = o.ignore_eos;
+  req.sampling = {o.temperature, o.top_k, o.top_p, o.seed};
+  TokenCallback stream;
+  if (!o.json) {  // the answer as it comes
+    stream = [](const TokenEvent& e) {
+      std::fputs(e.text.c_str(), stdout);
       std::fflush(stdout);
+      return true;
     };
   }
-  GenerateResult r = generate(*model, ids, pixels.empty() ? nullptr : pixels.data(), g);
-  std::string text = tok ? tok->decode(r.ids) : "";
+  const Response r = engine->generate(req, stream);
+  const Precision precision = engine->precision();
   if (o.json) {
     nlohmann::json j;
-    j["text"] = text;
+    j["text"] = r.text;
     j["ids"] = r.ids;
-    j["prompt_ids"] = ids;
+    j["prompt_ids"] = r.prompt_ids;
     j["prompt_tokens"] = r.prompt_rows;
     j["generated_tokens"] = r.ids.size();
-    j["stopped_at_eos"] = r.stopped_at_eos;
+    j["stopped_at_eos"] = r.finish_reason == "stop";
+    j["finish_reason"] = r.finish_reason;
     j["precision"] = precision_name(precision);
     j["kernels"] = kernels_json();
     j["timings_ms"] = {{"vision", r.vision_ms}, {"prefill", r.prefill_ms}, {"decode", r.decode_ms}, {"total", r.total_ms}};

@@ -30,7 +30,14 @@ std::unique_ptr<LlavaModel> ModelOptions::load() const {
 Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
   if (precision == "f32") return Precision::F32;
   if (precision == "bf16") return Precision::BF16;
-  return m.weight_dtype() == DType::BF16 && cpu_features().avx512_bf16 ? Precision::BF16 : Precision::F32;
+  return default_precision(m);
+}
+
+std::unique_ptr<Engine> ModelOptions::load_engine() const {
+  auto model = load();
+  EngineOptions eo;
+  eo.precision = resolve_precision(*model);
+  return std::make_unique<Engine>(std::move(model), eo);
 }
 
 void apply_kernels_option(const std::string& name) {

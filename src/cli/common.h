@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/engine.h"
 #include "generate/session.h"
 #include "kernels/matmul.h"
 #include "model/llava.h"
@@ -22,6 +23,7 @@ struct ModelOptions {
 
   void add_to(CLI::App& app, bool model_required = true);
   std::unique_ptr<LlavaModel> load() const;     // also applies threads and kernels
+  std::unique_ptr<Engine> load_engine() const;  // the same, with the tokenizer and the precision
   Precision resolve_precision(const LlavaModel& m) const;
 };
 

@@ -187,7 +187,10 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
     if (keep_step_logits) r.step_logits.push_back(logits);
     const int64_t next = sampler.sample(logits.data(), V);
     r.ids.push_back(next);
-    if (opts.on_token) opts.on_token(next);
+    if (opts.on_token && !opts.on_token(next)) {
+      r.cancelled = true;
+      break;
+    }
     if (next == model.config().text.eos_token_id && !opts.ignore_eos) {
       r.stopped_at_eos = true;
       break;

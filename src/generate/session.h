@@ -67,7 +67,7 @@ struct GenerateOptions {
   SamplingParams sampling;
   Precision precision = Precision::F32;
   PlanRequest plan;
-  std::function<void(int64_t)> on_token;  // called for each generated id
+  std::function<bool(int64_t)> on_token;  // called for each generated id; false stops the request
 };
 
 struct GenerateResult {
@@ -77,6 +77,7 @@ struct GenerateResult {
   PlanReport plan;
   double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
   bool stopped_at_eos = false;
+  bool cancelled = false;  // on_token returned false
 };
 
 // Full request: encode the image (if any), merge, prefill, decode. pixels may be null.

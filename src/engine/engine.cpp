@@ -1,0 +1,121 @@
+#include "engine/engine.h"
+
+#include <filesystem>
+
+#include "kernels/cpu_features.h"
+#include "tensor/error.h"
+#include "text/chat_template.h"
+#include "vision/clip_preprocess.h"
+
+namespace adallava {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kImageMarker = "<image>";     // where a question's image goes in the text
+constexpr const char* kReplacementChar = "\xEF\xBF\xBD";  // what a split UTF-8 character decodes to
+
+// Turns the generated ids into text pieces as they arrive, holding back a character whose
+// bytes are split across tokens.
+class TextStream {
+ public:
+  explicit TextStream(const Tokenizer* tok) : tok_(tok) {}
+  std::string push(int64_t id) {
+    ids_.push_back(id);
+    if (!tok_) return (ids_.size() > 1 ? " " : "") + std::to_string(id);
+    const std::string text = tok_->decode(ids_);
+    if (text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacementChar) == 0) return "";
+    std::string piece = text.compare(0, sent_.size(), sent_) == 0 ? text.substr(sent_.size()) : "";
+    sent_ = text;
+    return piece;
+  }
+
+ private:
+  const Tokenizer* tok_;
+  std::vector<int64_t> ids_;
+  std::string sent_;
+};
+
+}  // namespace
+
+Precision default_precision(const LlavaModel& model) {
+  return model.weight_dtype() == DType::BF16 && cpu_features().avx512_bf16 ? Precision::BF16 : Precision::F32;
+}
+
+std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions& options) {
+  LoadOptions lo;
+  lo.vision_tower_dir = options.vision_tower;
+  return std::make_unique<Engine>(LlavaModel::load(dir, lo), options);
+}
+
+Engine::Engine(std::unique_ptr<LlavaModel> model, const EngineOptions& options) : model_(std::move(model)) {
+  precision_ = options.precision ? *options.precision : default_precision(*model_);
+  if (fs::exists(fs::path(model_->dir()) / "tokenizer.model")) {
+    tokenizer_ = Tokenizer::load(model_->dir());
+    // llava-hf checkpoints mark the image with an added "<image>" token of the image token id.
+    if (model_->config().layout != Layout::OriginalLlava && !tokenizer_->has_token(kImageMarker))
+      tokenizer_->add_special_token(kImageMarker, model_->config().image_token_id);
+  }
+}
+
+const Tokenizer& Engine::require_tokenizer() const {
+  if (!tokenizer_) Tokenizer::load(model_->dir());  // throws, naming the missing file
+  return *tokenizer_;
+}
+
+std::vector<int64_t> Engine::encode_text(const std::string& text) const {
+  const Tokenizer& tok = require_tokenizer();
+  // The original layout splits the text at the marker and joins the chunks with the image id;
+  // llava-hf's tokenizer has the marker as a token of its own (added at load if missing).
+  if (model_->config().layout == Layout::OriginalLlava)
+    return tok.encode_with_image_chunks(text, model_->config().image_token_id);
+  return tok.encode(text);
+}
+
+std::vector<int64_t> Engine::question_ids(const std::string& question, bool with_image,
+                                          const std::string& template_name) const {
+  return encode_text(single_turn_prompt(chat_template(template_name), question, with_image));
+}
+
+std::vector<int64_t> Engine::prompt_ids(const Request& r) const {
+  if (!r.ids.empty()) return r.ids;
+  if (r.prompt.empty()) throw Error("request has neither a prompt nor token ids");
+  if (r.raw_prompt) return encode_text(r.prompt);
+  return question_ids(r.prompt, r.image.has_value(), r.template_name);
+}
+
+std::vector<float> Engine::pixels(const RgbImage& image) const {
+  if (!model_->has_vision()) throw Error(model_->dir() + ": this model has no vision tower, so it takes no image");
+  return clip_preprocess(image, model_->preprocess_config());
+}
+
+Response Engine::generate(const Request& r, const TokenCallback& on_token) const {
+  Response out;
+  out.prompt_ids = prompt_ids(r);
+  const std::vector<float> px = r.image ? pixels(*r.image) : std::vector<float>{};
+  GenerateOptions g;
+  g.max_new_tokens = r.max_new_tokens;
+  g.ignore_eos = r.ignore_eos;
+  g.sampling = r.sampling;
+  g.precision = precision_;
+  g.plan = r.plan;
+  TextStream stream(tokenizer());
+  if (on_token) g.on_token = [&](int64_t id) { return on_token(TokenEvent{id, stream.push(id)}); };
+  GenerateResult gr = adallava::generate(*model_, out.prompt_ids, r.image ? px.data() : nullptr, g);
+  out.ids = std::move(gr.ids);
+  out.text = tokenizer_ ? tokenizer_->decode(out.ids) : "";
+  out.prompt_rows = gr.prompt_rows;
+  out.finish_reason = gr.cancelled ? "cancelled" : gr.stopped_at_eos ? "stop" : "length";
+  out.plan = std::move(gr.plan);
+  out.vision_ms = gr.vision_ms, out.prefill_ms = gr.prefill_ms, out.decode_ms = gr.decode_ms, out.total_ms = gr.total_ms;
+  return out;
+}
+
+std::vector<float> Engine::logits(const Request& r, int64_t* rows, PlanReport* report) const {
+  const std::vector<int64_t> ids = prompt_ids(r);
+  const std::vector<float> px = r.image ? pixels(*r.image) : std::vector<float>{};
+  return all_logits(*model_, ids, r.image ? px.data() : nullptr, precision_, r.plan, rows, report);
+}
+
+}  // namespace adallava

@@ -1,0 +1,89 @@
+// The library's front door: a loaded model and everything answering a request takes. The CLI's
+// run and logits commands and eval build their prompts here; the server and the bindings will
+// call the same functions. The model is immutable after load: one Engine serves concurrent
+// requests, each with its own session.
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "generate/session.h"
+#include "model/llava.h"
+#include "text/tokenizer.h"
+#include "vision/image.h"
+
+namespace adallava {
+
+struct EngineOptions {
+  std::string vision_tower;              // CLIP folder for original-layout checkpoints without one
+  std::optional<Precision> precision;    // default: bf16 for bf16 weights where the CPU has a bf16 kernel
+};
+
+// One request. The prompt is either a question (wrapped in the chat template, with the image
+// marker when there is an image) or exact token ids (the checkpoint's image token marks the image).
+struct Request {
+  std::optional<RgbImage> image;
+  std::string prompt;
+  std::vector<int64_t> ids;
+  std::string template_name = "vicuna_v1";
+  bool raw_prompt = false;  // the prompt text as is, without a template
+  int max_new_tokens = 128;
+  bool ignore_eos = false;
+  SamplingParams sampling;
+  PlanRequest plan;
+};
+
+// A generated token, with the text it adds (empty while a multi-byte character is split).
+struct TokenEvent {
+  int64_t id;
+  std::string text;
+};
+// Called for each generated token; returning false stops the request.
+using TokenCallback = std::function<bool(const TokenEvent&)>;
+
+struct Response {
+  std::string text;
+  std::vector<int64_t> ids, prompt_ids;
+  int64_t prompt_rows = 0;  // decoder prompt length (image rows and latency token included)
+  std::string finish_reason;  // "stop" (end of sequence), "length" or "cancelled"
+  PlanReport plan;
+  double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
+};
+
+class Engine {
+ public:
+  // Loads a checkpoint folder and its tokenizer (when the folder has one).
+  static std::unique_ptr<Engine> load(const std::string& dir, const EngineOptions& options = {});
+  Engine(std::unique_ptr<LlavaModel> model, const EngineOptions& options);
+
+  const LlavaModel& model() const { return *model_; }
+  Precision precision() const { return precision_; }
+  const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
+
+  // The request's prompt as token ids: the one place a question becomes a prompt.
+  std::vector<int64_t> prompt_ids(const Request& r) const;
+  // A question about an image (or not) in the template, as token ids.
+  std::vector<int64_t> question_ids(const std::string& question, bool with_image,
+                                    const std::string& template_name = "vicuna_v1") const;
+  // CLIP pixel values (3, S, S) of an image; throws Error when the model has no vision tower.
+  std::vector<float> pixels(const RgbImage& image) const;
+
+  Response generate(const Request& r, const TokenCallback& on_token = {}) const;
+  // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA.
+  std::vector<float> logits(const Request& r, int64_t* rows, PlanReport* report = nullptr) const;
+
+ private:
+  std::vector<int64_t> encode_text(const std::string& text) const;
+  const Tokenizer& require_tokenizer() const;
+
+  std::unique_ptr<LlavaModel> model_;
+  std::optional<Tokenizer> tokenizer_;
+  Precision precision_;
+};
+
+// The default precision for a model on this CPU.
+Precision default_precision(const LlavaModel& model);
+
+}  // namespace adallava
