@@ -48,13 +48,13 @@ void run_eval(const EvalCliOptions& o) {
   for (const std::string& l : split(o.layers, ';')) e.plans.push_back(l);
   if (e.plans.empty()) throw Error("--plan is empty");
   e.seed = o.seed;
-  auto model = o.model.load();
-  e.precision = o.model.resolve_precision(*model);
-  const Tokenizer tok = Tokenizer::load(model->dir());
+  const auto engine = o.model.load_engine();
+  const LlavaModel* model = &engine->model();
+  e.precision = engine->precision();
   std::vector<train::Record> records = train::load_llava_json(o.data);
   if (o.limit > 0 && size_t(o.limit) < records.size()) records.resize(size_t(o.limit));
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<eval::EvalResult> results = eval::evaluate(*model, tok, records, o.images, e);
+  const std::vector<eval::EvalResult> results = eval::evaluate(*engine, records, o.images, e);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!o.report.empty()) {
     std::error_code ec;

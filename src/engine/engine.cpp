@@ -73,9 +73,9 @@ std::vector<int64_t> Engine::encode_text(const std::string& text) const {
   return tok.encode(text);
 }
 
-std::vector<int64_t> Engine::question_ids(const std::string& question, bool with_image,
+std::vector<int64_t> Engine::question_ids(const std::string& question, bool add_image_marker,
                                           const std::string& template_name) const {
-  return encode_text(single_turn_prompt(chat_template(template_name), question, with_image));
+  return encode_text(single_turn_prompt(chat_template(template_name), question, add_image_marker));
 }
 
 std::vector<int64_t> Engine::prompt_ids(const Request& r) const {

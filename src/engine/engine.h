@@ -61,11 +61,13 @@ class Engine {
   const LlavaModel& model() const { return *model_; }
   Precision precision() const { return precision_; }
   const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
+  // The tokenizer; throws Error naming the missing file when the folder has none.
+  const Tokenizer& require_tokenizer() const;
 
   // The request's prompt as token ids: the one place a question becomes a prompt.
   std::vector<int64_t> prompt_ids(const Request& r) const;
-  // A question about an image (or not) in the template, as token ids.
-  std::vector<int64_t> question_ids(const std::string& question, bool with_image,
+  // A question in the template, as token ids; add_image_marker puts the image before it.
+  std::vector<int64_t> question_ids(const std::string& question, bool add_image_marker,
                                     const std::string& template_name = "vicuna_v1") const;
   // CLIP pixel values (3, S, S) of an image; throws Error when the model has no vision tower.
   std::vector<float> pixels(const RgbImage& image) const;
@@ -76,7 +78,6 @@ class Engine {
 
  private:
   std::vector<int64_t> encode_text(const std::string& text) const;
-  const Tokenizer& require_tokenizer() const;
 
   std::unique_ptr<LlavaModel> model_;
   std::optional<Tokenizer> tokenizer_;

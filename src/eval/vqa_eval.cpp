@@ -12,7 +12,6 @@
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "tensor/error.h"
-#include "text/chat_template.h"
 #include "vision/clip_preprocess.h"
 #include "vision/image.h"
 
@@ -57,8 +56,10 @@ std::string normalise_answer(const std::string& s) {
   return out;
 }
 
-std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, const std::vector<train::Record>& records,
+std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<train::Record>& records,
                                  const std::string& images, const EvalOptions& o) {
+  const LlavaModel& m = engine.model();
+  const Tokenizer& tok = engine.require_tokenizer();
   if (records.empty()) throw Error("no records to evaluate");
   std::vector<PlanPolicy> policies;
   // A plan is a policy name or a comma-separated list of the layers that run (any checkpoint).
@@ -66,7 +67,6 @@ std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, cons
   if (!m.adaptive())
     for (double b : o.budgets)
       if (b != 1.0) throw Error(m.dir() + ": budgets below 1 need an AdaLLaVA checkpoint");
-  const ChatTemplate tmpl = chat_template("vicuna_v1");
   const size_t P = policies.size(), B = o.budgets.size(), R = records.size();
   std::vector<Outcome> out(R * P * B);  // [record][plan][budget]
   std::string error;
@@ -81,8 +81,8 @@ std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, cons
         else if (!t.human && q && !a) a = &t;
       }
       if (!q || !a) throw Error("record '" + r.id + "' has no question and answer");
-      const std::vector<int64_t> ids =
-          tok.encode_with_image_chunks(render_prompt(tmpl, {{q->value, ""}}), m.config().image_token_id);
+      // The record's question carries its own image marker.
+      const std::vector<int64_t> ids = engine.question_ids(q->value, /*add_image_marker=*/false);
       std::vector<float> features;
       if (!r.image.empty()) {
         const std::vector<float> pixels =

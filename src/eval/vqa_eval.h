@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/engine.h"
 #include "model/llava.h"
 #include "text/tokenizer.h"
 #include "train/llava_data.h"
@@ -46,7 +47,8 @@ struct EvalResult {
 std::string normalise_answer(const std::string& s);
 
 // One result per (plan, budget), plans outermost. images: the folder the records name.
-std::vector<EvalResult> evaluate(const LlavaModel& m, const Tokenizer& tok, const std::vector<train::Record>& records,
+// The prompt of each record is its first question, built by the engine as a request's.
+std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<train::Record>& records,
                                  const std::string& images, const EvalOptions& o);
 
 }  // namespace adallava::eval
