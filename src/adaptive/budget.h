@@ -9,7 +9,7 @@
 namespace adallava {
 
 // Parses a budget: a number in [0, 1]. Throws Error naming `what` otherwise.
-double parse_budget(const std::string& text, const std::string& what = "--budget");
+double parse_budget(const std::string& text, const std::string& what = "budget");
 
 // Units the budget buys beyond the prefix, in [0, max_units()].
 int budget_units(double budget, const AdaConfig& a);

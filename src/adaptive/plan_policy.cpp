@@ -26,10 +26,10 @@ PlanPolicy PlanPolicy::parse(const std::string& text) {
       used = 0;
     }
     if (item.empty() || used != item.size() || l < 0)
-      throw Error("--plan '" + text + "' is not scheduler, early-exit, random or a list of layer numbers");
+      throw Error("plan '" + text + "' is not scheduler, early-exit, random or a list of layer numbers");
     p.layers.push_back(l);
   }
-  if (p.layers.empty()) throw Error("--plan is empty");
+  if (p.layers.empty()) throw Error("plan '" + text + "' lists no layers");
   return p;
 }
 

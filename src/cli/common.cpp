@@ -101,8 +101,12 @@ void PlanOptions::add_to(CLI::App& app) {
 
 PlanRequest PlanOptions::resolve() const {
   PlanRequest r;
-  r.budget = parse_budget(budget);
-  r.policy = PlanPolicy::parse(plan);
+  r.budget = parse_budget(budget, "--budget");
+  try {
+    r.policy = PlanPolicy::parse(plan);
+  } catch (const Error& e) {
+    throw Error(std::string("--") + e.what());  // "plan 'x' is ..." names the flag it came from
+  }
   r.policy.seed = plan_seed;
   return r;
 }

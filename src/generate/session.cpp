@@ -32,7 +32,7 @@ std::vector<float> prompt_embeddings(const LlavaModel& model, const std::vector<
                                      Precision precision) {
   std::vector<float> features;
   if (pixels) {
-    if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower; drop --image");
+    if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower, so it takes no image");
     features = model.encode_image(pixels, precision);
   }
   std::vector<float> embeds = model.merge_embeddings(ids, pixels ? &features : nullptr);
@@ -61,9 +61,10 @@ std::optional<ExecutionPlan> named_plan(const PlanPolicy& policy, const TextConf
 // A plain checkpoint has no budget: only the full plan or an explicit layer list.
 void check_plain_request(const PlanRequest& r) {
   if (r.budget != 1.0)
-    throw Error("--budget needs an AdaLLaVA checkpoint (model_type ada_llava_llama); this model always runs in full");
+    throw Error("budget " + std::to_string(r.budget) +
+                " needs an AdaLLaVA checkpoint (model_type ada_llava_llama); this model always runs in full");
   if (r.policy.kind == PlanPolicy::EarlyExit || r.policy.kind == PlanPolicy::Random)
-    throw Error("--plan " + r.policy.name() + " needs an AdaLLaVA checkpoint (it keeps the budget's unit count)");
+    throw Error("plan " + r.policy.name() + " needs an AdaLLaVA checkpoint (it keeps the budget's unit count)");
 }
 
 }  // namespace

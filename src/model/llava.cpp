@@ -28,7 +28,7 @@ std::string resolve_vision_tower(const std::string& model_dir, const ModelConfig
   for (const fs::path& p : {fs::path(model_dir) / c.vision_tower, fs::path(c.vision_tower)})
     if (fs::is_directory(p)) return p.string();
   throw Error(c.path + ": mm_vision_tower '" + c.vision_tower +
-              "' is not a folder here; pass the CLIP checkpoint folder with --vision-tower");
+              "' is not a folder here; give the CLIP checkpoint folder as the model's vision tower");
 }
 
 }  // namespace

@@ -66,7 +66,7 @@ Tokenizer Tokenizer::from_model_file(const std::string& path, bool legacy) {
 
 Tokenizer Tokenizer::load(const std::string& dir) {
   const fs::path model = fs::path(dir) / "tokenizer.model";
-  if (!fs::exists(model)) throw Error(model.string() + ": file not found (pass --ids to run without a tokenizer)");
+  if (!fs::exists(model)) throw Error(model.string() + ": file not found (without a tokenizer a request must give token ids)");
   bool legacy = true;
   json cfg;
   const fs::path cfg_path = fs::path(dir) / "tokenizer_config.json";

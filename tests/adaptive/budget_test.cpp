@@ -18,7 +18,7 @@ TEST(Budget, ParsesFractionsAndRejectsEverythingElse) {
   try {
     parse_budget("2");
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--budget 2 is outside [0, 1]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("budget 2 is outside [0, 1]"), std::string::npos) << e.what();
   }
 }
 
