@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "model/llava.h"
+#include "llava/llava.h"
 
 namespace adallava {
 

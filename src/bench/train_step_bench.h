@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/llava.h"
+#include "llava/llava.h"
 
 namespace adallava {
 

@@ -51,7 +51,7 @@ void run_eval(const EvalCliOptions& o) {
   const auto engine = o.model.load_engine();
   const LlavaModel* model = &engine->model();
   e.precision = engine->precision();
-  std::vector<train::Record> records = train::load_llava_json(o.data);
+  std::vector<data::Record> records = data::load_llava_json(o.data);
   if (o.limit > 0 && size_t(o.limit) < records.size()) records.resize(size_t(o.limit));
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<eval::EvalResult> results = eval::evaluate(*engine, records, o.images, e);

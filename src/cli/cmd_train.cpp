@@ -111,11 +111,11 @@ void run_train(const TrainCliOptions& o) {
   std::vector<train::Example> data;
   const int64_t V = model->config().text.vocab_size;
   for (const std::string& file : o.data) {
-    for (const train::Record& r : train::load_llava_json(file, o.skip_bad, &skipped)) {
+    for (const data::Record& r : data::load_llava_json(file, o.skip_bad, &skipped)) {
       const std::string where = file + ": record '" + r.id + "'";
       try {
         train::Example ex;
-        ex.tokens = train::encode_record(
+        ex.tokens = data::encode_record(
             r, [&](const std::string& s) { return tok.encode(s); }, model->config().text.bos_token_id,
             model->config().image_token_id, tok.legacy(), o.template_name);
         for (int64_t id : ex.tokens.ids)

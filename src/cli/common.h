@@ -10,7 +10,7 @@
 #include "engine/engine.h"
 #include "generate/session.h"
 #include "kernels/matmul.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 
 namespace adallava::cli {
 

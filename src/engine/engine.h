@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "generate/session.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "text/tokenizer.h"
 #include "vision/image.h"
 

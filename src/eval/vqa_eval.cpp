@@ -56,7 +56,7 @@ std::string normalise_answer(const std::string& s) {
   return out;
 }
 
-std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<train::Record>& records,
+std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::Record>& records,
                                  const std::string& images, const EvalOptions& o) {
   const LlavaModel& m = engine.model();
   const Tokenizer& tok = engine.require_tokenizer();
@@ -72,11 +72,11 @@ std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<train::
   std::string error;
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < R; ++i) {
-    const train::Record& r = records[i];
+    const data::Record& r = records[i];
     try {
-      const train::Turn* q = nullptr;
-      const train::Turn* a = nullptr;
-      for (const train::Turn& t : r.turns) {
+      const data::Turn* q = nullptr;
+      const data::Turn* a = nullptr;
+      for (const data::Turn& t : r.turns) {
         if (t.human && !q) q = &t;
         else if (!t.human && q && !a) a = &t;
       }

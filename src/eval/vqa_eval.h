@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "text/tokenizer.h"
-#include "train/llava_data.h"
+#include "data/llava_data.h"
 
 namespace adallava::eval {
 
@@ -48,7 +48,7 @@ std::string normalise_answer(const std::string& s);
 
 // One result per (plan, budget), plans outermost. images: the folder the records name.
 // The prompt of each record is its first question, built by the engine as a request's.
-std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<train::Record>& records,
+std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::Record>& records,
                                  const std::string& images, const EvalOptions& o);
 
 }  // namespace adallava::eval

@@ -11,7 +11,7 @@
 
 #include "adaptive/plan_policy.h"
 #include "generate/sampler.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 
 namespace adallava {
 

@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "model/llava.h"
+#include "data/llava_data.h"
+#include "llava/llava.h"
 #include "train/plan_sampling.h"
 
 namespace adallava::train {
 
-constexpr int64_t kIgnoreIndex = -100;
+using data::kIgnoreIndex;
 
 using Grads = std::map<std::string, std::vector<float>>;  // by checkpoint name
 

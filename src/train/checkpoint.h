@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "train/ada_step.h"
 
 namespace adallava::train {

@@ -9,7 +9,7 @@
 
 #include "io/atomic_write.h"
 #include "io/safetensors_writer.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "tensor/error.h"
 #include "text/tokenizer.h"
 #include "train/weight_init.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "train/ada_step.h"
-#include "train/llava_data.h"
+#include "data/llava_data.h"
 #include "train/optimizer.h"
 
 namespace adallava::train {
@@ -56,7 +56,7 @@ void save_train_state(const std::string& dir, TrainState& s);
 TrainState load_train_state(const std::string& dir);
 
 struct Example {
-  Encoded tokens;
+  data::Encoded tokens;
   std::vector<float> pixels;  // empty for text-only
 };
 

@@ -10,7 +10,7 @@
 #include "adaptive/budget.h"
 #include "adaptive/latency_encoder.h"
 #include "generate/session.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "test_util.h"
 
 namespace adallava {

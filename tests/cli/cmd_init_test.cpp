@@ -7,7 +7,7 @@
 
 #include "cli/cli_test_util.h"
 #include "io/safetensors.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "test_util.h"
 
 namespace adallava {

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "tensor/error.h"
 #include "test_util.h"
 

@@ -12,7 +12,7 @@
 #include "generate/session.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "tensor/error.h"
 #include "test_util.h"
 

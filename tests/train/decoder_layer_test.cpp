@@ -9,7 +9,7 @@
 #include <random>
 
 #include "kernels/ops.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
 

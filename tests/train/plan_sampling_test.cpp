@@ -8,7 +8,7 @@
 #include <random>
 
 #include "adaptive/budget.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
 

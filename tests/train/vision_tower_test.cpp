@@ -11,7 +11,7 @@
 #include <random>
 
 #include "adaptive/budget.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "test_util.h"
 #include "train/ada_step.h"
 #include "train/train_test_util.h"

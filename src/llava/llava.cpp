@@ -1,4 +1,4 @@
-#include "model/llava.h"
+#include "llava/llava.h"
 
 #include <filesystem>
 

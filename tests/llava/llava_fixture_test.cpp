@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "generate/session.h"
-#include "model/llava.h"
+#include "llava/llava.h"
 #include "test_util.h"
 #include "vision/clip_preprocess.h"
 

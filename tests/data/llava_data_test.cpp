@@ -1,6 +1,6 @@
 // LLaVA data: the authors' training sample re-encoded with the fixture's word-level toy
 // tokenizer gives their ids and labels exactly; malformed records are named or skipped.
-#include "train/llava_data.h"
+#include "data/llava_data.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include "test_util.h"
 #include "train/ada_step.h"
 
-namespace adallava::train {
+namespace adallava::data {
 namespace {
 
 // The fixture's ToyWordTokenizer: BOS, then the longest vocabulary piece at each position
@@ -107,4 +107,4 @@ TEST(LlavaData, MalformedRecordsAreNamedOrSkipped) {
 }
 
 }  // namespace
-}  // namespace adallava::train
+}  // namespace adallava::data

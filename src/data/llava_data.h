@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
-namespace adallava::train {
+namespace adallava::data {
+
+// The label of a token that is not supervised (PyTorch cross-entropy's ignore_index).
+constexpr int64_t kIgnoreIndex = -100;
 
 struct Turn {
   bool human = true;
@@ -43,4 +46,4 @@ struct Encoded {
 Encoded encode_record(const Record& r, const EncodeFn& encode, int64_t bos, int64_t image_token, bool legacy = true,
                       const std::string& template_name = "vicuna_v1");
 
-}  // namespace adallava::train
+}  // namespace adallava::data

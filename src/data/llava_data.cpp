@@ -1,4 +1,4 @@
-#include "train/llava_data.h"
+#include "data/llava_data.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -6,9 +6,8 @@
 #include "tensor/error.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
-#include "train/ada_step.h"
 
-namespace adallava::train {
+namespace adallava::data {
 
 namespace {
 
@@ -155,4 +154,4 @@ Encoded encode_record(const Record& r, const EncodeFn& encode, int64_t bos, int6
   return e;
 }
 
-}  // namespace adallava::train
+}  // namespace adallava::data
