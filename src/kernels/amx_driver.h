@@ -43,6 +43,8 @@ struct Gemm {
     return kBlock * (blocks < 1 ? 1 : blocks > 8 ? 8 : blocks);
   }
 
+  // Round to nearest even, as f32_to_bf16 (tensor/dtype.h); a copy of its own, since an inline
+  // function shared with code compiled for other CPUs could be the copy the linker keeps.
   static uint16_t to_bf16(float f) {
     uint32_t u;
     std::memcpy(&u, &f, 4);

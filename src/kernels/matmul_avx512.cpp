@@ -467,57 +467,50 @@ void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, 
 namespace {
 
 constexpr int kProbeChains = 12;  // independent accumulators: enough to hide either latency
-constexpr int kProbeIters = 1 << 15;
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Seconds for kProbeIters rounds of kProbeChains FMAs (16 lanes × 2 flops each).
-double time_fma() {
-  __m512 acc[kProbeChains];
+template <class Acc, class Step>
+void run_chains(long iters, Step step) {
+  Acc acc[kProbeChains];
   for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_set1_ps(float(i));
-  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int it = 0; it < kProbeIters; ++it)
-    for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  const double s = seconds_since(t0);
+  for (long it = 0; it < iters; ++it)
+    for (int i = 0; i < kProbeChains; ++i) acc[i] = step(acc[i]);
   __m512 sum = acc[0];
   for (int i = 1; i < kProbeChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
   alignas(64) float lanes[16];
   _mm512_store_ps(lanes, sum);
   volatile float sink = lanes[0];  // keeps the chains alive
   (void)sink;
-  return s;
 }
 
-// The same for vdpbf16ps (16 lanes × 2 pairs × 2 flops each: twice an FMA's work).
-double time_dpbf16() {
-  __m512 acc[kProbeChains];
-  for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_set1_ps(float(i));
-  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
+double seconds_of(void (*fn)(long), long iters) {
   const auto t0 = std::chrono::steady_clock::now();
-  for (int it = 0; it < kProbeIters; ++it)
-    for (int i = 0; i < kProbeChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  const double s = seconds_since(t0);
-  __m512 sum = acc[0];
-  for (int i = 1; i < kProbeChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, sum);
-  volatile float sink = lanes[0];
-  (void)sink;
-  return s;
+  fn(iters);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+void dpbf16_chains(long iters) {
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
+  run_chains<__m512>(iters, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, b); });
+}
+
+void fma_chains_void(long iters) { fma_chains(iters); }
 
 }  // namespace
 
+double fma_chains(long iters) {
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  run_chains<__m512>(iters, [&](__m512 c) { return _mm512_fmadd_ps(c, a, b); });
+  return 2.0 * 16 * kProbeChains * double(iters);
+}
+
 double dpbf16_flops_over_fma() {
+  constexpr long kIters = 1 << 15;  // a few milliseconds in all
   double fma = 1e30, dp = 1e30;
   for (int round = 0; round < 5; ++round) {  // interleaved, best of each: a busy spell hits both
-    fma = std::min(fma, time_fma());
-    dp = std::min(dp, time_dpbf16());
+    fma = std::min(fma, seconds_of(fma_chains_void, kIters));
+    dp = std::min(dp, seconds_of(dpbf16_chains, kIters));
   }
-  return 2.0 * fma / dp;
+  return 2.0 * fma / dp;  // vdpbf16ps does twice an FMA's flops
 }
 
 }  // namespace adallava::avx512

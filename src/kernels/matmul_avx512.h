@@ -31,5 +31,8 @@ size_t gemm_workspace_bytes(int64_t M, int64_t K, int n_threads);
 
 // vdpbf16ps' FLOP rate over that of FP32 FMAs on this core (one thread, a few milliseconds).
 double dpbf16_flops_over_fma();
+// `iters` rounds of 12 independent FMA chains in registers; returns the flops done (the FMA
+// peak probe's loop).
+double fma_chains(long iters);
 
 }  // namespace adallava::avx512
