@@ -12,13 +12,11 @@
 
 #include "adaptive/budget.h"
 #include "bench/compute_probe.h"
-#include "kernels/cpu_features.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
 #include "bench/train_step_bench.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "kernels/cpu_features.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "tensor/error.h"
@@ -70,136 +68,166 @@ size_t available_memory_bytes() {
   return 0;
 }
 
-void bench(const BenchOptions& o) {
-  if (o.threads > 0) omp_set_num_threads(o.threads);
-  apply_kernels_option(o.kernels);
-  const ModelConfig cfg = synthetic_config(o.preset, o.variant);
-  const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
+// The synthetic model of the preset, after checking it fits in memory.
+std::unique_ptr<LlavaModel> build_model(const BenchOptions& o, const ModelConfig& cfg, DType dtype, double* build_s) {
   const size_t need = synthetic_weight_bytes(cfg, dtype);
   const size_t avail = available_memory_bytes();
   if (avail && need > avail)
     throw Error("--synthetic " + o.preset + " --dtype " + o.dtype + " needs " + std::to_string(need >> 20) +
                 " MiB of weights but only " + std::to_string(avail >> 20) + " MiB are available");
-
-  auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   auto model = build_synthetic_model(cfg, dtype, 42);
-  const double build_s = seconds_since(t0);
-  if (o.train_step) {
-    nlohmann::json j = {{"preset", o.preset}, {"dtype", o.dtype}, {"threads", omp_get_max_threads()},
-                        {"kernels", kernels_json()}};
-    if (model->adaptive()) j["variant"] = o.variant;
-    j.update(bench_train_step(*model, o.train));
-    j["fma_peak_gflops"] = measure_fma_peak_gflops();  // same run: the machine is shared
-    j["gemm_fraction_of_fma_peak"] = j["gemm_gflops"].get<double>() / j["fma_peak_gflops"].get<double>();
-    j["peak_rss_bytes"] = peak_rss_bytes();
-    print_json(j, o.json);
-    return;
-  }
-  const Precision precision = o.precision == "f32"    ? Precision::F32
-                              : o.precision == "bf16" ? Precision::BF16
-                              : (dtype == DType::BF16 && cpu_features().avx512_bf16 ? Precision::BF16 : Precision::F32);
+  *build_s = seconds_since(t0);
+  return model;
+}
 
-  // Vision tower on one image of random pixels.
-  const int S = cfg.vision.image_size;
+nlohmann::json train_step_report(const BenchOptions& o, const LlavaModel& model) {
+  nlohmann::json j = {{"preset", o.preset}, {"dtype", o.dtype}, {"threads", omp_get_max_threads()},
+                      {"kernels", kernels_json()}};
+  if (model.adaptive()) j["variant"] = o.variant;
+  j.update(bench_train_step(model, o.train));
+  j["fma_peak_gflops"] = measure_fma_peak_gflops();  // same run: the machine is shared
+  j["gemm_fraction_of_fma_peak"] = j["gemm_gflops"].get<double>() / j["fma_peak_gflops"].get<double>();
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  return j;
+}
+
+// Seconds to encode one image of random pixels (drawn from rng).
+double time_vision(const LlavaModel& model, Precision precision, std::mt19937& rng) {
+  const int S = model.config().vision.image_size;
   std::vector<float> pixels(size_t(3 * S * S));
-  std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.f, 1.f);
   for (auto& p : pixels) p = dist(rng);
-  t0 = std::chrono::steady_clock::now();
-  std::vector<float> features = model->encode_image(pixels.data(), precision);
-  const double vision_s = seconds_since(t0);
+  const auto t0 = std::chrono::steady_clock::now();
+  model.encode_image(pixels.data(), precision);
+  return seconds_since(t0);
+}
 
-  // Decoder prefill of a prompt of random token ids, then greedy decode steps, per budget.
-  const int64_t H = cfg.text.hidden_size, V = cfg.text.vocab_size;
-  std::vector<int64_t> ids(size_t(o.prompt_tokens));
-  for (auto& id : ids) id = int64_t(rng() % uint64_t(cfg.text.vocab_size - 1));
-  std::vector<float> embeds(size_t(o.prompt_tokens * H));
-  model->decoder().embed(embeds.data(), ids.data(), o.prompt_tokens);
-  const std::vector<double> budgets = parse_budget_list(o.budgets);
-  if (!model->adaptive() && (budgets.size() != 1 || budgets[0] != 1.0))
-    throw Error("--budgets needs an AdaLLaVA preset (ada-llava-7b, ...)");
-  const auto spans = model->weight_spans();
-  {  // Warm-up (page faults, thread pool, caches) so the first measured budget is not penalised.
-    Session warm(*model, 34, precision);
-    std::vector<float> logits;
-    warm.prefill(embeds.data(), std::min<int64_t>(o.prompt_tokens, 32), PlanRequest{}, logits);
-    warm.feed_token(argmax(logits.data(), V), logits);
-  }
-  nlohmann::json results = nlohmann::json::array();
-  // Each budget measured `repeats` times, rounds interleaved so that the machine's drift hits
-  // every budget alike; the fastest round counts for the times. The machine is shared: its
-  // bandwidth moves by 2x within seconds, so every decoded token is paired with a bandwidth
-  // probe taken right after it, and the roofline fraction is the median of the paired ratios.
-  struct Measured {
-    PlanReport rep;
-    size_t kv_bytes = 0;
-    double prefill_ms = 1e300, decode_ms = 1e300, scheduler_ms = 1e300;
-    std::vector<double> token_s, probe_gbps;  // paired, over all rounds
-  };
-  std::vector<Measured> m(budgets.size());
-  std::vector<double> all_probes;
-  // A plain read of 1 GiB with the same probe after every token too: the second yardstick, which
-  // the probe over the weights should match. Made at the first decoded token: filled right
-  // before the prefill, it slowed that prefill by 10-15% on Zen 5 (measured, A/B).
+// What the rounds measured for one budget (fastest round for the times).
+struct Measured {
+  PlanReport rep;
+  size_t kv_bytes = 0;
+  double prefill_ms = 1e300, decode_ms = 1e300, scheduler_ms = 1e300;
+  std::vector<double> token_s, probe_gbps;  // paired, over all rounds
+};
+
+struct Rounds {
+  std::vector<Measured> per_budget;
+  std::vector<double> probes;             // every probe over the weights
+  std::vector<double> plain_gbps;         // every 1 GiB read
+  std::vector<double> decode_over_plain;  // first budget: each token's GB/s over the read after it
+  size_t plain_bytes = 0;                 // the 1 GiB buffer, resident since the first token
+};
+
+// Each budget measured `repeats` times, rounds interleaved so that the machine's drift hits
+// every budget alike. The machine is shared: its bandwidth moves by 2x within seconds, so every
+// decoded token is paired with a bandwidth probe over the weights taken right after it, and with
+// a plain read of 1 GiB (the second yardstick, which the probe should match). That buffer is made
+// at the first decoded token: filled right before a prefill, it slowed that prefill by 10-15% on
+// Zen 5 (measured, A/B).
+Rounds measure_rounds(const LlavaModel& model, const std::vector<float>& embeds, const std::vector<double>& budgets,
+                      const BenchOptions& o, Precision precision) {
+  const int64_t V = model.decoder().vocab();
+  const auto spans = model.weight_spans();
+  Rounds out;
+  out.per_budget.resize(budgets.size());
   std::optional<ReadBuffer> plain_read;
-  std::vector<double> plain_gbps, decode_over_plain;
   for (int round = 0; round < o.repeats; ++round)
     for (size_t b = 0; b < budgets.size(); ++b) {
-      Session s(*model, o.prompt_tokens + 1 + o.decode_tokens, precision);
+      Measured& m = out.per_budget[b];
+      Session s(model, o.prompt_tokens + 1 + o.decode_tokens, precision);
       std::vector<float> logits;
       PlanRequest request;
       request.budget = budgets[b];
-      t0 = std::chrono::steady_clock::now();
-      m[b].rep = s.prefill(embeds.data(), o.prompt_tokens, request, logits);
-      m[b].prefill_ms = std::min(m[b].prefill_ms, seconds_since(t0) * 1000);
+      auto t0 = std::chrono::steady_clock::now();
+      m.rep = s.prefill(embeds.data(), o.prompt_tokens, request, logits);
+      m.prefill_ms = std::min(m.prefill_ms, seconds_since(t0) * 1000);
+      const double bytes_per_token = double(model.decoder().weight_bytes(&m.rep.plan));
       double decode_s = 0;
       for (int i = 0; i < o.decode_tokens; ++i) {
         t0 = std::chrono::steady_clock::now();
         s.feed_token(argmax(logits.data(), V), logits);
         const double token_s = seconds_since(t0);
         decode_s += token_s;
-        m[b].token_s.push_back(token_s);
-        m[b].probe_gbps.push_back(measure_read_bandwidth(spans, 1));
-        all_probes.push_back(m[b].probe_gbps.back());
+        m.token_s.push_back(token_s);
+        m.probe_gbps.push_back(measure_read_bandwidth(spans, 1));
+        out.probes.push_back(m.probe_gbps.back());
         if (!plain_read) plain_read.emplace();
-        plain_gbps.push_back(plain_read->measure());
-        if (b == 0)
-          decode_over_plain.push_back(double(model->decoder().weight_bytes(&m[b].rep.plan)) / token_s /
-                                      (plain_gbps.back() * 1e9));
+        out.plain_gbps.push_back(plain_read->measure());
+        if (b == 0) out.decode_over_plain.push_back(bytes_per_token / token_s / (out.plain_gbps.back() * 1e9));
       }
-      m[b].decode_ms = std::min(m[b].decode_ms, decode_s * 1000);
-      m[b].scheduler_ms = std::min(m[b].scheduler_ms, m[b].rep.scheduler_ms);
-      m[b].kv_bytes = s.cache().bytes();
+      m.decode_ms = std::min(m.decode_ms, decode_s * 1000);
+      m.scheduler_ms = std::min(m.scheduler_ms, m.rep.scheduler_ms);
+      m.kv_bytes = s.cache().bytes();
     }
-  const double gbps = median(all_probes);
-  const double full_prefill_ms = m[0].prefill_ms, full_decode_ms = m[0].decode_ms;
-  for (size_t b = 0; b < budgets.size(); ++b) {
-    const PlanReport& rep = m[b].rep;
-    const size_t bytes_per_token = model->decoder().weight_bytes(&rep.plan);
-    const double decode_tps = o.decode_tokens * 1000.0 / m[b].decode_ms;
-    std::vector<double> paired;
-    for (size_t i = 0; i < m[b].token_s.size(); ++i)
-      paired.push_back(double(bytes_per_token) / m[b].token_s[i] / (m[b].probe_gbps[i] * 1e9));
-    nlohmann::json r;
-    r["budget"] = budgets[b];
-    r["units"] = rep.adaptive ? nlohmann::json(rep.units) : nlohmann::json(nullptr);
-    r["executed_fraction"] = rep.executed_fraction;
-    r["executed_layers"] = rep.plan.executed_layers().size();
-    r["llm_prefill_ms"] = m[b].prefill_ms;
-    r["prefill_tokens_per_s"] = o.prompt_tokens * 1000.0 / m[b].prefill_ms;
-    r["decode_tokens_per_s"] = decode_tps;
-    r["scheduler_ms"] = m[b].scheduler_ms;
-    r["kv_cache_bytes"] = m[b].kv_bytes;
-    r["weight_bytes_per_token"] = bytes_per_token;
-    r["decode_fraction_of_roofline"] = median(paired);
-    // Time relative to the first (full) budget, divided by the executed share: 1 = skipping is free.
-    r["prefill_time_over_expected"] = m[b].prefill_ms / (rep.executed_fraction * full_prefill_ms);
-    r["decode_time_over_expected"] = m[b].decode_ms / (rep.executed_fraction * full_decode_ms);
-    r["scheduler_share_of_full_request"] = m[b].scheduler_ms / (full_prefill_ms + full_decode_ms);
-    results.push_back(r);
+  out.plain_bytes = plain_read ? plain_read->bytes() : 0;
+  return out;
+}
+
+// One budget's entry of "results"; full: the first budget's measurements.
+nlohmann::json budget_result(const LlavaModel& model, double budget, const Measured& m, const Measured& full,
+                             const BenchOptions& o) {
+  const PlanReport& rep = m.rep;
+  const size_t bytes_per_token = model.decoder().weight_bytes(&rep.plan);
+  std::vector<double> paired;
+  for (size_t i = 0; i < m.token_s.size(); ++i)
+    paired.push_back(double(bytes_per_token) / m.token_s[i] / (m.probe_gbps[i] * 1e9));
+  nlohmann::json r;
+  r["budget"] = budget;
+  r["units"] = rep.adaptive ? nlohmann::json(rep.units) : nlohmann::json(nullptr);
+  r["executed_fraction"] = rep.executed_fraction;
+  r["executed_layers"] = rep.plan.executed_layers().size();
+  r["llm_prefill_ms"] = m.prefill_ms;
+  r["prefill_tokens_per_s"] = o.prompt_tokens * 1000.0 / m.prefill_ms;
+  r["decode_tokens_per_s"] = o.decode_tokens * 1000.0 / m.decode_ms;
+  r["scheduler_ms"] = m.scheduler_ms;
+  r["kv_cache_bytes"] = m.kv_bytes;
+  r["weight_bytes_per_token"] = bytes_per_token;
+  r["decode_fraction_of_roofline"] = median(paired);
+  // Time relative to the first (full) budget, divided by the executed share: 1 = skipping is free.
+  r["prefill_time_over_expected"] = m.prefill_ms / (rep.executed_fraction * full.prefill_ms);
+  r["decode_time_over_expected"] = m.decode_ms / (rep.executed_fraction * full.decode_ms);
+  r["scheduler_share_of_full_request"] = m.scheduler_ms / (full.prefill_ms + full.decode_ms);
+  return r;
+}
+
+void bench(const BenchOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  apply_kernels_option(o.kernels);
+  const ModelConfig cfg = synthetic_config(o.preset, o.variant);
+  const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
+  double build_s = 0;
+  const auto model = build_model(o, cfg, dtype, &build_s);
+  if (o.train_step) return print_json(train_step_report(o, *model), o.json);
+  const Precision precision = o.precision == "f32"    ? Precision::F32
+                              : o.precision == "bf16" ? Precision::BF16
+                                                      : default_precision(*model);
+  std::mt19937 rng(1);
+  const double vision_s = time_vision(*model, precision, rng);
+
+  // Decoder prefill of a prompt of random token ids, then greedy decode steps, per budget.
+  const int64_t H = cfg.text.hidden_size, V = cfg.text.vocab_size;
+  std::vector<int64_t> ids(size_t(o.prompt_tokens));
+  for (auto& id : ids) id = int64_t(rng() % uint64_t(V - 1));
+  std::vector<float> embeds(size_t(o.prompt_tokens * H));
+  model->decoder().embed(embeds.data(), ids.data(), o.prompt_tokens);
+  const std::vector<double> budgets = parse_budget_list(o.budgets);
+  if (!model->adaptive() && (budgets.size() != 1 || budgets[0] != 1.0))
+    throw Error("--budgets needs an AdaLLaVA preset (ada-llava-7b, ...)");
+  {  // Warm-up (page faults, thread pool, caches) so the first measured budget is not penalised.
+    Session warm(*model, 34, precision);
+    std::vector<float> logits;
+    warm.prefill(embeds.data(), std::min<int64_t>(o.prompt_tokens, 32), PlanRequest{}, logits);
+    warm.feed_token(argmax(logits.data(), V), logits);
   }
+  const Rounds rounds = measure_rounds(*model, embeds, budgets, o, precision);
+  nlohmann::json results = nlohmann::json::array();
+  for (size_t b = 0; b < budgets.size(); ++b)
+    results.push_back(budget_result(*model, budgets[b], rounds.per_budget[b], rounds.per_budget[0], o));
 
   const nlohmann::json& full = results[0];
+  const double gbps = median(rounds.probes);
+  const double bytes_per_token = double(full["weight_bytes_per_token"].get<size_t>());
   nlohmann::json j;
   j["preset"] = o.preset;
   if (model->adaptive()) j["variant"] = o.variant;
@@ -208,7 +236,7 @@ void bench(const BenchOptions& o) {
   j["threads"] = omp_get_max_threads();
   j["kernels"] = kernels_json();
   j["model_build_s"] = build_s;
-  j["weights_bytes"] = need;
+  j["weights_bytes"] = synthetic_weight_bytes(cfg, dtype);
   j["vision_encode_ms"] = vision_s * 1000;
   j["prefill_tokens"] = o.prompt_tokens;
   j["prefill_ms"] = full["llm_prefill_ms"];
@@ -217,15 +245,15 @@ void bench(const BenchOptions& o) {
   j["decode_tokens_per_s"] = full["decode_tokens_per_s"];
   j["weight_bytes_per_token"] = full["weight_bytes_per_token"];
   j["dram_read_gb_per_s"] = gbps;  // median of the probes paired with the decoded tokens
-  j["dram_probe_gb_per_s_min_max"] = {*std::min_element(all_probes.begin(), all_probes.end()),
-                                      *std::max_element(all_probes.begin(), all_probes.end())};
-  j["decode_roofline_tokens_per_s"] = gbps * 1e9 / double(full["weight_bytes_per_token"].get<size_t>());
+  j["dram_probe_gb_per_s_min_max"] = {*std::min_element(rounds.probes.begin(), rounds.probes.end()),
+                                      *std::max_element(rounds.probes.begin(), rounds.probes.end())};
+  j["decode_roofline_tokens_per_s"] = gbps * 1e9 / bytes_per_token;
   j["decode_fraction_of_roofline"] = full["decode_fraction_of_roofline"];
-  j["decode_gb_per_s"] = double(full["weight_bytes_per_token"].get<size_t>()) / median(m[0].token_s) / 1e9;
-  j["read_1gib_gb_per_s"] = median(plain_gbps);
-  j["decode_fraction_of_1gib_read"] = median(decode_over_plain);  // paired per token, as the roofline
+  j["decode_gb_per_s"] = bytes_per_token / median(rounds.per_budget[0].token_s) / 1e9;
+  j["read_1gib_gb_per_s"] = median(rounds.plain_gbps);
+  j["decode_fraction_of_1gib_read"] = median(rounds.decode_over_plain);  // paired per token, as the roofline
   j["kv_cache_bytes"] = full["kv_cache_bytes"];
-  j["peak_rss_bytes"] = peak_rss_bytes() - (plain_read ? plain_read->bytes() : 0);  // the model's: the probe's buffer is resident throughout
+  j["peak_rss_bytes"] = peak_rss_bytes() - rounds.plain_bytes;  // the model's, without the probe's buffer
   if (model->adaptive()) j["results"] = results;
   print_json(j, o.json);
 }
