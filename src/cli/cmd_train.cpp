@@ -80,6 +80,40 @@ void plot_loss(const std::string& csv_path, const std::string& svg_path, const s
   write_svg(svg_path, PlotSpec{"Training loss", "optimizer step", y_label, {raw, avg}});
 }
 
+// The training examples of every --data file, tokenized and with their images preprocessed;
+// bad records stop the run, or with --skip-bad are counted and skipped.
+std::vector<train::Example> read_examples(const TrainCliOptions& o, const LlavaModel& m, const Tokenizer& tok) {
+  int64_t skipped = 0;
+  std::vector<train::Example> examples;
+  const int64_t V = m.config().text.vocab_size;
+  for (const std::string& file : o.data) {
+    for (const data::Record& r : data::load_llava_json(file, o.skip_bad, &skipped)) {
+      const std::string where = file + ": record '" + r.id + "'";
+      try {
+        train::Example ex;
+        ex.tokens = data::encode_record(
+            r, [&](const std::string& s) { return tok.encode(s); }, m.config().text.bos_token_id,
+            m.config().image_token_id, tok.legacy(), o.template_name);
+        for (int64_t id : ex.tokens.ids)
+          if (id != m.config().image_token_id && (id < 0 || id >= V))
+            throw Error(where + ": token id " + std::to_string(id) + " is outside the model's vocabulary");
+        if (!r.image.empty()) ex.pixels = load_pixels(m, (fs::path(o.images) / r.image).string());
+        examples.push_back(std::move(ex));
+      } catch (const Error& e) {
+        if (!o.skip_bad) throw Error(std::string(e.what()).find(where) == 0 ? e.what() : where + ": " + e.what());
+        ++skipped;
+      }
+    }
+  }
+  if (examples.empty()) {
+    std::string files;
+    for (const std::string& f : o.data) files += (files.empty() ? "" : ", ") + f;
+    throw Error(files + ": no usable records");
+  }
+  if (skipped) std::fprintf(stderr, "skipped %lld bad records\n", static_cast<long long>(skipped));
+  return examples;
+}
+
 void run_train(const TrainCliOptions& o) {
   // --resume continues from the weights and state saved in --out.
   ModelOptions source = o.model;
@@ -107,39 +141,12 @@ void run_train(const TrainCliOptions& o) {
     throw Error(model->dir() + ": --train scheduler-exact needs an AdaLLaVA-L checkpoint (it enumerates whole-layer plans)");
   if (!o.plan_score.empty() && o.t.train != "scheduler-exact")
     throw Error("--plan-score: goes with --train scheduler-exact (it scores each plan of the exact expectation)");
-  int64_t skipped = 0;
-  std::vector<train::Example> data;
-  const int64_t V = model->config().text.vocab_size;
-  for (const std::string& file : o.data) {
-    for (const data::Record& r : data::load_llava_json(file, o.skip_bad, &skipped)) {
-      const std::string where = file + ": record '" + r.id + "'";
-      try {
-        train::Example ex;
-        ex.tokens = data::encode_record(
-            r, [&](const std::string& s) { return tok.encode(s); }, model->config().text.bos_token_id,
-            model->config().image_token_id, tok.legacy(), o.template_name);
-        for (int64_t id : ex.tokens.ids)
-          if (id != model->config().image_token_id && (id < 0 || id >= V))
-            throw Error(where + ": token id " + std::to_string(id) + " is outside the model's vocabulary");
-        if (!r.image.empty()) ex.pixels = load_pixels(*model, (fs::path(o.images) / r.image).string());
-        data.push_back(std::move(ex));
-      } catch (const Error& e) {
-        if (!o.skip_bad) throw Error(std::string(e.what()).find(where) == 0 ? e.what() : where + ": " + e.what());
-        ++skipped;
-      }
-    }
-  }
-  if (data.empty()) {
-    std::string files;
-    for (const std::string& f : o.data) files += (files.empty() ? "" : ", ") + f;
-    throw Error(files + ": no usable records");
-  }
-  if (skipped) std::fprintf(stderr, "skipped %lld bad records\n", static_cast<long long>(skipped));
+  const std::vector<train::Example> examples = read_examples(o, *model, tok);
   train::TrainOptions topt = o.t;
   if (o.plan_score == "answer-error") topt.plan_score = train::Sample::PlanScore::AnswerError;
   if (o.epochs > 0)
     topt.steps = std::max<int64_t>(
-        1, int64_t(std::ceil(o.epochs * double(data.size()) / double(int64_t(topt.batch) * topt.accum))));
+        1, int64_t(std::ceil(o.epochs * double(examples.size()) / double(int64_t(topt.batch) * topt.accum))));
 
   std::error_code ec;
   fs::create_directories(o.out, ec);
@@ -162,7 +169,7 @@ void run_train(const TrainCliOptions& o) {
     train::save_train_state(o.out, state);
   };
   train::train(
-      *model, params, data, topt,
+      *model, params, examples, topt,
       [&](const train::StepLog& l) {
         tokens += l.tokens;
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
