@@ -41,6 +41,9 @@ std::unique_ptr<Engine> ModelOptions::load_engine() const {
 }
 
 void apply_kernels_option(const std::string& name) {
+  // Reads and checks ADALLAVA_KERNELS now, before any product runs (an error thrown later,
+  // inside a parallel region, could not reach the one-line report).
+  active_kernel_set();
   if (name.empty() || name == "auto") return;  // ADALLAVA_KERNELS, or the automatic choice
   const auto k = parse_kernel_set(name);
   if (!k) throw Error("--kernels " + name + ": not a kernel set (auto, portable, avx2, avx512, avx512-bf16, amx)");

@@ -56,6 +56,13 @@ TEST(Cli, InfoListsTheKernelSetsOfThisCpu) {
   EXPECT_EQ(j["cpu_kernel_sets"].size(), cpu_kernel_sets().size());
 }
 
+TEST(Cli, BadKernelSetInTheEnvironmentIsAOneLineError) {
+  ::setenv("ADALLAVA_KERNELS", "avx9", 1);  // the child inherits it; this process chose its kernels already
+  const Result r = run_cli("bench --synthetic llava-tiny --prompt-tokens 8 --decode-tokens 2");
+  ::unsetenv("ADALLAVA_KERNELS");
+  expect_clean_error(r, "ADALLAVA_KERNELS=avx9: not a kernel set");
+}
+
 TEST(Cli, LogitsWritesEveryPosition) {
   const std::string dir = test::fixture("llava_tiny_bf16");
   test::TempDir d;
