@@ -38,10 +38,11 @@ LatencyEncoder LatencyEncoder::load(const TensorStore& store, const std::string&
   return enc;
 }
 
-std::vector<float> LatencyEncoder::forward(const float* encodings, int64_t n) const {
+std::vector<float> LatencyEncoder::forward(const float* encodings, int64_t n, LatencyTrace* trace) const {
   std::vector<float> normed(size_t(n) * kLatencyEncodingDim), mid(size_t(n * hidden_)), out(size_t(n * hidden_));
-  layer_norm(normed.data(), encodings, norm_w_.data(), norm_b_.data(), n, kLatencyEncodingDim, 1e-5f);
+  layer_norm(normed.data(), encodings, norm_w_.data(), norm_b_.data(), n, kLatencyEncodingDim, kLatencyNormEps);
   l1_.forward(mid.data(), normed.data(), n, Precision::F32);
+  if (trace) trace->normed = normed, trace->pre_act = mid;
   gelu_erf(mid.data(), n * hidden_);
   l2_.forward(out.data(), mid.data(), n, Precision::F32);
   return out;

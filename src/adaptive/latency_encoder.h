@@ -12,6 +12,12 @@
 namespace adallava {
 
 constexpr int kLatencyEncodingDim = 256;
+constexpr float kLatencyNormEps = 1e-5f;  // the encoder's LayerNorm (PyTorch's default)
+
+// What the encoder's backward needs from its forward (training).
+struct LatencyTrace {
+  std::vector<float> normed, pre_act;  // the LayerNorm's output; the first Linear's, before GELU
+};
 
 // [sin(x f_i), cos(x f_i)], f_i = 10000^(−i/128), x = encoder_angle(units), rounded to the dtype.
 std::vector<float> latency_encoding(int units, const AdaConfig& a);
@@ -23,8 +29,12 @@ class LatencyEncoder {
 
   // The latency token (hidden) of a unit count in [0, max_units].
   const float* token(int units) const { return table_.data() + size_t(units) * size_t(hidden_); }
-  // Runs the MLP on encodings (n, 256) → (n, hidden).
-  std::vector<float> forward(const float* encodings, int64_t n) const;
+  // Runs the MLP on encodings (n, 256) → (n, hidden); trace, if given, receives what the
+  // backward needs.
+  std::vector<float> forward(const float* encodings, int64_t n, LatencyTrace* trace = nullptr) const;
+  const std::vector<float>& norm_weight() const { return norm_w_; }
+  const Linear& first() const { return l1_; }
+  const Linear& second() const { return l2_; }
   // The parameters widened to f32, by their names under "net." ("0.weight", ..., "3.bias").
   std::vector<std::pair<std::string, std::vector<float>>> tensors() const;
 

@@ -23,6 +23,7 @@ class Scheduler {
   // Logits (head_outputs) of the latency token's residual state x (hidden).
   std::vector<float> logits(const float* x) const;
   int outputs() const { return int(head_.out_features()); }
+  const Linear& head() const { return head_; }
   std::vector<float> head_weight() const;  // widened to f32, [outputs, hidden]
   const std::vector<float>& head_bias() const { return head_.b; }
 

@@ -159,6 +159,16 @@ void TensorStore::add_file(const std::string& path) {
 
 void TensorStore::add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
                             ByteBuffer bytes) {
+  int64_t numel = 1;
+  for (int64_t d : shape) numel *= d;
+  if (bytes.size() != size_t(numel) * dtype_size(dtype))
+    throw Error("tensor " + name + ": " + std::to_string(bytes.size()) + " bytes do not fit shape " + shape_str(shape));
+  add_view(name, dtype, shape, bytes.data());
+  owned_.push_back(std::move(bytes));
+}
+
+void TensorStore::add_view(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                           const void* data) {
   TensorRecord r;
   r.name = name;
   r.dtype_name = dtype_name(dtype);
@@ -166,11 +176,8 @@ void TensorStore::add_owned(const std::string& name, DType dtype, const std::vec
   r.dtype = dtype;
   r.shape = shape;
   r.file = origin_;
-  if (bytes.size() != size_t(r.numel()) * dtype_size(dtype))
-    throw Error("tensor " + name + ": " + std::to_string(bytes.size()) + " bytes do not fit shape " + shape_str(shape));
-  r.data = bytes.data();
-  r.nbytes = bytes.size();
-  owned_.push_back(std::move(bytes));
+  r.data = data;
+  r.nbytes = size_t(r.numel()) * dtype_size(dtype);
   records_[name] = std::move(r);
 }
 

@@ -34,6 +34,8 @@ class TensorStore {
   void add_file(const std::string& path);
   // Adds a tensor whose bytes the store owns (synthetic models, converted weights).
   void add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape, ByteBuffer bytes);
+  // Adds a tensor whose bytes live elsewhere and outlive the store (training's f32 params).
+  void add_view(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const void* data);
   void set_origin(const std::string& origin) { origin_ = origin; }
 
   bool has(const std::string& name) const { return records_.count(name) != 0; }

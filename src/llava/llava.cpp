@@ -96,7 +96,8 @@ std::unique_ptr<LlavaModel> LlavaModel::from_store(const ModelConfig& cfg, std::
   m->dir_ = store->origin();
   m->cfg_ = cfg;
   m->stores_.push_back(std::move(store));
-  m->bind_weights(*m->stores_[0], m->stores_[0].get(), "vision_tower.vision_model.");
+  const bool original = cfg.layout == Layout::OriginalLlava;  // training's params: the tower is embedded
+  m->bind_weights(*m->stores_[0], m->stores_[0].get(), original ? kEmbeddedVisionPrefix : "vision_tower.vision_model.");
   m->preprocess_ = preprocess;
   return m;
 }
@@ -117,13 +118,13 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
     projector_.l1 = load_linear(main, "model.mm_projector.0", H, c.vision.hidden_size, true);
     projector_.l2 = load_linear(main, "model.mm_projector.2", H, H, true);
   }
+  projector_.act = c.projector_act;
   decoder_ = LlamaDecoder::load(main, c.text, decoder_prefix, lm_head);
   if (is_adallava(c)) adaptive_ = AdaLlavaParts::load(main, c);
   weight_dtype_ = main.get(decoder_prefix + "embed_tokens.weight", {c.text.vocab_size, H}).dtype;
   if (c.has_vision) {
     const std::string field = c.layout == Layout::HfLlava ? "vision_feature_layer" : "mm_vision_select_layer";
     vision_ = ClipVisionTower::load(*vision_store, c.vision, vision_prefix, feature_index(c, field));
-    projector_.act = c.projector_act;
   }
 }
 

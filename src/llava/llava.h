@@ -30,7 +30,8 @@ struct LoadOptions {
 class LlavaModel {
  public:
   static std::unique_ptr<LlavaModel> load(const std::string& dir, const LoadOptions& opts = {});
-  // A llava-hf-layout model from tensors already in memory (synthetic benchmarks).
+  // A model from tensors already in memory: llava-hf layout (synthetic benchmarks), or the
+  // original layout with the tower under kEmbeddedVisionPrefix (training's f32 params).
   static std::unique_ptr<LlavaModel> from_store(const ModelConfig& cfg, std::unique_ptr<TensorStore> store,
                                                 const PreprocessConfig& preprocess);
 

@@ -40,7 +40,8 @@ ClipVisionTower ClipVisionTower::load(const TensorStore& store, const VisionConf
   return t;
 }
 
-std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std::vector<float>* all_states) const {
+std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std::vector<float>* all_states,
+                                           ClipTrace* trace) const {
   const int64_t C = cfg_.hidden_size, P = cfg_.patch_size, S = cfg_.image_size, G = cfg_.grid();
   const int64_t N = tokens(), I = cfg_.intermediate_size, nh = cfg_.num_heads, hd = C / nh;
   const int64_t patch_len = 3 * P * P;
@@ -58,12 +59,15 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
   std::memcpy(emb.data(), class_emb_.data(), size_t(C) * 4);
   matmul(emb.data() + C, C, patches.data(), patch_len, N - 1, patch_, nullptr, p);
   add_inplace(emb.data(), pos_emb_.data(), N * C);
+  if (trace) trace->patches = std::move(patches), trace->emb = emb, trace->layers.clear();
   layer_norm(x.data(), emb.data(), pre_ln_w_.data(), pre_ln_b_.data(), N, C, cfg_.layer_norm_eps);
   if (all_states) all_states->assign(x.begin(), x.end());
 
   std::vector<float> xn(size_t(N * C)), q(size_t(N * C)), k(size_t(N * C)), v(size_t(N * C)), att(size_t(N * C)),
       h(size_t(N * I));
   for (const ClipLayer& L : layers_) {
+    ClipTrace::Layer* tr = trace ? &trace->layers.emplace_back() : nullptr;
+    if (tr) tr->x = x;
     layer_norm(xn.data(), x.data(), L.ln1_w.data(), L.ln1_b.data(), N, C, cfg_.layer_norm_eps);
     L.q.forward(q.data(), xn.data(), N, p);
     L.k.forward(k.data(), xn.data(), N, p);
@@ -74,9 +78,11 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
     kv_store(kv, k.data(), C, v.data(), C, N, 0);
     attention(att.data(), C, q.data(), C, N, 0, int(nh), kv, 1.f / std::sqrt(float(hd)), /*causal=*/false);
     matmul(x.data(), C, att.data(), C, N, L.out.w, L.out.bias(), p, /*accumulate=*/true);
+    if (tr) tr->q = q, tr->k = k, tr->v = v, tr->att = att, tr->x2 = x;
 
     layer_norm(xn.data(), x.data(), L.ln2_w.data(), L.ln2_b.data(), N, C, cfg_.layer_norm_eps);
     L.fc1.forward(h.data(), xn.data(), N, p);
+    if (tr) tr->h = h;
     activation(cfg_.hidden_act.c_str(), h.data(), N * I);
     matmul(x.data(), C, h.data(), I, N, L.fc2.w, L.fc2.bias(), p, /*accumulate=*/true);
     if (all_states) all_states->insert(all_states->end(), x.begin(), x.end());

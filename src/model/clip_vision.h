@@ -17,6 +17,15 @@ struct ClipLayer {
   Linear q, k, v, out, fc1, fc2;
 };
 
+// What the tower's backward needs from its forward (training); normed inputs are recomputed.
+struct ClipTrace {
+  struct Layer {
+    std::vector<float> x, q, k, v, att, x2, h;  // input, projections, attention, mid stream, fc1 pre-activation
+  };
+  std::vector<float> patches, emb;  // flattened patches (patches, 3·P·P); embeddings before the pre-LayerNorm
+  std::vector<Layer> layers;
+};
+
 class ClipVisionTower {
  public:
   // prefix: where "embeddings.", "pre_layrnorm.", "encoder.layers.N." live, e.g.
@@ -31,7 +40,12 @@ class ClipVisionTower {
 
   // pixels (3, S, S) -> hidden state `feature_index` (tokens, hidden), CLS in row 0.
   // all_states, if given, receives hidden states 0..feature_index ((feature_index+1), tokens, hidden).
-  std::vector<float> encode(const float* pixels, Precision p, std::vector<float>* all_states = nullptr) const;
+  // trace, if given, receives what the backward needs.
+  std::vector<float> encode(const float* pixels, Precision p, std::vector<float>* all_states = nullptr,
+                            ClipTrace* trace = nullptr) const;
+  const ClipLayer& layer(int l) const { return layers_[size_t(l)]; }
+  const WeightView& patch_weight() const { return patch_; }
+  const std::vector<float>& pre_norm_weight() const { return pre_ln_w_; }
 
  private:
   VisionConfig cfg_;

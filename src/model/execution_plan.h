@@ -13,6 +13,10 @@ namespace adallava {
 struct LayerPlan {
   std::vector<int> heads;       // active attention heads, ascending
   std::vector<int> mlp_groups;  // active MLP neuron groups, ascending
+  // The masked form that training runs (spec §5): when set (n_heads each, by head and group
+  // index), each active head's attention output and each active group's neurons are multiplied
+  // by their gate, so that gradients reach the gates. Empty for inference: hard gates of 1.
+  std::vector<float> head_gates, group_gates;
   bool empty() const { return heads.empty() && mlp_groups.empty(); }
   bool operator==(const LayerPlan&) const = default;
 };

@@ -55,80 +55,125 @@ namespace {
 struct LayerScratch {
   std::vector<float> xn, q, k, v, att, g, u;
 };
+LayerScratch& layer_scratch() {
+  thread_local LayerScratch s;
+  return s;
+}
 float* sized(std::vector<float>& v, int64_t n) {
   if (v.size() < size_t(n)) v.resize(size_t(n));
   return v.data();
 }
 }  // namespace
 
-void LlamaDecoder::run_layer(const LlamaLayer& L, const LayerPlan& lp, bool full_heads, float* x, int64_t T,
-                             const int64_t* positions, KvView kv, int64_t past, Precision p) const {
-  thread_local LayerScratch s;
-  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  const int nh = cfg_.num_heads, hd = cfg_.head_dim;
+void LlamaDecoder::attention_block(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T,
+                                   const int64_t* positions, KvView kv, int64_t past, Precision p,
+                                   LlamaLayerTrace* trace) const {
+  LayerScratch& s = layer_scratch();
+  const int64_t H = cfg_.hidden_size;
+  const int hd = cfg_.head_dim;
+  // A partial head set is MHA (checked by check_plan), so its KV heads are its heads.
+  const bool full_heads = int(lp.heads.size()) == cfg_.num_heads;
+  const int na = int(lp.heads.size()), nkv = full_heads ? cfg_.num_kv_heads : na;
+  const int64_t qd = int64_t(na) * hd, kvd = int64_t(nkv) * hd;
   float* xn = sized(s.xn, T * H);
-
-  // Attention block: x += o(attn(rope(q), rope(k), v)) of the normed input, over the active
-  // heads only. A partial head set is MHA (checked at load), so its KV heads are its heads.
-  if (!lp.heads.empty()) {
-    const int na = int(lp.heads.size()), nkv = full_heads ? cfg_.num_kv_heads : na;
-    const int64_t qd = int64_t(na) * hd, kvd = int64_t(nkv) * hd;
-    float* q = sized(s.q, T * qd);
-    float* k = sized(s.k, T * kvd);
-    float* v = sized(s.v, T * kvd);
-    float* att = sized(s.att, T * qd);
-    const auto head_runs = contiguous_runs(lp.heads);
-    const std::vector<std::pair<int, int>> kv_runs =
-        full_heads ? std::vector<std::pair<int, int>>{{0, cfg_.num_kv_heads}} : head_runs;
-    rms_norm(xn, x, L.attn_norm.data(), T, H, cfg_.rms_norm_eps);
-    int64_t off = 0;
-    for (auto [h0, n] : head_runs) {
-      matmul(q + off, qd, xn, H, T, L.q.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
-      off += int64_t(n) * hd;
-    }
-    off = 0;
-    for (auto [h0, n] : kv_runs) {
-      matmul(k + off, kvd, xn, H, T, L.k.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
-      matmul(v + off, kvd, xn, H, T, L.v.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
-      off += int64_t(n) * hd;
-    }
-    rope_apply(q, qd, T, na, hd, positions, inv_freq_.data());
-    rope_apply(k, kvd, T, nkv, hd, positions, inv_freq_.data());
-    kv_store(kv, k, kvd, v, kvd, T, past);
-    attention(att, qd, q, qd, T, past, na, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true);
-    off = 0;
-    for (auto [h0, n] : head_runs) {
-      matmul(x, H, att + off, qd, T, L.o.w.col_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p,
-             /*accumulate=*/true);
-      off += int64_t(n) * hd;
-    }
+  float* q = sized(s.q, T * qd);
+  float* k = sized(s.k, T * kvd);
+  float* v = sized(s.v, T * kvd);
+  float* att = sized(s.att, T * qd);
+  const auto head_runs = contiguous_runs(lp.heads);
+  const std::vector<std::pair<int, int>> kv_runs =
+      full_heads ? std::vector<std::pair<int, int>>{{0, cfg_.num_kv_heads}} : head_runs;
+  rms_norm(xn, x, L.attn_norm.data(), T, H, cfg_.rms_norm_eps);
+  int64_t off = 0;
+  for (auto [h0, n] : head_runs) {
+    matmul(q + off, qd, xn, H, T, L.q.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
+    off += int64_t(n) * hd;
   }
-
-  // MLP block: x += down(silu(gate(xn)) * up(xn)) over the active neuron groups only.
-  if (!lp.mlp_groups.empty()) {
-    std::vector<std::pair<int64_t, int64_t>> neuron_runs;  // (first neuron, count), merged
-    for (auto [g0, n] : contiguous_runs(lp.mlp_groups)) {
-      const int64_t b = mlp_group_range(I, nh, g0).first, e = mlp_group_range(I, nh, g0 + n - 1).second;
-      neuron_runs.push_back({b, e - b});
-    }
-    int64_t ni = 0;
-    for (auto [b, n] : neuron_runs) ni += n;
-    float* g = sized(s.g, T * ni);
-    float* u = sized(s.u, T * ni);
-    rms_norm(xn, x, L.mlp_norm.data(), T, H, cfg_.rms_norm_eps);
-    int64_t off = 0;
-    for (auto [b, n] : neuron_runs) {
-      matmul(g + off, ni, xn, H, T, L.gate.w.row_block(b, n), nullptr, p);
-      matmul(u + off, ni, xn, H, T, L.up.w.row_block(b, n), nullptr, p);
-      off += n;
-    }
-    swiglu(g, u, T * ni);
-    off = 0;
-    for (auto [b, n] : neuron_runs) {
-      matmul(x, H, g + off, ni, T, L.down.w.col_block(b, n), nullptr, p, /*accumulate=*/true);
-      off += n;
-    }
+  off = 0;
+  for (auto [h0, n] : kv_runs) {
+    matmul(k + off, kvd, xn, H, T, L.k.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
+    matmul(v + off, kvd, xn, H, T, L.v.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
+    off += int64_t(n) * hd;
   }
+  rope_apply(q, qd, T, na, hd, positions, inv_freq_.data());
+  rope_apply(k, kvd, T, nkv, hd, positions, inv_freq_.data());
+  kv_store(kv, k, kvd, v, kvd, T, past);
+  attention(att, qd, q, qd, T, past, na, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true);
+  if (trace) {
+    trace->q.assign(q, q + T * qd), trace->k.assign(k, k + T * kvd), trace->v.assign(v, v + T * kvd);
+    trace->att.assign(att, att + T * qd);
+  }
+  if (!lp.head_gates.empty())  // the masked form: each head's output times its gate
+    for (int64_t t = 0; t < T; ++t)
+      for (int i = 0; i < na; ++i)
+        for (int c = 0; c < hd; ++c) att[t * qd + i * hd + c] *= lp.head_gates[size_t(lp.heads[size_t(i)])];
+  off = 0;
+  for (auto [h0, n] : head_runs) {
+    matmul(x, H, att + off, qd, T, L.o.w.col_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p,
+           /*accumulate=*/true);
+    off += int64_t(n) * hd;
+  }
+}
+
+void LlamaDecoder::mlp_block(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T, Precision p,
+                             LlamaLayerTrace* trace) const {
+  LayerScratch& s = layer_scratch();
+  const int64_t H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int nh = cfg_.num_heads;
+  std::vector<std::pair<int64_t, int64_t>> neuron_runs;  // (first neuron, count), merged
+  for (auto [g0, n] : contiguous_runs(lp.mlp_groups)) {
+    const int64_t b = mlp_group_range(I, nh, g0).first, e = mlp_group_range(I, nh, g0 + n - 1).second;
+    neuron_runs.push_back({b, e - b});
+  }
+  int64_t ni = 0;
+  for (auto [b, n] : neuron_runs) ni += n;
+  float* xn = sized(s.xn, T * H);
+  float* g = sized(s.g, T * ni);
+  float* u = sized(s.u, T * ni);
+  rms_norm(xn, x, L.mlp_norm.data(), T, H, cfg_.rms_norm_eps);
+  int64_t off = 0;
+  for (auto [b, n] : neuron_runs) {
+    matmul(g + off, ni, xn, H, T, L.gate.w.row_block(b, n), nullptr, p);
+    matmul(u + off, ni, xn, H, T, L.up.w.row_block(b, n), nullptr, p);
+    off += n;
+  }
+  if (trace) trace->g.assign(g, g + T * ni), trace->u.assign(u, u + T * ni);
+  swiglu(g, u, T * ni);
+  if (!lp.group_gates.empty()) {  // the masked form: each neuron times its group's gate
+    std::vector<float> gate_of;   // per active neuron, in order
+    for (int grp : lp.mlp_groups) {
+      auto [b, e] = mlp_group_range(I, nh, grp);
+      gate_of.insert(gate_of.end(), size_t(e - b), lp.group_gates[size_t(grp)]);
+    }
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = 0; n < ni; ++n) g[t * ni + n] *= gate_of[size_t(n)];
+  }
+  off = 0;
+  for (auto [b, n] : neuron_runs) {
+    matmul(x, H, g + off, ni, T, L.down.w.col_block(b, n), nullptr, p, /*accumulate=*/true);
+    off += n;
+  }
+}
+
+// Only what the plan runs is computed: the active heads' attention, the active groups' neurons.
+void LlamaDecoder::run_layer(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T,
+                             const int64_t* positions, KvView kv, int64_t past, Precision p,
+                             LlamaLayerTrace* trace) const {
+  const int64_t H = cfg_.hidden_size;
+  if (trace) trace->x.assign(x, x + T * H);
+  if (!lp.heads.empty()) attention_block(L, lp, x, T, positions, kv, past, p, trace);
+  if (trace) trace->x2.assign(x, x + T * H);
+  if (!lp.mlp_groups.empty()) mlp_block(L, lp, x, T, p, trace);
+}
+
+void LlamaDecoder::check_plan(int l, const LayerPlan& lp) const {
+  const bool full_heads = int(lp.heads.size()) == cfg_.num_heads;
+  if (!full_heads && !lp.heads.empty() && cfg_.num_kv_heads != cfg_.num_heads)
+    throw Error("a plan with part of the attention heads of a layer needs one KV head per head; this model has " +
+                std::to_string(cfg_.num_kv_heads) + " KV heads for " + std::to_string(cfg_.num_heads) + " heads");
+  const size_t n = size_t(cfg_.num_heads);
+  if ((!lp.head_gates.empty() && lp.head_gates.size() != n) || (!lp.group_gates.empty() && lp.group_gates.size() != n))
+    throw Error("the gates of layer " + std::to_string(l) + " need " + std::to_string(n) + " values each");
 }
 
 void LlamaDecoder::run_layers(float* x, int64_t T, int l0, int l1, const int64_t* positions, KvCache& cache,
@@ -141,16 +186,23 @@ void LlamaDecoder::run_layers(float* x, int64_t T, int l0, int l1, const int64_t
   for (int l = l0; l < l1; ++l) {
     const LayerPlan& lp = plan.layer(l);
     if (!lp.empty()) {
-      const bool full_heads = int(lp.heads.size()) == cfg_.num_heads;
-      if (!full_heads && !lp.heads.empty() && cfg_.num_kv_heads != cfg_.num_heads)
-        throw Error("a plan with part of the attention heads of a layer needs one KV head per head; this model has " +
-                    std::to_string(cfg_.num_kv_heads) + " KV heads for " + std::to_string(cfg_.num_heads) + " heads");
+      check_plan(l, lp);
       if (cache.heads(l) != kv_heads_for(lp, cfg_.num_heads, cfg_.num_kv_heads))
         throw Error("internal: KV cache of layer " + std::to_string(l) + " does not match the plan");
-      run_layer(layers_[size_t(l)], lp, full_heads, x, T, positions, cache.layer(l), cache.length(), p);
+      run_layer(layers_[size_t(l)], lp, x, T, positions, cache.layer(l), cache.length(), p, nullptr);
     }
     if (layer_outputs) std::memcpy(layer_outputs->data() + size_t(l) * T * H, x, size_t(T * H) * 4);
   }
+}
+
+void LlamaDecoder::forward_layer(int l, const LayerPlan& lp, float* x, int64_t T, const int64_t* positions,
+                                 Precision p, LlamaLayerTrace* trace) const {
+  check_plan(l, lp);
+  const int nkv = kv_heads_for(lp, cfg_.num_heads, cfg_.num_kv_heads);
+  thread_local std::vector<float> k, v;  // this sequence's K/V, head-major
+  const int64_t n = int64_t(nkv) * T * cfg_.head_dim;
+  KvView kv{sized(k, n), sized(v, n), T, cfg_.head_dim, nkv};
+  run_layer(layers_[size_t(l)], lp, x, T, positions, kv, 0, p, trace);
 }
 
 void LlamaDecoder::final_norm(float* out, const float* x, int64_t T) const {

@@ -17,6 +17,16 @@ struct LlamaLayer {
   Linear q, k, v, o, gate, up, down;
 };
 
+// What a layer's backward needs from its forward (training). The normed inputs are not kept:
+// the backward recomputes them from x and x2.
+struct LlamaLayerTrace {
+  std::vector<float> x;        // the input (T, H)
+  std::vector<float> q, k, v;  // after RoPE: (T, heads·hd), (T, kv heads·hd)
+  std::vector<float> att;      // attention output before the head gates (T, heads·hd)
+  std::vector<float> x2;       // the residual stream after the attention block (T, H)
+  std::vector<float> g, u;     // gate and up projections before SwiGLU (T, neurons)
+};
+
 class LlamaDecoder {
  public:
   // prefix: where "embed_tokens", "layers.N", "norm" live ("model." or "language_model.model.");
@@ -45,6 +55,11 @@ class LlamaDecoder {
   void run_layers(float* x, int64_t T, int l0, int l1, const int64_t* positions, KvCache& cache,
                   const ExecutionPlan& plan, Precision p, std::vector<float>* layer_outputs = nullptr) const;
 
+  // Layer l over a whole sequence with no cache (training, plan search): x (T, H) in place.
+  // trace, if given, receives what the layer's backward needs.
+  void forward_layer(int l, const LayerPlan& lp, float* x, int64_t T, const int64_t* positions, Precision p,
+                     LlamaLayerTrace* trace = nullptr) const;
+
   // out (T, H) = RMSNorm(x) with the final gain.
   void final_norm(float* out, const float* x, int64_t T) const;
   // logits (T, vocab) = normed (T, H) · lm_headᵀ
@@ -59,8 +74,13 @@ class LlamaDecoder {
   double layer_weights(const LayerPlan& lp) const;
 
  private:
-  void run_layer(const LlamaLayer& L, const LayerPlan& lp, bool full_heads, float* x, int64_t T,
-                 const int64_t* positions, KvView kv, int64_t past, Precision p) const;
+  void run_layer(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T, const int64_t* positions, KvView kv,
+                 int64_t past, Precision p, LlamaLayerTrace* trace) const;
+  void attention_block(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T, const int64_t* positions,
+                       KvView kv, int64_t past, Precision p, LlamaLayerTrace* trace) const;
+  void mlp_block(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T, Precision p,
+                 LlamaLayerTrace* trace) const;
+  void check_plan(int l, const LayerPlan& lp) const;
 
   TextConfig cfg_;
   WeightView embed_, lm_head_;

@@ -11,8 +11,9 @@ struct Projector {
   Linear l1, l2;
   std::string act = "gelu";
 
-  // features (T, out) = l2(act(l1(x (T, in))))
-  std::vector<float> forward(const float* x, int64_t T, Precision p) const;
+  // features (T, out) = l2(act(l1(x (T, in)))). pre_act, if given, receives l1's output (the
+  // backward's input to act').
+  std::vector<float> forward(const float* x, int64_t T, Precision p, std::vector<float>* pre_act = nullptr) const;
 };
 
 }  // namespace adallava

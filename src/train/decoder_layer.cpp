@@ -2,132 +2,114 @@
 
 #include <cmath>
 
-#include "model/execution_plan.h"
+#include "kernels/ops.h"
+#include "tensor/error.h"
 #include "train/grad_ops.h"
 
 namespace adallava::train {
 
+const float* f32_data(const WeightView& w) {
+  if (w.dtype != DType::F32 || w.row_stride != w.cols || w.col_stride != 1)
+    throw Error("internal: training needs dense f32 weights");
+  return static_cast<const float*>(w.data);
+}
+
+LayerPlan gated_plan(int n_heads, const float* head_gates, const float* group_gates) {
+  LayerPlan lp;
+  for (int h = 0; h < n_heads; ++h) lp.heads.push_back(h), lp.mlp_groups.push_back(h);
+  lp.head_gates.assign(head_gates, head_gates + n_heads);
+  lp.group_gates.assign(group_gates, group_gates + n_heads);
+  return lp;
+}
+
 namespace {
 
-// Group gate of each neuron (intermediate).
-template <class F>
-std::vector<F> neuron_gates(const F* group_gate, int64_t intermediate, int n_groups) {
-  std::vector<F> gate(static_cast<size_t>(intermediate));
+// Gate of each MLP neuron (intermediate) and the group it belongs to.
+void neuron_gates(const LayerPlan& lp, int64_t intermediate, int n_groups, std::vector<float>& gate,
+                  std::vector<int>& group_of) {
+  gate.resize(size_t(intermediate)), group_of.resize(size_t(intermediate));
   for (int g = 0; g < n_groups; ++g) {
     auto [b, e] = mlp_group_range(intermediate, n_groups, g);
-    for (int64_t n = b; n < e; ++n) gate[size_t(n)] = group_gate[g];
+    for (int64_t n = b; n < e; ++n) gate[size_t(n)] = lp.group_gates[size_t(g)], group_of[size_t(n)] = g;
   }
-  return gate;
+}
+
+// MLP block: out = x2 + down(swiglu(gate(xn2), up(xn2)) ⊙ neuron gates), xn2 = RMSNorm(x2).
+// dx2 (T, H) receives dout plus the block's gradient.
+void mlp_block_backward(std::vector<float>& dx2, float* dgroup_gate, const float* dout, const LlamaLayer& L,
+                        const LayerPlan& lp, const TextConfig& c, const LayerGrads& g, const LlamaLayerTrace& a,
+                        int64_t T) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  std::vector<float> ng;
+  std::vector<int> group_of;
+  neuron_gates(lp, I, c.num_heads, ng, group_of);
+  std::vector<float> xn2(size_t(T * H)), r2(static_cast<size_t>(T)), act(a.g), gated(size_t(T * I));
+  rms_norm(xn2.data(), a.x2.data(), L.mlp_norm.data(), T, H, c.rms_norm_eps);
+  rms_norm_stats(r2.data(), a.x2.data(), T, H, float(c.rms_norm_eps));
+  swiglu(act.data(), a.u.data(), T * I);
+  for (int64_t i = 0; i < T * I; ++i) gated[size_t(i)] = act[size_t(i)] * ng[size_t(i % I)];
+  std::vector<float> dgated(size_t(T * I), 0.f), dact(size_t(T * I));
+  linear_backward(dgated.data(), g.down, (float*)nullptr, dout, gated.data(), f32_data(L.down.w), T, I, H);
+  for (int64_t i = 0; i < T * I; ++i) {
+    dact[size_t(i)] = dgated[size_t(i)] * ng[size_t(i % I)];
+    if (dgroup_gate) dgroup_gate[group_of[size_t(i % I)]] += dgated[size_t(i)] * act[size_t(i)];
+  }
+  std::vector<float> dg(size_t(T * I), 0.f), du(size_t(T * I), 0.f), dxn2(size_t(T * H), 0.f);
+  swiglu_backward(dg.data(), du.data(), dact.data(), a.g.data(), a.u.data(), T * I);
+  linear_backward(dxn2.data(), g.gate, (float*)nullptr, dg.data(), xn2.data(), f32_data(L.gate.w), T, H, I);
+  linear_backward(dxn2.data(), g.up, (float*)nullptr, du.data(), xn2.data(), f32_data(L.up.w), T, H, I);
+  dx2.assign(dout, dout + T * H);
+  rms_norm_backward(dx2.data(), g.mlp_norm, dxn2.data(), a.x2.data(), L.mlp_norm.data(), r2.data(), T, H);
+}
+
+// Attention block: x2 = x + o(attention(rope(q), rope(k), v) ⊙ head gates) of xn1 = RMSNorm(x).
+// dx (T, H) += the gradient in x, from dx2, the gradient in x2.
+void attention_block_backward(float* dx, float* dhead_gate, const std::vector<float>& dx2, const LlamaDecoder& d,
+                              const LlamaLayer& L, const LayerPlan& lp, const LayerGrads& g,
+                              const LlamaLayerTrace& a, int64_t T, const int64_t* positions) {
+  const TextConfig& c = d.config();
+  const int64_t H = c.hidden_size, hd = c.head_dim, qd = c.num_heads * hd, kvd = c.num_kv_heads * hd;
+  const float scale = 1.f / std::sqrt(float(hd));
+  std::vector<float> gated(a.att), dgated(size_t(T * qd), 0.f), datt(size_t(T * qd));
+  for (int64_t i = 0; i < T * qd; ++i) gated[size_t(i)] *= lp.head_gates[size_t((i % qd) / hd)];
+  linear_backward(dgated.data(), g.o, (float*)nullptr, dx2.data(), gated.data(), f32_data(L.o.w), T, qd, H);
+  for (int64_t i = 0; i < T * qd; ++i) {
+    const size_t head = size_t((i % qd) / hd);
+    datt[size_t(i)] = dgated[size_t(i)] * lp.head_gates[head];
+    if (dhead_gate) dhead_gate[head] += dgated[size_t(i)] * a.att[size_t(i)];
+  }
+  std::vector<float> p(size_t(c.num_heads) * size_t(T * T)), dq(size_t(T * qd), 0.f), dk(size_t(T * kvd), 0.f),
+      dv(size_t(T * kvd), 0.f);
+  attention_probs(p.data(), a.q.data(), a.k.data(), T, c.num_heads, c.num_kv_heads, int(hd), scale, true);
+  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), p.data(), a.q.data(), a.k.data(), a.v.data(), T,
+                     c.num_heads, c.num_kv_heads, int(hd), scale);
+  rope(dq.data(), qd, T, c.num_heads, int(hd), positions, d.inv_freq(), true);
+  rope(dk.data(), kvd, T, c.num_kv_heads, int(hd), positions, d.inv_freq(), true);
+  std::vector<float> xn1(size_t(T * H)), r1(static_cast<size_t>(T)), dxn1(size_t(T * H), 0.f);
+  rms_norm(xn1.data(), a.x.data(), L.attn_norm.data(), T, H, c.rms_norm_eps);
+  rms_norm_stats(r1.data(), a.x.data(), T, H, float(c.rms_norm_eps));
+  linear_backward(dxn1.data(), g.q, (float*)nullptr, dq.data(), xn1.data(), f32_data(L.q.w), T, H, qd);
+  linear_backward(dxn1.data(), g.k, (float*)nullptr, dk.data(), xn1.data(), f32_data(L.k.w), T, H, kvd);
+  linear_backward(dxn1.data(), g.v, (float*)nullptr, dv.data(), xn1.data(), f32_data(L.v.w), T, H, kvd);
+  std::vector<float> dxin(dx2);
+  rms_norm_backward(dxin.data(), g.attn_norm, dxn1.data(), a.x.data(), L.attn_norm.data(), r1.data(), T, H);
+  for (int64_t i = 0; i < T * H; ++i) dx[i] += dxin[size_t(i)];
 }
 
 }  // namespace
 
-template <class F>
-void layer_forward(F* out, const F* x, const LayerParams<F>& w, const F* head_gate, const F* group_gate,
-                   const LayerShape& s, LayerActs<F>& a) {
-  const int64_t T = s.T, H = s.hidden, I = s.intermediate, hd = s.head_dim;
-  const int64_t qd = s.n_heads * hd, kvd = s.n_kv_heads * hd;
-  auto sized = [](std::vector<F>& v, int64_t n) -> F* {
-    v.assign(static_cast<size_t>(n), F(0));
-    return v.data();
-  };
-  a.x.assign(x, x + T * H);
-  // Attention block.
-  rms_norm_forward(sized(a.xn1, T * H), sized(a.r1, T), x, w.attn_norm, T, H, F(s.rms_eps));
-  linear_forward(sized(a.q, T * qd), a.xn1.data(), w.q, (const F*)nullptr, T, H, qd);
-  linear_forward(sized(a.k, T * kvd), a.xn1.data(), w.k, (const F*)nullptr, T, H, kvd);
-  linear_forward(sized(a.v, T * kvd), a.xn1.data(), w.v, (const F*)nullptr, T, H, kvd);
-  rope(a.q.data(), qd, T, s.n_heads, int(hd), s.positions, s.inv_freq, false);
-  rope(a.k.data(), kvd, T, s.n_kv_heads, int(hd), s.positions, s.inv_freq, false);
-  attention_forward(sized(a.att, T * qd), sized(a.p, int64_t(s.n_heads) * T * T), a.q.data(), a.k.data(), a.v.data(), T,
-                    s.n_heads, s.n_kv_heads, int(hd), F(1) / std::sqrt(F(hd)), true);
-  std::vector<F> gated(a.att);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < qd; ++j) gated[size_t(t * qd + j)] *= head_gate[j / hd];
-  std::vector<F> o(static_cast<size_t>(T * H));
-  linear_forward(o.data(), gated.data(), w.o, (const F*)nullptr, T, qd, H);
-  F* x2 = sized(a.x2, T * H);
-  for (int64_t i = 0; i < T * H; ++i) x2[i] = x[i] + o[size_t(i)];
-  // MLP block.
-  rms_norm_forward(sized(a.xn2, T * H), sized(a.r2, T), x2, w.mlp_norm, T, H, F(s.rms_eps));
-  linear_forward(sized(a.g, T * I), a.xn2.data(), w.gate, (const F*)nullptr, T, H, I);
-  linear_forward(sized(a.u, T * I), a.xn2.data(), w.up, (const F*)nullptr, T, H, I);
-  swiglu_forward(sized(a.a, T * I), a.g.data(), a.u.data(), T * I);
-  const std::vector<F> ng = neuron_gates(group_gate, I, s.n_heads);
-  std::vector<F> ag(a.a);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t n = 0; n < I; ++n) ag[size_t(t * I + n)] *= ng[size_t(n)];
-  linear_forward(out, ag.data(), w.down, (const F*)nullptr, T, I, H);
-  for (int64_t i = 0; i < T * H; ++i) out[i] += x2[i];
+void layer_backward(float* dx, float* dhead_gate, float* dgroup_gate, const float* dout, const LlamaDecoder& d, int l,
+                    const LayerPlan& lp, const LayerGrads& g, const LlamaLayerTrace& trace,
+                    const int64_t* positions) {
+  const TextConfig& c = d.config();
+  const size_t n = size_t(c.num_heads);
+  if (lp.heads.size() != n || lp.mlp_groups.size() != n || lp.head_gates.size() != n || lp.group_gates.size() != n)
+    throw Error("internal: a layer's backward needs the masked form (every head and group, with gates)");
+  const int64_t T = int64_t(trace.x.size()) / c.hidden_size;
+  const LlamaLayer& L = d.layer(l);
+  std::vector<float> dx2;
+  mlp_block_backward(dx2, dgroup_gate, dout, L, lp, c, g, trace, T);
+  attention_block_backward(dx, dhead_gate, dx2, d, L, lp, g, trace, T, positions);
 }
-
-template <class F>
-void layer_backward(F* dx, F* dhead_gate, F* dgroup_gate, const F* dout, const LayerParams<F>& w,
-                    const LayerGrads<F>& g, const F* head_gate, const F* group_gate, const LayerShape& s,
-                    const LayerActs<F>& a) {
-  const int64_t T = s.T, H = s.hidden, I = s.intermediate, hd = s.head_dim;
-  const int64_t qd = s.n_heads * hd, kvd = s.n_kv_heads * hd;
-  const std::vector<F> ng = neuron_gates(group_gate, I, s.n_heads);
-
-  // MLP block: out = x2 + down(a ⊙ gate), a = swiglu(gate_proj(xn2), up_proj(xn2)).
-  std::vector<F> dx2(dout, dout + T * H), ag(a.a), dag(static_cast<size_t>(T * I), F(0));
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t n = 0; n < I; ++n) ag[size_t(t * I + n)] *= ng[size_t(n)];
-  linear_backward(dag.data(), g.down, (F*)nullptr, dout, ag.data(), w.down, T, I, H);
-  std::vector<int> group_of(static_cast<size_t>(I));
-  for (int grp = 0; grp < s.n_heads; ++grp) {
-    auto [b, e] = mlp_group_range(I, s.n_heads, grp);
-    for (int64_t n = b; n < e; ++n) group_of[size_t(n)] = grp;
-  }
-  std::vector<F> da(static_cast<size_t>(T * I));
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t n = 0; n < I; ++n) {
-      const size_t i = size_t(t * I + n);
-      da[i] = dag[i] * ng[size_t(n)];
-      if (dgroup_gate) dgroup_gate[group_of[size_t(n)]] += dag[i] * a.a[i];
-    }
-  std::vector<F> dg(static_cast<size_t>(T * I), F(0)), du(static_cast<size_t>(T * I), F(0));
-  swiglu_backward(dg.data(), du.data(), da.data(), a.g.data(), a.u.data(), T * I);
-  std::vector<F> dxn2(static_cast<size_t>(T * H), F(0));
-  linear_backward(dxn2.data(), g.gate, (F*)nullptr, dg.data(), a.xn2.data(), w.gate, T, H, I);
-  linear_backward(dxn2.data(), g.up, (F*)nullptr, du.data(), a.xn2.data(), w.up, T, H, I);
-  rms_norm_backward(dx2.data(), g.mlp_norm, dxn2.data(), a.x2.data(), w.mlp_norm, a.r2.data(), T, H);
-
-  // Attention block: x2 = x + o(att ⊙ head gate).
-  std::vector<F> gated(a.att), dgated(static_cast<size_t>(T * qd), F(0));
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < qd; ++j) gated[size_t(t * qd + j)] *= head_gate[j / hd];
-  linear_backward(dgated.data(), g.o, (F*)nullptr, dx2.data(), gated.data(), w.o, T, qd, H);
-  std::vector<F> datt(static_cast<size_t>(T * qd));
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < qd; ++j) {
-      const size_t i = size_t(t * qd + j);
-      datt[i] = dgated[i] * head_gate[j / hd];
-      if (dhead_gate) dhead_gate[j / hd] += dgated[i] * a.att[i];
-    }
-  std::vector<F> dq(static_cast<size_t>(T * qd), F(0)), dk(static_cast<size_t>(T * kvd), F(0)),
-      dv(static_cast<size_t>(T * kvd), F(0));
-  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), a.p.data(), a.q.data(), a.k.data(), a.v.data(), T,
-                     s.n_heads, s.n_kv_heads, int(hd), F(1) / std::sqrt(F(hd)));
-  rope(dq.data(), qd, T, s.n_heads, int(hd), s.positions, s.inv_freq, true);
-  rope(dk.data(), kvd, T, s.n_kv_heads, int(hd), s.positions, s.inv_freq, true);
-  std::vector<F> dxn1(static_cast<size_t>(T * H), F(0));
-  linear_backward(dxn1.data(), g.q, (F*)nullptr, dq.data(), a.xn1.data(), w.q, T, H, qd);
-  linear_backward(dxn1.data(), g.k, (F*)nullptr, dk.data(), a.xn1.data(), w.k, T, H, kvd);
-  linear_backward(dxn1.data(), g.v, (F*)nullptr, dv.data(), a.xn1.data(), w.v, T, H, kvd);
-  rms_norm_backward(dx2.data(), g.attn_norm, dxn1.data(), a.x.data(), w.attn_norm, a.r1.data(), T, H);
-  for (int64_t i = 0; i < T * H; ++i) dx[i] += dx2[size_t(i)];
-}
-
-template void layer_forward<float>(float*, const float*, const LayerParams<float>&, const float*, const float*,
-                                   const LayerShape&, LayerActs<float>&);
-template void layer_forward<double>(double*, const double*, const LayerParams<double>&, const double*, const double*,
-                                    const LayerShape&, LayerActs<double>&);
-template void layer_backward<float>(float*, float*, float*, const float*, const LayerParams<float>&,
-                                    const LayerGrads<float>&, const float*, const float*, const LayerShape&,
-                                    const LayerActs<float>&);
-template void layer_backward<double>(double*, double*, double*, const double*, const LayerParams<double>&,
-                                     const LayerGrads<double>&, const double*, const double*, const LayerShape&,
-                                     const LayerActs<double>&);
 
 }  // namespace adallava::train

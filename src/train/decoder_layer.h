@@ -1,47 +1,28 @@
-// One LLaMA decoder layer for training, in the masked form of the AdaLLaVA spec §5: every head
-// and neuron is computed, each head's attention output is multiplied by its gate and each MLP
-// neuron by its group's gate, so gradients reach the gates (and through them the scheduler).
-// Forward saves what the backward needs; templated on the scalar like grad_ops.
+// The backward of one LLaMA decoder layer as the inference decoder runs it in the masked form
+// of the AdaLLaVA spec §5 (model/llama_decoder with a gated LayerPlan: every head and group
+// computed, each head's attention output times its gate, each MLP neuron times its group's
+// gate), from the trace that forward saved. llm.c style: explicit, no autograd graph.
 #pragma once
 #include <cstdint>
-#include <vector>
+
+#include "model/llama_decoder.h"
 
 namespace adallava::train {
 
-struct LayerShape {
-  int64_t T = 0, hidden = 0, intermediate = 0;
-  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  double rms_eps = 1e-6;
-  const float* inv_freq = nullptr;     // RoPE (head_dim / 2)
-  const int64_t* positions = nullptr;  // T
-};
-
-template <class F>
-struct LayerParams {  // PyTorch layouts: [out, in]
-  const F *attn_norm, *mlp_norm, *q, *k, *v, *o, *gate, *up, *down;
-};
-
-template <class F>
 struct LayerGrads {  // accumulated into; any may be null when not trained
-  F *attn_norm, *mlp_norm, *q, *k, *v, *o, *gate, *up, *down;
+  float *attn_norm, *mlp_norm, *q, *k, *v, *o, *gate, *up, *down;
 };
 
-template <class F>
-struct LayerActs {
-  std::vector<F> x, xn1, r1, q, k, v, p, att, x2, xn2, r2, g, u, a;
-};
+// The f32 data of a weight the step trains from (training binds its params as f32 views).
+const float* f32_data(const WeightView& w);
 
-// out (T, hidden) = the layer on x with head gates (n_heads) and MLP group gates (n_heads groups
-// over the intermediate dim, the first intermediate % n_heads one neuron larger).
-template <class F>
-void layer_forward(F* out, const F* x, const LayerParams<F>& w, const F* head_gate, const F* group_gate,
-                   const LayerShape& s, LayerActs<F>& acts);
+// A layer plan that runs every head and group with these gates (n_heads each).
+LayerPlan gated_plan(int n_heads, const float* head_gates, const float* group_gates);
 
-// dx (T, hidden) += ∂/∂x; gate gradients (n_heads each) += ∂/∂gate; weights into g. The
-// gates are the ones the forward used.
-template <class F>
-void layer_backward(F* dx, F* dhead_gate, F* dgroup_gate, const F* dout, const LayerParams<F>& w,
-                    const LayerGrads<F>& g, const F* head_gate, const F* group_gate, const LayerShape& s,
-                    const LayerActs<F>& acts);
+// dx (T, H) += ∂/∂x; dhead_gate, dgroup_gate (n_heads each) += ∂/∂gate (either may be null);
+// weight gradients into g. Layer l of d ran forward_layer(l, lp, ..., &trace) at these positions.
+void layer_backward(float* dx, float* dhead_gate, float* dgroup_gate, const float* dout, const LlamaDecoder& d, int l,
+                    const LayerPlan& lp, const LayerGrads& g, const LlamaLayerTrace& trace,
+                    const int64_t* positions);
 
 }  // namespace adallava::train

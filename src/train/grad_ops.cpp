@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "tensor/error.h"
 
 namespace adallava::train {
 
@@ -75,13 +76,19 @@ void linear_backward(F* dx, F* dw, F* db, const F* dy, const F* x, const F* w, i
 }
 
 template <class F>
-void rms_norm_forward(F* out, F* r, const F* x, const F* w, int64_t T, int64_t C, F eps) {
+void rms_norm_stats(F* r, const F* x, int64_t T, int64_t C, F eps) {
   for (int64_t t = 0; t < T; ++t) {
     F ss = 0;
     for (int64_t c = 0; c < C; ++c) ss += x[t * C + c] * x[t * C + c];
     r[t] = F(1) / std::sqrt(ss / F(C) + eps);
-    for (int64_t c = 0; c < C; ++c) out[t * C + c] = x[t * C + c] * r[t] * w[c];
   }
+}
+
+template <class F>
+void rms_norm_forward(F* out, F* r, const F* x, const F* w, int64_t T, int64_t C, F eps) {
+  rms_norm_stats(r, x, T, C, eps);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < C; ++c) out[t * C + c] = x[t * C + c] * r[t] * w[c];
 }
 
 template <class F>
@@ -100,7 +107,7 @@ void rms_norm_backward(F* dx, F* dw, const F* dout, const F* x, const F* w, cons
 }
 
 template <class F>
-void layer_norm_forward(F* out, F* mean, F* r, const F* x, const F* w, const F* b, int64_t T, int64_t C, F eps) {
+void layer_norm_stats(F* mean, F* r, const F* x, int64_t T, int64_t C, F eps) {
   for (int64_t t = 0; t < T; ++t) {
     const F* xr = x + t * C;
     F m = 0, var = 0;
@@ -109,8 +116,14 @@ void layer_norm_forward(F* out, F* mean, F* r, const F* x, const F* w, const F* 
     for (int64_t c = 0; c < C; ++c) var += (xr[c] - m) * (xr[c] - m);
     mean[t] = m;
     r[t] = F(1) / std::sqrt(var / F(C) + eps);
-    for (int64_t c = 0; c < C; ++c) out[t * C + c] = (xr[c] - m) * r[t] * w[c] + b[c];
   }
+}
+
+template <class F>
+void layer_norm_forward(F* out, F* mean, F* r, const F* x, const F* w, const F* b, int64_t T, int64_t C, F eps) {
+  layer_norm_stats(mean, r, x, T, C, eps);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < C; ++c) out[t * C + c] = (x[t * C + c] - mean[t]) * r[t] * w[c] + b[c];
 }
 
 template <class F>
@@ -144,6 +157,13 @@ F sigmoid(F x) {
 }
 constexpr double kQuickGeluA = 1.702;
 }  // namespace
+
+Act act_named(const std::string& name) {
+  if (name == "silu") return Act::Silu;
+  if (name == "gelu") return Act::GeluErf;
+  if (name == "quick_gelu") return Act::QuickGelu;
+  throw Error("activation '" + name + "' cannot be trained (silu, gelu, quick_gelu)");
+}
 
 template <class F>
 void act_forward(Act a, F* out, const F* x, int64_t n) {
@@ -229,15 +249,14 @@ WeightView strided(const float* data, int64_t rows, int64_t cols, int64_t row_st
   return {DType::F32, data, rows, cols, row_stride, col_stride};
 }
 
-void attention_forward_fast(float* out, float* p, const float* q, const float* k, const float* v, int64_t T,
-                            int n_heads, int n_kv, int hd, float scale, bool causal) {
+void attention_probs_fast(float* p, const float* q, const float* k, int64_t T, int n_heads, int n_kv, int hd,
+                          float scale, bool causal) {
   const int group = n_heads / n_kv;
   const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int h = 0; h < n_heads; ++h) {
-    const int g = h / group;
     float* P = p + int64_t(h) * T * T;
-    matmul(P, T, q + h * hd, qd, T, strided(k + g * hd, T, hd, kvd, 1), nullptr, Precision::F32);
+    matmul(P, T, q + h * hd, qd, T, strided(k + (h / group) * hd, T, hd, kvd, 1), nullptr, Precision::F32);
     for (int64_t t = 0; t < T; ++t) {
       float* pr = P + t * T;
       const int64_t visible = causal ? t + 1 : T;
@@ -249,8 +268,16 @@ void attention_forward_fast(float* out, float* p, const float* q, const float* k
       for (int64_t j = 0; j < visible; ++j) pr[j] *= inv;
       for (int64_t j = visible; j < T; ++j) pr[j] = 0.f;
     }
-    matmul(out + h * hd, qd, P, T, T, strided(v + g * hd, hd, T, 1, kvd), nullptr, Precision::F32);
   }
+}
+
+void attention_values_fast(float* out, const float* p, const float* v, int64_t T, int n_heads, int n_kv, int hd) {
+  const int group = n_heads / n_kv;
+  const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int h = 0; h < n_heads; ++h)
+    matmul(out + h * hd, qd, p + int64_t(h) * T * T, T, T, strided(v + (h / group) * hd, hd, T, 1, kvd), nullptr,
+           Precision::F32);
 }
 
 void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout, const float* p, const float* q,
@@ -285,36 +312,46 @@ void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout,
 }  // namespace
 
 template <class F>
-void attention_forward(F* out, F* p, const F* q, const F* k, const F* v, int64_t T, int n_heads, int n_kv, int hd,
-                       F scale, bool causal) {
+void attention_probs(F* p, const F* q, const F* k, int64_t T, int n_heads, int n_kv, int hd, F scale, bool causal) {
   if constexpr (std::is_same_v<F, float>) {
-    attention_forward_fast(out, p, q, k, v, T, n_heads, n_kv, hd, scale, causal);
+    attention_probs_fast(p, q, k, T, n_heads, n_kv, hd, scale, causal);
     return;
   }
   const int group = n_heads / n_kv;
   const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
-  for (int h = 0; h < n_heads; ++h) {
-    const int g = h / group;
+  for (int h = 0; h < n_heads; ++h)
     for (int64_t t = 0; t < T; ++t) {
       F* pr = p + (int64_t(h) * T + t) * T;
       const int64_t visible = causal ? t + 1 : T;
       F mx = -INFINITY;
       for (int64_t j = 0; j < visible; ++j) {
         F s = 0;
-        for (int c = 0; c < hd; ++c) s += q[t * qd + h * hd + c] * k[j * kvd + g * hd + c];
-        pr[j] = s * scale;
-        mx = std::max(mx, pr[j]);
+        for (int c = 0; c < hd; ++c) s += q[t * qd + h * hd + c] * k[j * kvd + (h / group) * hd + c];
+        mx = std::max(mx, pr[j] = s * scale);
       }
       F z = 0;
       for (int64_t j = 0; j < visible; ++j) z += (pr[j] = std::exp(pr[j] - mx));
       for (int64_t j = 0; j < T; ++j) pr[j] = j < visible ? pr[j] / z : F(0);
+    }
+}
+
+template <class F>
+void attention_forward(F* out, F* p, const F* q, const F* k, const F* v, int64_t T, int n_heads, int n_kv, int hd,
+                       F scale, bool causal) {
+  attention_probs(p, q, k, T, n_heads, n_kv, hd, scale, causal);
+  if constexpr (std::is_same_v<F, float>) {
+    attention_values_fast(out, p, v, T, n_heads, n_kv, hd);
+    return;
+  }
+  const int group = n_heads / n_kv;
+  const int64_t qd = int64_t(n_heads) * hd, kvd = int64_t(n_kv) * hd;
+  for (int h = 0; h < n_heads; ++h)
+    for (int64_t t = 0; t < T; ++t)
       for (int c = 0; c < hd; ++c) {
         F o = 0;
-        for (int64_t j = 0; j < visible; ++j) o += pr[j] * v[j * kvd + g * hd + c];
+        for (int64_t j = 0; j < T; ++j) o += p[(int64_t(h) * T + t) * T + j] * v[j * kvd + (h / group) * hd + c];
         out[t * qd + h * hd + c] = o;
       }
-    }
-  }
 }
 
 template <class F>
@@ -390,7 +427,9 @@ void embedding_backward(F* dtable, const F* dout, const int64_t* ids, int64_t T,
 #define ADALLAVA_INSTANTIATE(F)                                                                                        \
   template void linear_forward<F>(F*, const F*, const F*, const F*, int64_t, int64_t, int64_t);                        \
   template void linear_backward<F>(F*, F*, F*, const F*, const F*, const F*, int64_t, int64_t, int64_t);               \
+  template void rms_norm_stats<F>(F*, const F*, int64_t, int64_t, F);                                                 \
   template void rms_norm_forward<F>(F*, F*, const F*, const F*, int64_t, int64_t, F);                                  \
+  template void layer_norm_stats<F>(F*, F*, const F*, int64_t, int64_t, F);                                            \
   template void rms_norm_backward<F>(F*, F*, const F*, const F*, const F*, const F*, int64_t, int64_t);                \
   template void layer_norm_forward<F>(F*, F*, F*, const F*, const F*, const F*, int64_t, int64_t, F);                  \
   template void layer_norm_backward<F>(F*, F*, F*, const F*, const F*, const F*, const F*, const F*, int64_t,          \
@@ -400,6 +439,7 @@ void embedding_backward(F* dtable, const F* dout, const int64_t* ids, int64_t T,
   template void swiglu_forward<F>(F*, const F*, const F*, int64_t);                                                    \
   template void swiglu_backward<F>(F*, F*, const F*, const F*, const F*, int64_t);                                     \
   template void rope<F>(F*, int64_t, int64_t, int, int, const int64_t*, const float*, bool);                           \
+  template void attention_probs<F>(F*, const F*, const F*, int64_t, int, int, int, F, bool);                          \
   template void attention_forward<F>(F*, F*, const F*, const F*, const F*, int64_t, int, int, int, F, bool);           \
   template void attention_backward<F>(F*, F*, F*, const F*, const F*, const F*, const F*, const F*, int64_t, int, int, \
                                       int, F);                                                                         \

@@ -8,6 +8,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace adallava::train {
 
@@ -27,7 +28,10 @@ void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t
 template <class F>
 void linear_backward(F* dx, F* dw, F* db, const F* dy, const F* x, const F* w, int64_t T, int64_t K, int64_t N);
 
-// out = x · r · w, r = 1/sqrt(mean(x²) + eps) per row; saves r (T).
+// out = x · r · w, r = 1/sqrt(mean(x²) + eps) per row; saves r (T). rms_norm_stats gives r alone
+// (the backward of the inference norm recomputes it).
+template <class F>
+void rms_norm_stats(F* r, const F* x, int64_t T, int64_t C, F eps);
 template <class F>
 void rms_norm_forward(F* out, F* r, const F* x, const F* w, int64_t T, int64_t C, F eps);
 template <class F>
@@ -35,12 +39,16 @@ void rms_norm_backward(F* dx, F* dw, const F* dout, const F* x, const F* w, cons
 
 // out = (x − mean) · r · w + b, r = 1/sqrt(var + eps); saves mean and r (T each).
 template <class F>
+void layer_norm_stats(F* mean, F* r, const F* x, int64_t T, int64_t C, F eps);
+template <class F>
 void layer_norm_forward(F* out, F* mean, F* r, const F* x, const F* w, const F* b, int64_t T, int64_t C, F eps);
 template <class F>
 void layer_norm_backward(F* dx, F* dw, F* db, const F* dout, const F* x, const F* w, const F* mean, const F* r,
                          int64_t T, int64_t C);
 
 enum class Act { Silu, GeluErf, QuickGelu };
+// The activation of a config's hidden_act name (silu, gelu, quick_gelu); throws for the others.
+Act act_named(const std::string& name);
 // out = act(x) elementwise (n); backward from the input x.
 template <class F>
 void act_forward(Act a, F* out, const F* x, int64_t n);
@@ -61,7 +69,10 @@ void rope(F* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t*
 
 // Scaled dot-product attention, causal or bidirectional, grouped KV heads (head h reads KV head
 // h / (n_heads / n_kv)). q, out (T, n_heads·hd); k, v (T, n_kv·hd). Saves the probabilities
-// p (n_heads, T, T) for the backward.
+// p (n_heads, T, T) for the backward; attention_probs computes p alone (the backward of the
+// inference attention recomputes it from the saved q and k).
+template <class F>
+void attention_probs(F* p, const F* q, const F* k, int64_t T, int n_heads, int n_kv, int hd, F scale, bool causal);
 template <class F>
 void attention_forward(F* out, F* p, const F* q, const F* k, const F* v, int64_t T, int n_heads, int n_kv, int hd,
                        F scale, bool causal);

@@ -1,14 +1,14 @@
-// The masked-form training layer: its forward against the inference decoder, and every gradient
-// (input, weights, head and group gates) against finite differences in double.
+// The training layer is the inference layer (model/llama_decoder) in the masked form: its
+// backward against finite differences of that forward, its forward against the authors'
+// residual stream, and the masked form of a hard plan against the plan run as inference runs
+// it (skipped heads, groups and layers not computed at all).
 #include "train/decoder_layer.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <random>
 
-#include "kernels/ops.h"
 #include "llava/llava.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
@@ -16,70 +16,97 @@
 namespace adallava::train {
 namespace {
 
-using Vec = std::vector<double>;
+// One layer of odd sizes: 2 heads of 4 (GQA: 1 KV head), hidden 8, intermediate 7 (groups of
+// 4 and 3), its weights f32 vectors that a TensorStore views.
+struct TinyLayer {
+  TextConfig cfg;
+  std::map<std::string, std::vector<float>> w;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  TinyLayer() {
+    cfg.hidden_size = 8, cfg.intermediate_size = 7, cfg.num_layers = 1, cfg.num_heads = 2, cfg.num_kv_heads = 1;
+    cfg.head_dim = 4, cfg.vocab_size = 5, cfg.rms_norm_eps = 1e-5f;
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(-0.6f, 0.6f);
+    auto add = [&](const std::string& name, std::vector<int64_t> shape, float base = 0) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      std::vector<float>& v = w[name];
+      for (int64_t i = 0; i < n; ++i) v.push_back(base + u(rng));
+      shapes[name] = shape;
+    };
+    add("model.embed_tokens.weight", {5, 8});
+    add("lm_head.weight", {5, 8});
+    add("model.norm.weight", {8}, 1);
+    const std::string p = "model.layers.0.";
+    add(p + "input_layernorm.weight", {8}, 1);
+    add(p + "post_attention_layernorm.weight", {8}, 1);
+    add(p + "self_attn.q_proj.weight", {8, 8});
+    add(p + "self_attn.k_proj.weight", {4, 8});
+    add(p + "self_attn.v_proj.weight", {4, 8});
+    add(p + "self_attn.o_proj.weight", {8, 8});
+    add(p + "mlp.gate_proj.weight", {7, 8});
+    add(p + "mlp.up_proj.weight", {7, 8});
+    add(p + "mlp.down_proj.weight", {8, 7});
+  }
+  LlamaDecoder decoder() const {
+    TensorStore store;
+    for (const auto& [name, v] : w) store.add_view(name, DType::F32, shapes.at(name), v.data());
+    return LlamaDecoder::load(store, cfg, "model.", "lm_head.weight");
+  }
+};
 
-TEST(DecoderLayer, GradientsOfInputWeightsAndGatesMatchFiniteDifferences) {
-  // Odd sizes: 2 heads of 4 (GQA: 1 KV head), hidden 8, intermediate 7 (groups of 4 and 3).
-  LayerShape s;
-  s.T = 3, s.hidden = 8, s.intermediate = 7, s.n_heads = 2, s.n_kv_heads = 1, s.head_dim = 4, s.rms_eps = 1e-5;
-  std::vector<float> inv(2);
-  rope_inv_freq(inv.data(), 4, 10000.f);
+TEST(DecoderLayer, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
+  TinyLayer tiny;
+  const int64_t T = 3, H = 8;
   const std::vector<int64_t> pos = {0, 1, 5};
-  s.inv_freq = inv.data(), s.positions = pos.data();
-  const int64_t H = 8, I = 7, qd = 8, kvd = 4, T = 3;
-  std::mt19937 rng(9);
-  std::uniform_real_distribution<double> u(-0.6, 0.6);
-  auto rnd = [&](int64_t n, double base = 0) {
-    Vec v(static_cast<size_t>(n));
-    for (auto& x : v) x = base + u(rng);
-    return v;
-  };
-  Vec x = rnd(T * H), n1 = rnd(H, 1), n2 = rnd(H, 1), wq = rnd(qd * H), wk = rnd(kvd * H), wv = rnd(kvd * H),
-      wo = rnd(H * qd), wg = rnd(I * H), wu = rnd(I * H), wd = rnd(H * I), hg = rnd(2, 0.8), gg = rnd(2, 0.8),
-      R = rnd(T * H);
-  LayerParams<double> w{n1.data(), n2.data(), wq.data(), wk.data(), wv.data(),
-                        wo.data(), wg.data(), wu.data(), wd.data()};
-  LayerActs<double> acts;
-  auto loss = [&] {
-    Vec out(static_cast<size_t>(T * H));
-    layer_forward(out.data(), x.data(), w, hg.data(), gg.data(), s, acts);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-0.6f, 0.6f);
+  std::vector<float> x(size_t(T * H)), R(size_t(T * H)), gates = {0.9f, 1.3f, 0.7f, 1.1f};
+  for (float& v : x) v = u(rng);
+  for (float& v : R) v = u(rng);
+  LlamaLayerTrace trace;
+  auto forward = [&](LlamaLayerTrace* tr) {
+    std::vector<float> out(x);
+    tiny.decoder().forward_layer(0, gated_plan(2, gates.data(), gates.data() + 2), out.data(), T, pos.data(),
+                                 Precision::F32, tr);
     double l = 0;
-    for (size_t i = 0; i < out.size(); ++i) l += out[i] * R[i];
+    for (size_t i = 0; i < out.size(); ++i) l += double(out[i]) * R[i];
     return l;
   };
-  loss();
-  Vec dx(x.size()), dn1(H), dn2(H), dq(wq.size()), dk(wk.size()), dv(wv.size()), dO(wo.size()), dG(wg.size()),
-      dU(wu.size()), dD(wd.size()), dhg(2), dgg(2);
-  LayerGrads<double> g{dn1.data(), dn2.data(), dq.data(), dk.data(), dv.data(),
-                       dO.data(),  dG.data(),  dU.data(), dD.data()};
-  layer_backward(dx.data(), dhg.data(), dgg.data(), R.data(), w, g, hg.data(), gg.data(), s, acts);
-  auto check = [&](Vec& p, const Vec& grad, const char* what) { test::expect_gradient(p, grad, loss, what); };
-  check(x, dx, "x");
-  check(n1, dn1, "attn_norm");
-  check(n2, dn2, "mlp_norm");
-  check(wq, dq, "q");
-  check(wk, dk, "k");
-  check(wv, dv, "v");
-  check(wo, dO, "o");
-  check(wg, dG, "gate");
-  check(wu, dU, "up");
-  check(wd, dD, "down");
-  check(hg, dhg, "head gates");
-  check(gg, dgg, "group gates");
+  forward(&trace);
+  std::map<std::string, std::vector<float>> g;
+  for (const auto& [name, v] : tiny.w) g[name].assign(v.size(), 0.f);
+  const std::string p = "model.layers.0.";
+  auto at = [&](const char* n) { return g.at(p + n).data(); };
+  const LayerGrads grads{at("input_layernorm.weight"),  at("post_attention_layernorm.weight"),
+                         at("self_attn.q_proj.weight"), at("self_attn.k_proj.weight"),
+                         at("self_attn.v_proj.weight"), at("self_attn.o_proj.weight"),
+                         at("mlp.gate_proj.weight"),    at("mlp.up_proj.weight"),
+                         at("mlp.down_proj.weight")};
+  std::vector<float> dx(x.size(), 0.f), dgates(4, 0.f);
+  const LlamaDecoder d = tiny.decoder();
+  layer_backward(dx.data(), dgates.data(), dgates.data() + 2, R.data(), d, 0,
+                 gated_plan(2, gates.data(), gates.data() + 2), grads, trace, pos.data());
+  auto loss = [&] { return forward(nullptr); };
+  // The f32 forward's rounding over the step bounds the agreement (~1e-5 relative here).
+  constexpr float kStep = 2e-2f;
+  constexpr double kTol = 2e-4;
+  test::expect_gradient_f32(x, dx, loss, "x", kStep, kTol);
+  test::expect_gradient_f32(gates, dgates, loss, "gates", kStep, kTol);
+  for (const auto& [name, grad] : g)
+    if (name.rfind(p, 0) == 0) test::expect_gradient_f32(tiny.w.at(name), grad, loss, name.c_str(), kStep, kTol);
 }
 
 TEST(DecoderLayer, ZeroGatesMakeTheLayerTheIdentity) {
-  LayerShape s;
-  s.T = 2, s.hidden = 4, s.intermediate = 5, s.n_heads = 2, s.n_kv_heads = 2, s.head_dim = 2;
-  std::vector<float> inv(1, 1.f);
+  TinyLayer tiny;
   const std::vector<int64_t> pos = {0, 1};
-  s.inv_freq = inv.data(), s.positions = pos.data();
-  std::vector<float> x = {0.1f, -0.2f, 0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f}, ones(4, 1.f), m(20, 0.3f), out(8),
-                     zero(2, 0.f);
-  LayerParams<float> w{ones.data(), ones.data(), m.data(), m.data(), m.data(), m.data(), m.data(), m.data(), m.data()};
-  LayerActs<float> acts;
-  layer_forward(out.data(), x.data(), w, zero.data(), zero.data(), s, acts);
-  EXPECT_EQ(out, x);
+  std::vector<float> x = {0.1f, -0.2f, 0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f, 0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f};
+  const std::vector<float> in = x, zero(2, 0.f);
+  LlamaLayerTrace trace;
+  tiny.decoder().forward_layer(0, gated_plan(2, zero.data(), zero.data()), x.data(), 2, pos.data(), Precision::F32,
+                               &trace);
+  EXPECT_EQ(x, in);
+  EXPECT_EQ(trace.x, in);
 }
 
 // The training layer reproduces the authors' residual stream at b = 0.75 layer by layer, with
@@ -98,23 +125,46 @@ TEST(DecoderLayer, ForwardMatchesTheAuthorsResidualStream) {
     const int64_t H = c.hidden_size, T = int64_t(stream.size()) / ((c.num_layers + 1) * H);
     std::vector<int64_t> pos(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = t;
-    LayerShape s;
-    s.T = T, s.hidden = H, s.intermediate = c.intermediate_size, s.n_heads = c.num_heads;
-    s.n_kv_heads = c.num_kv_heads, s.head_dim = c.head_dim, s.rms_eps = c.rms_norm_eps;
-    s.inv_freq = d.inv_freq(), s.positions = pos.data();
     for (int l = 0; l < c.num_layers; ++l) {
-      const LlamaLayer& L = d.layer(l);
-      ASSERT_EQ(L.q.w.dtype, DType::F32);
-      auto f = [](const Linear& lin) { return static_cast<const float*>(lin.w.data); };
-      LayerParams<float> w{L.attn_norm.data(), L.mlp_norm.data(), f(L.q),   f(L.k), f(L.v), f(L.o),
-                           f(L.gate),          f(L.up),           f(L.down)};
       const float* gates = plans.data() + (b * size_t(c.num_layers) + size_t(l)) * 2 * size_t(c.num_heads);
-      std::vector<float> out(static_cast<size_t>(T * H));
-      LayerActs<float> acts;
-      layer_forward(out.data(), stream.data() + size_t(l) * size_t(T * H), w, gates, gates + c.num_heads, s, acts);
+      std::vector<float> x(stream.begin() + long(size_t(l) * size_t(T * H)),
+                           stream.begin() + long(size_t(l + 1) * size_t(T * H)));
+      LlamaLayerTrace trace;
+      d.forward_layer(l, gated_plan(c.num_heads, gates, gates + c.num_heads), x.data(), T, pos.data(), Precision::F32,
+                      &trace);
       const std::vector<float> want(stream.begin() + long(size_t(l + 1) * size_t(T * H)),
                                     stream.begin() + long(size_t(l + 2) * size_t(T * H)));
-      EXPECT_TRUE(test::all_close(out, want, 5e-5, "layer " + std::to_string(l)));
+      EXPECT_TRUE(test::all_close(x, want, 5e-5, "layer " + std::to_string(l)));
+    }
+  }
+}
+
+// Training's forward at a hard plan (every head and group computed, the off ones gated to 0) is
+// inference's forward at that plan (the off ones never computed), through the whole stack, for
+// the L and the H model and every recorded budget.
+TEST(DecoderLayer, MaskedFormOfAHardPlanEqualsTheInferencePlan) {
+  for (const std::string& dir : test::fixtures_of_type("ada_llava_llama")) {
+    SCOPED_TRACE(dir);
+    auto m = LlavaModel::load(dir);
+    const LlamaDecoder& d = m->decoder();
+    const TextConfig& c = d.config();
+    const auto stream = test::npy_f32(dir + "/llm_residual_stream_b0p75.npy");
+    const auto plans = test::npy_f32(dir + "/execution_plan.npy");  // [B, N, 2, n_heads]
+    const int64_t H = c.hidden_size, T = int64_t(stream.size()) / ((c.num_layers + 1) * H);
+    const size_t per_plan = size_t(c.num_layers) * 2 * size_t(c.num_heads);
+    std::vector<int64_t> pos(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = t;
+    for (size_t b = 0; b < plans.size() / per_plan; ++b) {
+      const float* mask = plans.data() + b * per_plan;
+      const ExecutionPlan hard = ExecutionPlan::from_mask(mask, c.num_layers, c.num_heads);
+      std::vector<float> masked(stream.begin(), stream.begin() + T * H), inference(masked);
+      for (int l = 0; l < c.num_layers; ++l) {
+        const float* gates = mask + size_t(l) * 2 * size_t(c.num_heads);
+        d.forward_layer(l, gated_plan(c.num_heads, gates, gates + c.num_heads), masked.data(), T, pos.data(),
+                        Precision::F32);
+        if (hard.runs(l)) d.forward_layer(l, hard.layer(l), inference.data(), T, pos.data(), Precision::F32);
+      }
+      EXPECT_TRUE(test::all_close(masked, inference, 1e-5, "plan " + std::to_string(b)));
     }
   }
 }

@@ -29,6 +29,26 @@ inline void expect_gradient(std::vector<double>& x, const std::vector<double>& g
   }
 }
 
+// The same for a float forward (the engine's kernels): Richardson-extrapolated central
+// differences, (4·D(h/2) − D(h)) / 3, whose error is O(h⁴) plus the forward's rounding over h.
+inline void expect_gradient_f32(std::vector<float>& x, const std::vector<float>& grad,
+                                const std::function<double()>& loss, const char* what, float h, double tol) {
+  ASSERT_EQ(x.size(), grad.size()) << what;
+  auto central = [&](size_t i, float step) {
+    const float keep = x[i];
+    x[i] = keep + step;
+    const double up = loss();
+    x[i] = keep - step;
+    const double down = loss();
+    x[i] = keep;
+    return (up - down) / (double(x[i] + step) - double(x[i] - step));
+  };
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double fd = (4 * central(i, h / 2) - central(i, h)) / 3;
+    EXPECT_NEAR(grad[i], fd, tol * std::max(1.0, std::abs(fd))) << what << " element " << i;
+  }
+}
+
 // Hands out the recorded draws in order; *used counts how many were taken.
 inline train::GumbelSource recorded_noise(const std::vector<float>& noise, size_t* used) {
   *used = 0;
