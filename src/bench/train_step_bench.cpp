@@ -39,6 +39,7 @@ nlohmann::json bench_train_step(const LlavaModel& m, const TrainStepBenchOptions
     train::StepTimes times;
     double gemm_flops = 0, gemm_s = 0;
   } acc;
+  matmul_counter().on = true;
   auto t0 = std::chrono::steady_clock::now();
   train::train(m, params, data, t, [&](const train::StepLog& l) {
     const auto now = std::chrono::steady_clock::now();
@@ -49,11 +50,12 @@ nlohmann::json bench_train_step(const LlavaModel& m, const TrainStepBenchOptions
       acc.optimizer_ms += l.optimizer_ms;
       acc.tokens += l.sequence_tokens;
       acc.times += l.times;
-      acc.gemm_flops += train::gemm_counter().flops;
-      acc.gemm_s += train::gemm_counter().seconds;
+      acc.gemm_flops += matmul_counter().flops;
+      acc.gemm_s += matmul_counter().seconds;
     }
-    train::gemm_counter().reset();
+    matmul_counter().reset();
   });
+  matmul_counter().on = false;
   const double n = o.steps;
   // Samples of a step run one per thread, so product time is summed over that many threads:
   // their aggregate rate is the work over the per-thread time divided by that concurrency.

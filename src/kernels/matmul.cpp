@@ -1,5 +1,7 @@
 #include "kernels/matmul.h"
 
+#include <chrono>
+
 #include <omp.h>
 
 #include <algorithm>
@@ -96,9 +98,15 @@ void matmul_portable(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t
 
 }  // namespace
 
-void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W, const float* bias,
-            Precision precision, bool accumulate) {
-  if (M <= 0 || W.rows <= 0) return;
+MatmulCounter& matmul_counter() {
+  static MatmulCounter c;
+  return c;
+}
+
+namespace {
+
+void dispatch(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W, const float* bias,
+              Precision precision, bool accumulate) {
   if (W.cols == 0) {  // empty sum: just the bias
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < W.rows; ++n) {
@@ -143,6 +151,20 @@ void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const
       return amx::matmul_gemm_bf16(y, ldy, x, ldx, M, W, bias, accumulate,
                                    scratch(amx::gemm_workspace_bytes(M, W.cols, nth)));
   }
+}
+
+}  // namespace
+
+void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W, const float* bias,
+            Precision precision, bool accumulate) {
+  if (M <= 0 || W.rows <= 0) return;
+  MatmulCounter& counter = matmul_counter();
+  if (!counter.on.load(std::memory_order_relaxed)) return dispatch(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+  const auto t0 = std::chrono::steady_clock::now();
+  dispatch(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+  const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+  counter.flops.fetch_add(2.0 * double(M) * double(W.rows) * double(W.cols), std::memory_order_relaxed);
+  counter.seconds.fetch_add(dt.count(), std::memory_order_relaxed);
 }
 
 }  // namespace adallava

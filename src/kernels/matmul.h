@@ -4,6 +4,7 @@
 // (as PyTorch's bf16 matmuls do) and runs on the fastest bf16 kernel of the CPU (kernel_set.h).
 #pragma once
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 
 #include "kernels/kernel_set.h"
@@ -36,6 +37,15 @@ struct WeightView {
 // product is added to y (bias too, if given).
 void matmul(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W, const float* bias,
             Precision precision, bool accumulate = false);
+
+// Work and wall time of the products matmul ran while counting is on, summed over the threads
+// that ran them (the training benchmark's GEMM GFLOP/s). Off by default: then it costs a load.
+struct MatmulCounter {
+  std::atomic<bool> on{false};
+  std::atomic<double> flops{0}, seconds{0};
+  void reset() { flops = 0, seconds = 0; }
+};
+MatmulCounter& matmul_counter();
 
 // The simple oracle the fast path is tested against (double accumulation).
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,

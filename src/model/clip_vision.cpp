@@ -84,6 +84,7 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
     L.fc1.forward(h.data(), xn.data(), N, p);
     if (tr) tr->h = h;
     activation(cfg_.hidden_act.c_str(), h.data(), N * I);
+    if (tr) tr->act = h;
     matmul(x.data(), C, h.data(), I, N, L.fc2.w, L.fc2.bias(), p, /*accumulate=*/true);
     if (all_states) all_states->insert(all_states->end(), x.begin(), x.end());
   }

@@ -139,6 +139,7 @@ void LlamaDecoder::mlp_block(const LlamaLayer& L, const LayerPlan& lp, float* x,
   }
   if (trace) trace->g.assign(g, g + T * ni), trace->u.assign(u, u + T * ni);
   swiglu(g, u, T * ni);
+  if (trace) trace->act.assign(g, g + T * ni);
   if (!lp.group_gates.empty()) {  // the masked form: each neuron times its group's gate
     std::vector<float> gate_of;   // per active neuron, in order
     for (int grp : lp.mlp_groups) {

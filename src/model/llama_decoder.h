@@ -25,6 +25,7 @@ struct LlamaLayerTrace {
   std::vector<float> att;      // attention output before the head gates (T, heads·hd)
   std::vector<float> x2;       // the residual stream after the attention block (T, H)
   std::vector<float> g, u;     // gate and up projections before SwiGLU (T, neurons)
+  std::vector<float> act;      // SwiGLU's output before the group gates (T, neurons)
 };
 
 class LlamaDecoder {

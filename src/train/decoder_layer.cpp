@@ -43,17 +43,19 @@ void mlp_block_backward(std::vector<float>& dx2, float* dgroup_gate, const float
   std::vector<float> ng;
   std::vector<int> group_of;
   neuron_gates(lp, I, c.num_heads, ng, group_of);
-  std::vector<float> xn2(size_t(T * H)), r2(static_cast<size_t>(T)), act(a.g), gated(size_t(T * I));
+  std::vector<float> xn2(size_t(T * H)), r2(static_cast<size_t>(T)), gated(size_t(T * I));
   rms_norm(xn2.data(), a.x2.data(), L.mlp_norm.data(), T, H, c.rms_norm_eps);
   rms_norm_stats(r2.data(), a.x2.data(), T, H, float(c.rms_norm_eps));
-  swiglu(act.data(), a.u.data(), T * I);
-  for (int64_t i = 0; i < T * I; ++i) gated[size_t(i)] = act[size_t(i)] * ng[size_t(i % I)];
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < I; ++n) gated[size_t(t * I + n)] = a.act[size_t(t * I + n)] * ng[size_t(n)];
   std::vector<float> dgated(size_t(T * I), 0.f), dact(size_t(T * I));
   linear_backward(dgated.data(), g.down, (float*)nullptr, dout, gated.data(), f32_data(L.down.w), T, I, H);
-  for (int64_t i = 0; i < T * I; ++i) {
-    dact[size_t(i)] = dgated[size_t(i)] * ng[size_t(i % I)];
-    if (dgroup_gate) dgroup_gate[group_of[size_t(i % I)]] += dgated[size_t(i)] * act[size_t(i)];
-  }
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < I; ++n) {
+      const size_t i = size_t(t * I + n);
+      dact[i] = dgated[i] * ng[size_t(n)];
+      if (dgroup_gate) dgroup_gate[group_of[size_t(n)]] += dgated[i] * a.act[i];
+    }
   std::vector<float> dg(size_t(T * I), 0.f), du(size_t(T * I), 0.f), dxn2(size_t(T * H), 0.f);
   swiglu_backward(dg.data(), du.data(), dact.data(), a.g.data(), a.u.data(), T * I);
   linear_backward(dxn2.data(), g.gate, (float*)nullptr, dg.data(), xn2.data(), f32_data(L.gate.w), T, H, I);
@@ -70,14 +72,18 @@ void attention_block_backward(float* dx, float* dhead_gate, const std::vector<fl
   const TextConfig& c = d.config();
   const int64_t H = c.hidden_size, hd = c.head_dim, qd = c.num_heads * hd, kvd = c.num_kv_heads * hd;
   const float scale = 1.f / std::sqrt(float(hd));
+  std::vector<float> gate(static_cast<size_t>(qd));  // per attention output column
+  for (int64_t j = 0; j < qd; ++j) gate[size_t(j)] = lp.head_gates[size_t(j / hd)];
   std::vector<float> gated(a.att), dgated(size_t(T * qd), 0.f), datt(size_t(T * qd));
-  for (int64_t i = 0; i < T * qd; ++i) gated[size_t(i)] *= lp.head_gates[size_t((i % qd) / hd)];
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < qd; ++j) gated[size_t(t * qd + j)] *= gate[size_t(j)];
   linear_backward(dgated.data(), g.o, (float*)nullptr, dx2.data(), gated.data(), f32_data(L.o.w), T, qd, H);
-  for (int64_t i = 0; i < T * qd; ++i) {
-    const size_t head = size_t((i % qd) / hd);
-    datt[size_t(i)] = dgated[size_t(i)] * lp.head_gates[head];
-    if (dhead_gate) dhead_gate[head] += dgated[size_t(i)] * a.att[size_t(i)];
-  }
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < qd; ++j) {
+      const size_t i = size_t(t * qd + j);
+      datt[i] = dgated[i] * gate[size_t(j)];
+      if (dhead_gate) dhead_gate[j / hd] += dgated[i] * a.att[i];
+    }
   std::vector<float> p(size_t(c.num_heads) * size_t(T * T)), dq(size_t(T * qd), 0.f), dk(size_t(T * kvd), 0.f),
       dv(size_t(T * kvd), 0.f);
   attention_probs(p.data(), a.q.data(), a.k.data(), T, c.num_heads, c.num_kv_heads, int(hd), scale, true);

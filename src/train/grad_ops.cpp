@@ -1,7 +1,6 @@
 #include "train/grad_ops.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -11,29 +10,9 @@
 
 namespace adallava::train {
 
-GemmCounter& gemm_counter() {
-  static GemmCounter c;
-  return c;
-}
-
-namespace {
-
-// Adds one product's work and time to the counter when it goes out of scope.
-struct GemmTimer {
-  double flops;
-  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  ~GemmTimer() {
-    gemm_counter().flops.fetch_add(flops);
-    gemm_counter().seconds.fetch_add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-};
-
-}  // namespace
-
 template <class F>
 void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t K, int64_t N) {
   if constexpr (std::is_same_v<F, float>) {  // the engine's packed kernels
-    GemmTimer timer{2.0 * double(T) * double(K) * double(N)};
     matmul(y, N, x, K, T, WeightView::dense(DType::F32, w, N, K), b, Precision::F32);
     return;
   }
@@ -48,7 +27,6 @@ void linear_forward(F* y, const F* x, const F* w, const F* b, int64_t T, int64_t
 template <class F>
 void linear_backward(F* dx, F* dw, F* db, const F* dy, const F* x, const F* w, int64_t T, int64_t K, int64_t N) {
   if constexpr (std::is_same_v<F, float>) {  // the engine's packed kernels
-    GemmTimer timer{2.0 * double(T) * double(K) * double(N) * ((dx ? 1 : 0) + (dw ? 1 : 0))};
     // dx (T, K) += dy (T, N) · W (N, K): W read transposed as a [K, N] view.
     if (dx) matmul(dx, K, dy, N, T, WeightView::dense(DType::F32, w, N, K).transposed(), nullptr, Precision::F32, true);
     // dW (N, K) += dyᵀ (N, T) · x (T, K): x read transposed as a [K, T] view.

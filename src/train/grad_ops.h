@@ -6,20 +6,10 @@
 // Conventions: row-major, T rows of width C. Every backward ADDS into its gradients (dx, dw...),
 // so a tensor used twice (the residual stream) collects both contributions; callers zero them.
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <string>
 
 namespace adallava::train {
-
-// Work and time of the float linear products (forward and backward) since the last reset, summed
-// over the threads that ran them: the training benchmark reports their GFLOP/s against the
-// machine's FMA peak.
-struct GemmCounter {
-  std::atomic<double> flops{0}, seconds{0};
-  void reset() { flops = 0, seconds = 0; }
-};
-GemmCounter& gemm_counter();
 
 // y = x · Wᵀ + b   x (T, K), W (N, K), b (N) or null, y (T, N)
 template <class F>

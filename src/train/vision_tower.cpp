@@ -25,11 +25,10 @@ void block_backward(std::vector<float>& dx, const ClipLayer& L, const VisionConf
   const int64_t C = c.hidden_size, I = c.intermediate_size, hd = C / c.num_heads;
   const float eps = float(c.layer_norm_eps);
   const Act act = act_named(c.hidden_act);
-  std::vector<float> xn(size_t(N * C)), ha(A.h);
+  std::vector<float> xn(size_t(N * C));
   layer_norm(xn.data(), A.x2.data(), L.ln2_w.data(), L.ln2_b.data(), N, C, c.layer_norm_eps);
-  act_forward(act, ha.data(), A.h.data(), N * I);
   std::vector<float> dx2(dx), dha(size_t(N * I), 0.f), dh(size_t(N * I), 0.f), dxn(size_t(N * C), 0.f);
-  linear_backward(dha.data(), D.fc2, D.fc2_b, dx.data(), ha.data(), f32_data(L.fc2.w), N, I, C);
+  linear_backward(dha.data(), D.fc2, D.fc2_b, dx.data(), A.act.data(), f32_data(L.fc2.w), N, I, C);
   act_backward(act, dh.data(), dha.data(), A.h.data(), N * I);
   linear_backward(dxn.data(), D.fc1, D.fc1_b, dh.data(), xn.data(), f32_data(L.fc1.w), N, C, I);
   layer_norm_grads(dx2.data(), D.ln2_w, D.ln2_b, dxn.data(), A.x2.data(), L.ln2_w, N, C, eps);
