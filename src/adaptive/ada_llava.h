@@ -1,6 +1,5 @@
 // What an AdaLLaVA checkpoint adds to LLaVA: its config fields, the latency encoder and the
-// scheduler head (authors' names `scheduler.scheduler_up_proj.*` and `scheduler.mlp_head.*`;
-// the older top-level `scheduler_up_proj.*` is accepted too).
+// scheduler head (names in model/tensor_names; the older top-level encoder is accepted too).
 #pragma once
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"

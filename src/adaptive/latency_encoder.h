@@ -24,7 +24,7 @@ std::vector<float> latency_encoding(int units, const AdaConfig& a);
 
 class LatencyEncoder {
  public:
-  // prefix: "scheduler.scheduler_up_proj.net." (authors' release) or "scheduler_up_proj.net." (older).
+  // prefix: names::kLatencyEncoder (authors' release) or names::kLatencyEncoderOld.
   static LatencyEncoder load(const TensorStore& store, const std::string& prefix, int hidden, const AdaConfig& a);
 
   // The latency token (hidden) of a unit count in [0, max_units].

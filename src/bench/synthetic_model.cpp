@@ -4,79 +4,19 @@
 
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"
+#include "model/tensor_names.h"
 #include "tensor/error.h"
 
 namespace adallava {
 
 namespace {
 
-struct TensorSpec {
-  std::string name;
-  std::vector<int64_t> shape;
-  enum Fill { Random, Ones, Zeros } fill;
-};
+using names::TensorSpec;
 
 std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
-  std::vector<TensorSpec> t;
-  const int64_t H = c.text.hidden_size, I = c.text.intermediate_size, V = c.text.vocab_size;
-  const int64_t qd = int64_t(c.text.num_heads) * c.text.head_dim, kvd = int64_t(c.text.num_kv_heads) * c.text.head_dim;
-  const std::string lm = "language_model.model.";
-  t.push_back({lm + "embed_tokens.weight", {V, H}, TensorSpec::Random});
-  t.push_back({"language_model.lm_head.weight", {V, H}, TensorSpec::Random});
-  t.push_back({lm + "norm.weight", {H}, TensorSpec::Ones});
-  for (int l = 0; l < c.text.num_layers; ++l) {
-    const std::string p = lm + "layers." + std::to_string(l) + ".";
-    t.push_back({p + "input_layernorm.weight", {H}, TensorSpec::Ones});
-    t.push_back({p + "post_attention_layernorm.weight", {H}, TensorSpec::Ones});
-    t.push_back({p + "self_attn.q_proj.weight", {qd, H}, TensorSpec::Random});
-    t.push_back({p + "self_attn.k_proj.weight", {kvd, H}, TensorSpec::Random});
-    t.push_back({p + "self_attn.v_proj.weight", {kvd, H}, TensorSpec::Random});
-    t.push_back({p + "self_attn.o_proj.weight", {H, qd}, TensorSpec::Random});
-    t.push_back({p + "mlp.gate_proj.weight", {I, H}, TensorSpec::Random});
-    t.push_back({p + "mlp.up_proj.weight", {I, H}, TensorSpec::Random});
-    t.push_back({p + "mlp.down_proj.weight", {H, I}, TensorSpec::Random});
-  }
-  if (c.model_type == "ada_llava_llama") {  // latency encoder and scheduler head (authors' names)
-    const AdaConfig a = parse_ada_config(c);
-    const std::string e = "scheduler.scheduler_up_proj.net.";
-    t.push_back({e + "0.weight", {kLatencyEncodingDim}, TensorSpec::Ones});
-    t.push_back({e + "0.bias", {kLatencyEncodingDim}, TensorSpec::Zeros});
-    t.push_back({e + "1.weight", {H, kLatencyEncodingDim}, TensorSpec::Random});
-    t.push_back({e + "1.bias", {H}, TensorSpec::Zeros});
-    t.push_back({e + "3.weight", {H, H}, TensorSpec::Random});
-    t.push_back({e + "3.bias", {H}, TensorSpec::Zeros});
-    t.push_back({"scheduler.mlp_head.weight", {a.head_outputs(c.text.num_heads), H}, TensorSpec::Random});
-    t.push_back({"scheduler.mlp_head.bias", {a.head_outputs(c.text.num_heads)}, TensorSpec::Zeros});
-  }
-  const VisionConfig& v = c.vision;
-  const int64_t C = v.hidden_size, P = v.patch_size, VI = v.intermediate_size, N = v.num_patches() + 1;
-  t.push_back({"multi_modal_projector.linear_1.weight", {H, C}, TensorSpec::Random});
-  t.push_back({"multi_modal_projector.linear_1.bias", {H}, TensorSpec::Zeros});
-  t.push_back({"multi_modal_projector.linear_2.weight", {H, H}, TensorSpec::Random});
-  t.push_back({"multi_modal_projector.linear_2.bias", {H}, TensorSpec::Zeros});
-  const std::string vp = "vision_tower.vision_model.";
-  t.push_back({vp + "embeddings.patch_embedding.weight", {C, 3, P, P}, TensorSpec::Random});
-  t.push_back({vp + "embeddings.class_embedding", {C}, TensorSpec::Random});
-  t.push_back({vp + "embeddings.position_embedding.weight", {N, C}, TensorSpec::Random});
-  t.push_back({vp + "pre_layrnorm.weight", {C}, TensorSpec::Ones});
-  t.push_back({vp + "pre_layrnorm.bias", {C}, TensorSpec::Zeros});
-  const int used = v.num_layers + 1 + c.vision_feature_layer;  // blocks the selected state needs
-  for (int l = 0; l < used; ++l) {
-    const std::string p = vp + "encoder.layers." + std::to_string(l) + ".";
-    for (const char* n : {"layer_norm1", "layer_norm2"}) {
-      t.push_back({p + n + ".weight", {C}, TensorSpec::Ones});
-      t.push_back({p + n + ".bias", {C}, TensorSpec::Zeros});
-    }
-    for (const char* n : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      t.push_back({p + "self_attn." + n + ".weight", {C, C}, TensorSpec::Random});
-      t.push_back({p + "self_attn." + n + ".bias", {C}, TensorSpec::Zeros});
-    }
-    t.push_back({p + "mlp.fc1.weight", {VI, C}, TensorSpec::Random});
-    t.push_back({p + "mlp.fc1.bias", {VI}, TensorSpec::Zeros});
-    t.push_back({p + "mlp.fc2.weight", {C, VI}, TensorSpec::Random});
-    t.push_back({p + "mlp.fc2.bias", {C}, TensorSpec::Zeros});
-  }
-  return t;
+  const int outputs = c.model_type == "ada_llava_llama" ? parse_ada_config(c).head_outputs(c.text.num_heads) : 0;
+  const int used = c.vision.num_layers + 1 + c.vision_feature_layer;  // blocks the selected state needs
+  return names::llava_tensors(c.text, c.vision, used, Layout::HfLlava, outputs, kLatencyEncodingDim);
 }
 
 int64_t numel(const std::vector<int64_t>& s) {
@@ -103,7 +43,7 @@ float random_weight(uint64_t r) {
 ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
   const int64_t n = numel(s.shape);
   ByteBuffer bytes(size_t(n) * dtype_size(dtype));  // every byte is written below
-  const float constant = s.fill == TensorSpec::Ones ? 1.f : 0.f;
+  const float constant = s.init == TensorSpec::Init::Ones ? 1.f : 0.f;
 #pragma omp parallel
   {
     // Chunks of 1M elements, each seeded from its index, so the weights do not depend on threads.
@@ -112,7 +52,7 @@ ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
       uint64_t state = seed ^ (uint64_t(chunk) * 0x2545f4914f6cdd1dull);
       const int64_t end = std::min<int64_t>(n, (chunk + 1) << 20);
       int64_t i = chunk << 20;
-      if (dtype == DType::BF16 && s.fill == TensorSpec::Random) {  // fast path: 4 values per draw
+      if (dtype == DType::BF16 && s.init == TensorSpec::Init::Random) {  // fast path: 4 values per draw
         auto* out = reinterpret_cast<uint16_t*>(bytes.data());
         for (; i + 4 <= end; i += 4) {
           uint64_t r = splitmix(state);
@@ -123,7 +63,7 @@ ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
         }
       }
       for (; i < end; ++i) {
-        float v = s.fill == TensorSpec::Random ? random_weight(splitmix(state)) : constant;
+        float v = s.init == TensorSpec::Init::Random ? random_weight(splitmix(state)) : constant;
         if (dtype == DType::F32) std::memcpy(bytes.data() + i * 4, &v, 4);
         else {
           uint16_t h = dtype == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);

@@ -60,11 +60,11 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
   m->cfg_ = load_model_config(dir);
   ModelConfig& c = m->cfg_;
   m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(dir)));
-  std::string vision_dir = dir, vision_prefix = "vision_tower.vision_model.";
+  std::string vision_dir = dir, vision_prefix = names::layout_names(c.layout).vision;
   const TensorStore* vision_store = m->stores_[0].get();
   const bool embedded_tower = c.layout == Layout::OriginalLlava && opts.vision_tower_dir.empty() &&
                               c.raw.contains("vision_config") &&
-                              m->stores_[0]->has(kEmbeddedVisionPrefix + std::string("embeddings.patch_embedding.weight"));
+                              m->stores_[0]->has(kEmbeddedVisionPrefix + std::string(names::kPatch));
   if (embedded_tower) {  // a self-contained checkpoint (trained here with the tower): see llava.h
     c.vision = load_vision_config(dir);
     vision_prefix = kEmbeddedVisionPrefix;
@@ -73,7 +73,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
     c.vision = load_vision_config(vision_dir);
     m->stores_.push_back(std::make_unique<TensorStore>(TensorStore::open_dir(vision_dir)));
     vision_store = m->stores_.back().get();
-    vision_prefix = "vision_model.";
+    vision_prefix = names::kClipPrefix;
   }
   if (c.layout == Layout::OriginalLlava && c.mm_hidden_size != c.vision.hidden_size)
     throw Error(c.path + ": mm_hidden_size " + std::to_string(c.mm_hidden_size) +
@@ -96,8 +96,7 @@ std::unique_ptr<LlavaModel> LlavaModel::from_store(const ModelConfig& cfg, std::
   m->dir_ = store->origin();
   m->cfg_ = cfg;
   m->stores_.push_back(std::move(store));
-  const bool original = cfg.layout == Layout::OriginalLlava;  // training's params: the tower is embedded
-  m->bind_weights(*m->stores_[0], m->stores_[0].get(), original ? kEmbeddedVisionPrefix : "vision_tower.vision_model.");
+  m->bind_weights(*m->stores_[0], m->stores_[0].get(), names::layout_names(cfg.layout).vision);
   m->preprocess_ = preprocess;
   return m;
 }
@@ -108,20 +107,15 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
   const int64_t H = c.text.hidden_size;
   vision_store_ = vision_store;
   vision_prefix_ = vision_prefix;
-  std::string decoder_prefix = "model.", lm_head = "lm_head.weight";
-  if (c.layout == Layout::HfLlava) {
-    decoder_prefix = "language_model.model.";
-    lm_head = "language_model.lm_head.weight";
-    projector_.l1 = load_linear(main, "multi_modal_projector.linear_1", H, c.vision.hidden_size, true);
-    projector_.l2 = load_linear(main, "multi_modal_projector.linear_2", H, H, true);
-  } else if (c.layout == Layout::OriginalLlava) {
-    projector_.l1 = load_linear(main, "model.mm_projector.0", H, c.vision.hidden_size, true);
-    projector_.l2 = load_linear(main, "model.mm_projector.2", H, H, true);
+  const names::LayoutNames n = names::layout_names(c.layout);
+  if (c.layout != Layout::TextOnly) {
+    projector_.l1 = load_linear(main, n.projector1, H, c.vision.hidden_size, true);
+    projector_.l2 = load_linear(main, n.projector2, H, H, true);
   }
   projector_.act = c.projector_act;
-  decoder_ = LlamaDecoder::load(main, c.text, decoder_prefix, lm_head);
+  decoder_ = LlamaDecoder::load(main, c.text, n.decoder, n.lm_head);
   if (is_adallava(c)) adaptive_ = AdaLlavaParts::load(main, c);
-  weight_dtype_ = main.get(decoder_prefix + "embed_tokens.weight", {c.text.vocab_size, H}).dtype;
+  weight_dtype_ = decoder_->embed_weight().dtype;
   if (c.has_vision) {
     const std::string field = c.layout == Layout::HfLlava ? "vision_feature_layer" : "mm_vision_select_layer";
     vision_ = ClipVisionTower::load(*vision_store, c.vision, vision_prefix, feature_index(c, field));

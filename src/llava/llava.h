@@ -13,15 +13,17 @@
 #include "model/clip_vision.h"
 #include "model/llama_decoder.h"
 #include "model/projector.h"
+#include "model/tensor_names.h"
 #include "vision/clip_preprocess.h"
 
 namespace adallava {
 
-// Original layout: where a self-contained checkpoint keeps its CLIP tower (the LLaVA repository's
-// names). It is used when config.json also has a `vision_config` object (CLIPVisionConfig
-// fields), as checkpoints trained here with the tower write; otherwise the tower comes from the
-// folder named by mm_vision_tower (real LLaVA checkpoints carry stale copies of these tensors).
-inline constexpr const char* kEmbeddedVisionPrefix = "model.vision_tower.vision_tower.vision_model.";
+// Original layout: a self-contained checkpoint keeps its CLIP tower under
+// names::kEmbeddedVisionPrefix (the LLaVA repository's names). It is used when config.json also
+// has a `vision_config` object (CLIPVisionConfig fields), as checkpoints trained here with the
+// tower write; otherwise the tower comes from the folder named by mm_vision_tower (real LLaVA
+// checkpoints carry stale copies of these tensors).
+using names::kEmbeddedVisionPrefix;
 
 struct LoadOptions {
   std::string vision_tower_dir;  // original layout: overrides config.mm_vision_tower

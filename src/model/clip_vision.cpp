@@ -5,6 +5,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "model/tensor_names.h"
 
 namespace adallava {
 
@@ -14,27 +15,27 @@ ClipVisionTower ClipVisionTower::load(const TensorStore& store, const VisionConf
   t.cfg_ = cfg;
   t.feature_index_ = feature_index;
   const int64_t C = cfg.hidden_size, P = cfg.patch_size, I = cfg.intermediate_size, N = t.tokens();
-  const std::string e = prefix + "embeddings.";
-  t.patch_ = load_matrix_as(store, e + "patch_embedding.weight", {C, 3, P, P}, C, 3 * P * P);
-  t.class_emb_ = load_vector(store, e + "class_embedding", C);
-  const TensorRecord& pos = store.get(e + "position_embedding.weight", {N, C});
+  t.patch_ = load_matrix_as(store, prefix + names::kPatch, {C, 3, P, P}, C, 3 * P * P);
+  t.class_emb_ = load_vector(store, prefix + names::kClass, C);
+  const TensorRecord& pos = store.get(prefix + names::kPositions, {N, C});
   t.pos_emb_.resize(size_t(N * C));
   to_f32(pos.dtype, pos.data, t.pos_emb_.data(), t.pos_emb_.size());
-  t.pre_ln_w_ = load_vector(store, prefix + "pre_layrnorm.weight", C);
-  t.pre_ln_b_ = load_vector(store, prefix + "pre_layrnorm.bias", C);
+  const std::string pre = prefix + names::kPreNorm;
+  t.pre_ln_w_ = load_vector(store, pre + ".weight", C);
+  t.pre_ln_b_ = load_vector(store, pre + ".bias", C);
   for (int l = 0; l < feature_index; ++l) {
-    const std::string p = prefix + "encoder.layers." + std::to_string(l) + ".";
+    const std::string p = names::vision_layer(prefix, l);
     ClipLayer L;
-    L.ln1_w = load_vector(store, p + "layer_norm1.weight", C);
-    L.ln1_b = load_vector(store, p + "layer_norm1.bias", C);
-    L.ln2_w = load_vector(store, p + "layer_norm2.weight", C);
-    L.ln2_b = load_vector(store, p + "layer_norm2.bias", C);
-    L.q = load_linear(store, p + "self_attn.q_proj", C, C, true);
-    L.k = load_linear(store, p + "self_attn.k_proj", C, C, true);
-    L.v = load_linear(store, p + "self_attn.v_proj", C, C, true);
-    L.out = load_linear(store, p + "self_attn.out_proj", C, C, true);
-    L.fc1 = load_linear(store, p + "mlp.fc1", I, C, true);
-    L.fc2 = load_linear(store, p + "mlp.fc2", C, I, true);
+    L.ln1_w = load_vector(store, p + names::kNorm1 + ".weight", C);
+    L.ln1_b = load_vector(store, p + names::kNorm1 + ".bias", C);
+    L.ln2_w = load_vector(store, p + names::kNorm2 + ".weight", C);
+    L.ln2_b = load_vector(store, p + names::kNorm2 + ".bias", C);
+    L.q = load_linear(store, p + names::kVisionQ, C, C, true);
+    L.k = load_linear(store, p + names::kVisionK, C, C, true);
+    L.v = load_linear(store, p + names::kVisionV, C, C, true);
+    L.out = load_linear(store, p + names::kVisionOut, C, C, true);
+    L.fc1 = load_linear(store, p + names::kFc1, I, C, true);
+    L.fc2 = load_linear(store, p + names::kFc2, C, I, true);
     t.layers_.push_back(std::move(L));
   }
   return t;

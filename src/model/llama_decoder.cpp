@@ -5,6 +5,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "model/tensor_names.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -15,24 +16,24 @@ LlamaDecoder LlamaDecoder::load(const TensorStore& store, const TextConfig& cfg,
   d.cfg_ = cfg;
   const int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
   const int64_t qd = int64_t(cfg.num_heads) * cfg.head_dim, kvd = int64_t(cfg.num_kv_heads) * cfg.head_dim;
-  d.embed_ = load_matrix(store, prefix + "embed_tokens.weight", V, H);
+  d.embed_ = load_matrix(store, prefix + names::kEmbed, V, H);
   if (store.has(lm_head) || !cfg.tie_word_embeddings)
     d.lm_head_ = load_matrix(store, lm_head, V, H);
   else
     d.lm_head_ = d.embed_;
-  d.norm_ = load_vector(store, prefix + "norm.weight", H);
+  d.norm_ = load_vector(store, prefix + names::kFinalNorm, H);
   for (int l = 0; l < cfg.num_layers; ++l) {
-    const std::string p = prefix + "layers." + std::to_string(l) + ".";
+    const std::string p = names::decoder_layer(prefix, l);
     LlamaLayer L;
-    L.attn_norm = load_vector(store, p + "input_layernorm.weight", H);
-    L.mlp_norm = load_vector(store, p + "post_attention_layernorm.weight", H);
-    L.q = load_linear(store, p + "self_attn.q_proj", qd, H, false);
-    L.k = load_linear(store, p + "self_attn.k_proj", kvd, H, false);
-    L.v = load_linear(store, p + "self_attn.v_proj", kvd, H, false);
-    L.o = load_linear(store, p + "self_attn.o_proj", H, qd, false);
-    L.gate = load_linear(store, p + "mlp.gate_proj", I, H, false);
-    L.up = load_linear(store, p + "mlp.up_proj", I, H, false);
-    L.down = load_linear(store, p + "mlp.down_proj", H, I, false);
+    L.attn_norm = load_vector(store, p + names::kAttnNorm, H);
+    L.mlp_norm = load_vector(store, p + names::kMlpNorm, H);
+    L.q = Linear{load_matrix(store, p + names::kQ, qd, H), {}};
+    L.k = Linear{load_matrix(store, p + names::kK, kvd, H), {}};
+    L.v = Linear{load_matrix(store, p + names::kV, kvd, H), {}};
+    L.o = Linear{load_matrix(store, p + names::kO, H, qd), {}};
+    L.gate = Linear{load_matrix(store, p + names::kGate, I, H), {}};
+    L.up = Linear{load_matrix(store, p + names::kUp, I, H), {}};
+    L.down = Linear{load_matrix(store, p + names::kDown, H, I), {}};
     d.layers_.push_back(std::move(L));
   }
   d.inv_freq_.resize(size_t(cfg.head_dim / 2));

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "adaptive/latency_encoder.h"
+#include "model/tensor_names.h"
 #include "tensor/error.h"
 #include "train/decoder_layer.h"
 #include "train/grad_ops.h"
@@ -28,136 +29,36 @@ std::vector<uint32_t> layer_subsets(int n, int units, size_t limit) {
   return out;
 }
 
-std::string layer_name(int l, const char* what) {
-  return "model.layers." + std::to_string(l) + "." + what;
-}
-
-const char* kLayerTensors[] = {
-    "input_layernorm.weight",  "post_attention_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-    "self_attn.v_proj.weight", "self_attn.o_proj.weight",         "mlp.gate_proj.weight",    "mlp.up_proj.weight",
-    "mlp.down_proj.weight"};
-
-const char* kVisionLayerTensors[] = {
-    "layer_norm1.weight",     "layer_norm1.bias",     "self_attn.q_proj.weight", "self_attn.q_proj.bias",
-    "self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias",
-    "self_attn.out_proj.weight", "self_attn.out_proj.bias", "layer_norm2.weight", "layer_norm2.bias",
-    "mlp.fc1.weight",          "mlp.fc1.bias",          "mlp.fc2.weight",          "mlp.fc2.bias"};
-
 // The vision tower's gradient buffers (null where frozen), by checkpoint name.
 template <class GradPtr>
 VisionGrads vision_grads(const GradPtr& gp, int layers) {
-  auto f = [&](const std::string& n) { return gp(kEmbeddedVisionPrefix + n); };
-  VisionGrads o{f("embeddings.patch_embedding.weight"), f("embeddings.class_embedding"),
-        f("embeddings.position_embedding.weight"), f("pre_layrnorm.weight"), f("pre_layrnorm.bias"), {}};
+  const std::string v = kEmbeddedVisionPrefix, pre = v + names::kPreNorm;
+  VisionGrads o{gp(v + names::kPatch), gp(v + names::kClass), gp(v + names::kPositions), gp(pre + ".weight"),
+                gp(pre + ".bias"), {}};
   for (int l = 0; l < layers; ++l) {
-    const std::string p = "encoder.layers." + std::to_string(l) + ".";
-    auto g = [&](int i) { return f(p + kVisionLayerTensors[i]); };
-    o.layers.push_back({g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(8), g(9), g(10), g(11), g(12), g(13), g(14),
-                        g(15)});
+    const std::string p = names::vision_layer(v, l);
+    auto w = [&](const char* n) { return gp(p + n + ".weight"); };
+    auto b = [&](const char* n) { return gp(p + n + ".bias"); };
+    using namespace names;
+    o.layers.push_back({w(kNorm1), b(kNorm1), w(kVisionQ), b(kVisionQ), w(kVisionK), b(kVisionK), w(kVisionV),
+                        b(kVisionV), w(kVisionOut), b(kVisionOut), w(kNorm2), b(kNorm2), w(kFc1), b(kFc1), w(kFc2),
+                        b(kFc2)});
   }
   return o;
 }
 
 template <class GradPtr>
 LayerGrads layer_grads(const GradPtr& gp, int l) {
-  auto f = [&](int i) { return gp(layer_name(l, kLayerTensors[i])); };
-  return {f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8)};
+  const std::string p = names::decoder_layer(train_names().decoder, l);
+  using namespace names;
+  return {gp(p + kAttnNorm), gp(p + kMlpNorm), gp(p + kQ), gp(p + kK), gp(p + kV),
+          gp(p + kO),        gp(p + kGate),    gp(p + kUp), gp(p + kDown)};
 }
 
 }  // namespace
 
-static std::vector<std::string> vision_tensor_names(int layers) {
-  std::vector<std::string> n = {"embeddings.patch_embedding.weight", "embeddings.class_embedding",
-                                "embeddings.position_embedding.weight", "pre_layrnorm.weight", "pre_layrnorm.bias"};
-  for (int l = 0; l < layers; ++l)
-    for (const char* t : kVisionLayerTensors) n.push_back("encoder.layers." + std::to_string(l) + "." + t);
-  return n;
-}
-
-Params Params::from_model(const LlavaModel& m, bool train_vision) {
-  if (m.config().layout == Layout::TextOnly) throw Error(m.dir() + ": training needs a LLaVA checkpoint");
-  Params p;
-  const LlamaDecoder& d = m.decoder();
-  auto& v = p.values;
-  auto& shape = p.shapes;
-  const int64_t H = d.config().hidden_size, V = d.config().vocab_size;
-  v["model.embed_tokens.weight"] = widen_matrix(d.embed_weight());
-  v["lm_head.weight"] = widen_matrix(d.lm_head_weight());
-  v["model.norm.weight"] = d.final_norm_weight();
-  shape["model.embed_tokens.weight"] = shape["lm_head.weight"] = {V, H};
-  shape["model.norm.weight"] = {H};
-  auto add_linear = [&](const std::string& name, const WeightView& w) {
-    v[name] = widen_matrix(w);
-    shape[name] = {w.rows, w.cols};
-  };
-  for (int l = 0; l < d.config().num_layers; ++l) {
-    const LlamaLayer& L = d.layer(l);
-    v[layer_name(l, kLayerTensors[0])] = L.attn_norm;
-    v[layer_name(l, kLayerTensors[1])] = L.mlp_norm;
-    shape[layer_name(l, kLayerTensors[0])] = shape[layer_name(l, kLayerTensors[1])] = {H};
-    const Linear* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-    for (int i = 0; i < 7; ++i) add_linear(layer_name(l, kLayerTensors[2 + i]), lin[i]->w);
-  }
-  const Projector& pr = m.projector();
-  add_linear("model.mm_projector.0.weight", pr.l1.w);
-  add_linear("model.mm_projector.2.weight", pr.l2.w);
-  v["model.mm_projector.0.bias"] = pr.l1.b;
-  v["model.mm_projector.2.bias"] = pr.l2.b;
-  shape["model.mm_projector.0.bias"] = shape["model.mm_projector.2.bias"] = {H};
-  if (const AdaLlavaParts* a = m.adaptive()) {
-    const std::string e = "scheduler.scheduler_up_proj.net.";
-    for (const auto& [name, t] : a->encoder.tensors()) v[e + name] = t;
-    shape[e + "0.weight"] = shape[e + "0.bias"] = {kLatencyEncodingDim};
-    shape[e + "1.weight"] = {H, kLatencyEncodingDim};
-    shape[e + "1.bias"] = shape[e + "3.bias"] = {H};
-    shape[e + "3.weight"] = {H, H};
-    v["scheduler.mlp_head.weight"] = a->scheduler.head_weight();
-    v["scheduler.mlp_head.bias"] = a->scheduler.head_bias();
-    const int64_t out_n = int64_t(v["scheduler.mlp_head.bias"].size());
-    shape["scheduler.mlp_head.weight"] = {out_n, H};
-    shape["scheduler.mlp_head.bias"] = {out_n};
-  }
-  p.train_vision = train_vision;
-  if (train_vision || (m.has_vision() && m.vision_is_embedded())) {
-    if (!m.has_vision()) throw Error(m.dir() + ": --train all needs a vision tower");
-    for (const std::string& n : vision_tensor_names(m.vision().feature_index())) {
-      const TensorRecord* r = m.vision_tensor(n);
-      if (!r) throw Error(m.dir() + ": vision tower tensor " + n + " is missing");
-      std::vector<float>& dst = v[kEmbeddedVisionPrefix + n];
-      dst.resize(size_t(r->numel()));
-      to_f32(r->dtype, r->data, dst.data(), dst.size());
-      shape[kEmbeddedVisionPrefix + n] = r->shape;
-    }
-  }
-  for (const auto& [name, t] : v) {
-    int64_t n = 1;
-    for (int64_t x : shape.at(name)) n *= x;
-    if (n != int64_t(t.size())) throw Error("internal: parameter " + name + " has the wrong shape");
-  }
-  return p;
-}
-
-bool Params::has_vision() const {
-  return values.count(kEmbeddedVisionPrefix + std::string("pre_layrnorm.weight")) != 0;
-}
-
-const float* Params::at(const std::string& name) const {
-  return values.at(name).data();
-}
-float* Params::at(const std::string& name) {
-  return values.at(name).data();
-}
-
-std::map<std::string, std::vector<float>> Params::zeros_like() const {
-  std::map<std::string, std::vector<float>> z;
-  for (const auto& [name, t] : values) z[name].assign(t.size(), 0.f);
-  return z;
-}
-
 namespace {
 
-constexpr const char* kLatencyEncoderPrefix = "scheduler.scheduler_up_proj.net.";
-constexpr const char* kSchedulerHead = "scheduler.mlp_head.";
 
 // The gradient buffer of a parameter; null when it is frozen.
 float* grad_of(Grads& G, const std::string& name) {
@@ -254,11 +155,14 @@ void merge_sequence(Forward& f, const LlavaModel& m, const Sample& s, int units)
 // (--train gated on a plain LLaVA), N when none.
 int lowest_trained_layer(const Params& p, Grads& G, bool ada, int N) {
   auto gp = [&G](const std::string& name) { return grad_of(G, name); };
-  if (p.train_vision || gp("model.embed_tokens.weight") || gp("model.mm_projector.0.weight") ||
-      (ada && gp(kLatencyEncoderPrefix + std::string("1.weight"))))
+  const names::LayoutNames& n = train_names();
+  if (p.train_vision || gp(n.decoder + names::kEmbed) || gp(n.projector1 + ".weight") ||
+      (ada && gp(names::kLatencyEncoder + std::string("1.weight"))))
     return 0;
-  for (int l = 0; l < N; ++l)
-    if (gp(layer_name(l, "self_attn.q_proj.weight")) || gp(layer_name(l, "mlp.down_proj.weight"))) return l;
+  for (int l = 0; l < N; ++l) {
+    const std::string layer = names::decoder_layer(n.decoder, l);
+    if (gp(layer + names::kQ) || gp(layer + names::kDown)) return l;
+  }
   return N;
 }
 
@@ -359,9 +263,9 @@ void exact_plan_gradient(StepResult& r, Forward& f, int units, Grads& G, float l
   r.plan.hard.assign(size_t(n), 0.f);
   for (int g = 0; g < n; ++g) r.plan.hard[size_t(g)] = float(plans[best] >> g & 1u);
   r.plan.plan = r.plan.hard;
-  const std::string head = kSchedulerHead;
+  const std::string head = names::kSchedulerHead;
   std::vector<float> dinput(size_t(H), 0.f);
-  linear_backward(dinput.data(), grad_of(G, head + "weight"), grad_of(G, head + "bias"), dlogit.data(),
+  linear_backward(dinput.data(), grad_of(G, head + ".weight"), grad_of(G, head + ".bias"), dlogit.data(),
                   r.scheduler_input.data(), f32_data(f.model->adaptive()->scheduler.head().w), 1, H, n);
 }
 
@@ -370,10 +274,10 @@ std::vector<float> head_backward(const Forward& f, const std::vector<float>& dlo
   const LlamaDecoder& d = f.model->decoder();
   const int64_t T = f.T(), H = d.hidden();
   std::vector<float> dnormed(f.x.size(), 0.f), dx(f.x.size(), 0.f), r(static_cast<size_t>(T));
-  linear_backward(dnormed.data(), grad_of(G, "lm_head.weight"), (float*)nullptr, dlogits.data(), f.normed.data(),
+  linear_backward(dnormed.data(), grad_of(G, train_names().lm_head), (float*)nullptr, dlogits.data(), f.normed.data(),
                   f32_data(d.lm_head_weight()), T, H, d.vocab());
   rms_norm_stats(r.data(), f.x.data(), T, H, float(d.config().rms_norm_eps));
-  rms_norm_backward(dx.data(), grad_of(G, "model.norm.weight"), dnormed.data(), f.x.data(),
+  rms_norm_backward(dx.data(), grad_of(G, train_names().decoder + names::kFinalNorm), dnormed.data(), f.x.data(),
                     d.final_norm_weight().data(), r.data(), T, H);
   return dx;
 }
@@ -404,8 +308,8 @@ void decoder_backward(std::vector<float>& dx, const Forward& f, const StepResult
         a.type == SchedulerType::L
             ? sample_plan_backward_L(r.plan, dplan, tau)
             : sample_plan_backward_H(r.plan, r.scheduler_logits, dplan, a.num_gated_layers, nh, tau);
-    const std::string head = kSchedulerHead;
-    linear_backward(dx.data() + f.latency_position * H, gp(head + "weight"), gp(head + "bias"), dlogits.data(),
+    const std::string head = names::kSchedulerHead;
+    linear_backward(dx.data() + f.latency_position * H, gp(head + ".weight"), gp(head + ".bias"), dlogits.data(),
                     r.scheduler_input.data(), f32_data(ada->scheduler.head().w), 1, H, int64_t(dlogits.size()));
   }
 }
@@ -414,7 +318,7 @@ void decoder_backward(std::vector<float>& dx, const Forward& f, const StepResult
 void latency_backward(const Forward& f, const float* dz, Grads& G) {
   const LatencyEncoder& e = f.model->adaptive()->encoder;
   const int64_t H = f.model->decoder().hidden(), E = kLatencyEncodingDim;
-  const std::string n = kLatencyEncoderPrefix;
+  const std::string n = names::kLatencyEncoder;
   auto gp = [&G](const std::string& name) { return grad_of(G, name); };
   std::vector<float> mid(f.latency.pre_act), dmid(size_t(H), 0.f), dpre(size_t(H), 0.f), dnormed(size_t(E), 0.f);
   act_forward(Act::GeluErf, mid.data(), f.latency.pre_act.data(), H);
@@ -434,7 +338,7 @@ std::vector<float> inputs_backward(const Forward& f, const std::vector<float>& d
   const int64_t H = f.model->decoder().hidden();
   if (f.latency_position >= 0) latency_backward(f, dx.data() + f.latency_position * H, G);
   std::vector<float> dimg(f.image_rows.size(), 0.f);
-  float* dtable = grad_of(G, "model.embed_tokens.weight");
+  float* dtable = grad_of(G, train_names().decoder + names::kEmbed);
   int64_t img_row = 0;
   for (int64_t t = 0; t < f.T(); ++t) {
     if (t == f.latency_position) continue;
@@ -453,14 +357,15 @@ void image_backward(const Forward& f, const Params& p, const std::vector<float>&
   const int64_t n = f.n_img, H = pr.l2.out_features(), C = pr.l1.in_features();
   const Act act = act_named(pr.act);
   auto gp = [&G](const std::string& name) { return grad_of(G, name); };
+  const std::string l1 = train_names().projector1, l2 = train_names().projector2;
   std::vector<float> mid(f.projector_pre_act), dmid(mid.size(), 0.f), dpre(mid.size(), 0.f);
   act_forward(act, mid.data(), f.projector_pre_act.data(), n * H);
-  linear_backward(dmid.data(), gp("model.mm_projector.2.weight"), gp("model.mm_projector.2.bias"), dimg.data(),
-                  mid.data(), f32_data(pr.l2.w), n, H, H);
+  linear_backward(dmid.data(), gp(l2 + ".weight"), gp(l2 + ".bias"), dimg.data(), mid.data(), f32_data(pr.l2.w), n, H,
+                  H);
   act_backward(act, dpre.data(), dmid.data(), f.projector_pre_act.data(), n * H);
   std::vector<float> dhidden(p.train_vision ? f.hidden.size() : 0, 0.f);
-  linear_backward(p.train_vision ? dhidden.data() + f.skip * C : nullptr, gp("model.mm_projector.0.weight"),
-                  gp("model.mm_projector.0.bias"), dpre.data(), f.hidden.data() + f.skip * C, f32_data(pr.l1.w), n,
+  linear_backward(p.train_vision ? dhidden.data() + f.skip * C : nullptr, gp(l1 + ".weight"), gp(l1 + ".bias"),
+                  dpre.data(), f.hidden.data() + f.skip * C, f32_data(pr.l1.w), n,
                   C, H);
   if (p.train_vision) {
     const ClipVisionTower& tower = f.model->vision();

@@ -12,28 +12,12 @@
 
 #include "data/llava_data.h"
 #include "llava/llava.h"
+#include "train/params.h"
 #include "train/plan_sampling.h"
 
 namespace adallava::train {
 
 using data::kIgnoreIndex;
-
-using Grads = std::map<std::string, std::vector<float>>;  // by checkpoint name
-
-// Trainable tensors as float copies, by their original-LLaVA-layout checkpoint name (whatever
-// the layout the model was loaded from; checkpoints are saved in that layout). The vision
-// tower is here, under kEmbeddedVisionPrefix, when it trains or when the checkpoint carries it
-// (so that a saved checkpoint carries it too).
-struct Params {
-  std::map<std::string, std::vector<float>> values;
-  std::map<std::string, std::vector<int64_t>> shapes;
-  bool train_vision = false;  // the step runs the tower from these values and computes its gradients
-  static Params from_model(const LlavaModel& m, bool train_vision = false);
-  bool has_vision() const;
-  const float* at(const std::string& name) const;
-  float* at(const std::string& name);
-  std::map<std::string, std::vector<float>> zeros_like() const;
-};
 
 struct Sample {
   std::vector<int64_t> ids;     // prompt + answers, the image token marking the image

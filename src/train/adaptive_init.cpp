@@ -5,6 +5,7 @@
 
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"
+#include "model/tensor_names.h"
 #include "tensor/error.h"
 #include "train/weight_init.h"
 
@@ -34,16 +35,9 @@ nlohmann::json make_adaptive(const LlavaModel& plain, Params& params, const Adap
     params.values[name] = std::move(v);
     params.shapes[name] = std::move(shape);
   };
-  const int64_t H = t.hidden_size, E = kLatencyEncodingDim, out = a.head_outputs(t.num_heads);
-  const std::string e = "scheduler.scheduler_up_proj.net.";
-  add(e + "0.weight", {E}, 1, false);
-  add(e + "0.bias", {E}, 0, false);
-  add(e + "1.weight", {H, E}, 0, true);
-  add(e + "1.bias", {H}, 0, false);
-  add(e + "3.weight", {H, H}, 0, true);
-  add(e + "3.bias", {H}, 0, false);
-  add("scheduler.mlp_head.weight", {out, H}, 0, true);
-  add("scheduler.mlp_head.bias", {out}, 0, false);
+  for (names::TensorSpec& s : names::adaptive_tensors(t.hidden_size, a.head_outputs(t.num_heads), kLatencyEncodingDim))
+    add(s.name, std::move(s.shape), s.init == names::TensorSpec::Init::Ones ? 1 : 0,
+        s.init == names::TensorSpec::Init::Random);
   return c.raw;
 }
 

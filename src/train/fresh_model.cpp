@@ -51,52 +51,22 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
   if (ec) throw Error(out + "/tokenizer.model: " + ec.message());
   const int vocab = int(Tokenizer::load(out).vocab_size());
 
-  const int64_t H = s.hidden, I = s.intermediate, V = vocab, C = s.vision_hidden, VI = s.vision_intermediate;
-  const int64_t P = s.patch, N = (s.image_size / s.patch) * (s.image_size / s.patch) + 1;
+  TextConfig text;
+  text.hidden_size = s.hidden, text.intermediate_size = s.intermediate, text.num_layers = s.layers;
+  text.num_heads = text.num_kv_heads = s.heads, text.head_dim = s.hidden / s.heads, text.vocab_size = vocab;
+  VisionConfig vision;
+  vision.hidden_size = s.vision_hidden, vision.intermediate_size = s.vision_intermediate;
+  vision.patch_size = s.patch, vision.image_size = s.image_size;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> t;  // name → shape, values
-  std::mt19937_64 rng(seed);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, double fill, bool random) {
-    std::vector<float> v = init_tensor(shape, fill, 0.02, random ? &rng : nullptr);
-    t[name] = {std::move(shape), std::move(v)};
-  };
-  add("model.embed_tokens.weight", {V, H}, 0, true);
-  add("lm_head.weight", {V, H}, 0, true);
-  add("model.norm.weight", {H}, 1, false);
-  for (int l = 0; l < s.layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {H}, 1, false);
-    add(p + "post_attention_layernorm.weight", {H}, 1, false);
-    for (const char* n : {"q_proj", "k_proj", "v_proj", "o_proj"}) add(p + "self_attn." + n + ".weight", {H, H}, 0, true);
-    add(p + "mlp.gate_proj.weight", {I, H}, 0, true);
-    add(p + "mlp.up_proj.weight", {I, H}, 0, true);
-    add(p + "mlp.down_proj.weight", {H, I}, 0, true);
+  std::mt19937_64 rng(seed);  // drawn in the specs' order
+  for (names::TensorSpec& spec : names::llava_tensors(text, vision, s.vision_layers, Layout::OriginalLlava, 0, 0)) {
+    const bool random = spec.init == names::TensorSpec::Init::Random;
+    std::vector<float> v = init_tensor(spec.shape, spec.init == names::TensorSpec::Init::Ones ? 1 : 0, 0.02,
+                                       random ? &rng : nullptr);
+    t[spec.name] = {std::move(spec.shape), std::move(v)};
   }
-  add("model.mm_projector.0.weight", {H, C}, 0, true);
-  add("model.mm_projector.0.bias", {H}, 0, false);
-  add("model.mm_projector.2.weight", {H, H}, 0, true);
-  add("model.mm_projector.2.bias", {H}, 0, false);
-  const std::string v = kEmbeddedVisionPrefix;
-  add(v + "embeddings.patch_embedding.weight", {C, 3, P, P}, 0, true);
-  add(v + "embeddings.class_embedding", {C}, 0, true);
-  add(v + "embeddings.position_embedding.weight", {N, C}, 0, true);
-  if (s.grid_positions > 0) grid_position_embedding(t[v + "embeddings.position_embedding.weight"].second, s);
-  add(v + "pre_layrnorm.weight", {C}, 1, false);
-  add(v + "pre_layrnorm.bias", {C}, 0, false);
-  for (int l = 0; l < s.vision_layers; ++l) {
-    const std::string p = v + "encoder.layers." + std::to_string(l) + ".";
-    for (const char* n : {"layer_norm1", "layer_norm2"}) {
-      add(p + n + ".weight", {C}, 1, false);
-      add(p + n + ".bias", {C}, 0, false);
-    }
-    for (const char* n : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      add(p + "self_attn." + n + ".weight", {C, C}, 0, true);
-      add(p + "self_attn." + n + ".bias", {C}, 0, false);
-    }
-    add(p + "mlp.fc1.weight", {VI, C}, 0, true);
-    add(p + "mlp.fc1.bias", {VI}, 0, false);
-    add(p + "mlp.fc2.weight", {C, VI}, 0, true);
-    add(p + "mlp.fc2.bias", {C}, 0, false);
-  }
+  const std::string positions = kEmbeddedVisionPrefix + std::string(names::kPositions);
+  if (s.grid_positions > 0) grid_position_embedding(t[positions].second, s);
   std::vector<TensorToWrite> tensors;
   for (const auto& [name, sv] : t) tensors.push_back({name, DType::F32, sv.first, sv.second.data()});
   write_safetensors((fs::path(out) / "model.safetensors").string(), tensors);

@@ -22,16 +22,19 @@ namespace adallava::train {
 namespace {
 
 // The scheduler's mlp_head and its latency encoder.
-bool is_scheduler_param(const std::string& name) { return name.rfind("scheduler.", 0) == 0; }
+// The latency encoder and the scheduler head (both under "scheduler.").
+bool is_scheduler_param(const std::string& name) {
+  return name.rfind(names::kLatencyEncoder, 0) == 0 || name.rfind(names::kSchedulerHead, 0) == 0;
+}
 
 }  // namespace
 
 bool trains(const std::string& name, const std::string& choice, const LlavaModel& m) {
   if (choice == "scheduler") return is_scheduler_param(name);
-  if (choice == "scheduler-exact") return name.rfind("scheduler.mlp_head.", 0) == 0;
+  if (choice == "scheduler-exact") return name.rfind(names::kSchedulerHead, 0) == 0;
   if (choice == "gated") {
     if (is_scheduler_param(name)) return true;
-    const std::string layers = "model.layers.";
+    const std::string layers = train_names().decoder + "layers.";
     if (name.rfind(layers, 0) != 0) return false;
     const int prefix = m.adaptive() ? m.adaptive()->config.num_prefix_layers : m.config().text.num_layers / 2;
     return std::atoi(name.c_str() + layers.size()) >= prefix;
