@@ -120,7 +120,7 @@ ModelConfig synthetic_config(const std::string& preset_name, const std::string& 
                 "' (llava-7b, llava-13b, llava-small, llava-tiny, or ada- + one of them)");
   }
   if (ada) {
-    if (variant != "L" && variant != "H") throw Error("--variant '" + variant + "' is not L or H");
+    if (variant != "L" && variant != "H") throw OptionError("variant", "'" + variant + "' is not L or H");
     c.model_type = "ada_llava_llama";
     c.raw = {{"num_prefix_layers", c.text.num_layers / 2}, {"scheduler_type", variant},
              {"scheduler_rank", c.text.num_heads >= 32 ? 8 : std::max(1, c.text.num_heads / 4)}, {"token_selecting", "none"}};

@@ -12,7 +12,7 @@
 namespace adallava {
 
 nlohmann::json bench_train_step(const LlavaModel& m, const TrainStepBenchOptions& o) {
-  if (!m.has_vision()) throw Error("--train-step needs a preset with a vision tower");
+  if (!m.has_vision()) throw OptionError("train_step", "needs a preset with a vision tower");
   train::Params params = train::Params::from_model(m, o.train == "all");
   // Samples: an image, random text, the last 4 tokens supervised (a short answer and </s>).
   const VisionConfig& vc = m.config().vision;

@@ -40,6 +40,12 @@ std::unique_ptr<Engine> ModelOptions::load_engine() const {
   return std::make_unique<Engine>(std::move(model), eo);
 }
 
+std::string flags_of(const std::string& option) {
+  std::string out = "--";
+  for (char c : option) out += c == '_' ? std::string("-") : c == '/' ? std::string("/--") : std::string(1, c);
+  return out;
+}
+
 void apply_kernels_option(const std::string& name) {
   // Reads and checks ADALLAVA_KERNELS now, before any product runs (an error thrown later,
   // inside a parallel region, could not reach the one-line report).

@@ -42,6 +42,9 @@ nlohmann::json plan_json(const ExecutionPlan& plan);
 // budget, units, executed_fraction, plan_source, plan (and the scheduler time) of a request.
 void add_plan_report(nlohmann::json& j, const PlanReport& r);
 
+// The flags of a library option name: "drop_layers" → "--drop-layers", "a/b" → "--a/--b".
+std::string flags_of(const std::string& option);
+
 // --kernels: forces a kernel set (capped at the CPU's best: asking for more is an error), or
 // "auto"/empty for the fastest per operation.
 void apply_kernels_option(const std::string& name);

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "tensor/error.h"
 
 int main(int argc, char** argv) {
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {  // bad flags or values: one line, like every other error
     std::fprintf(stderr, "error: %s (see --help)\n", e.what());
+    return 1;
+  } catch (const adallava::OptionError& e) {  // the library names its option; say our flag
+    std::fprintf(stderr, "error: %s: %s\n", adallava::cli::flags_of(e.option()).c_str(), e.message().c_str());
     return 1;
   } catch (const adallava::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

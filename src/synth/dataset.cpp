@@ -90,7 +90,7 @@ void write_json(const fs::path& path, const nlohmann::json& j) { write_file_atom
 }  // namespace
 
 DatasetSummary write_dataset(const DatasetOptions& o) {
-  if (o.image_size < 32 || o.image_size > 1024) throw Error("--image-size must be in [32, 1024]");
+  if (o.image_size < 32 || o.image_size > 1024) throw OptionError("image_size", std::to_string(o.image_size) + " is not in [32, 1024]");
   std::error_code ec;
   fs::create_directories(fs::path(o.out) / "images", ec);
   if (ec) throw Error(o.out + ": cannot create the data set folder: " + ec.message());
@@ -99,10 +99,10 @@ DatasetSummary write_dataset(const DatasetOptions& o) {
   sum.val = o.val >= 0 ? o.val : std::max(100, o.train / 10);
   sum.test = o.test >= 0 ? o.test : std::max(100, o.train / 10);
   std::vector<std::string> text;
-  if (o.turns < 1 || o.turns > 32) throw Error("--turns must be in [1, 32]");
+  if (o.turns < 1 || o.turns > 32) throw OptionError("turns", std::to_string(o.turns) + " is not in [1, 32]");
   // Two objects at least sometimes: spatial questions need a pair.
   if (o.min_objects < 1 || o.max_objects < 2 || o.max_objects > 5 || o.min_objects > o.max_objects)
-    throw Error("--min-objects and --max-objects must satisfy 1 <= min <= max <= 5, max >= 2");
+    throw OptionError("min_objects", "and max_objects must satisfy 1 <= min <= max <= 5, max >= 2");
   const std::pair<const char*, int> splits[] = {{"train", sum.train}, {"val", sum.val}, {"test", sum.test}};
   nlohmann::json captions = nlohmann::json::array(), lookup_records = nlohmann::json::array(),
                  questions_only = nlohmann::json::array();

@@ -11,4 +11,18 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A bad value of an option of a library call, named as its options struct spells it
+// ("drop_layers", "image_size"): what() is "drop_layers: <message>". A front end names its own
+// flag for it instead (the CLI: --drop-layers).
+class OptionError : public Error {
+ public:
+  OptionError(const std::string& option, const std::string& message)
+      : Error(option + ": " + message), option_(option), message_(message) {}
+  const std::string& option() const { return option_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string option_, message_;
+};
+
 }  // namespace adallava

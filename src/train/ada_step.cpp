@@ -18,12 +18,12 @@ namespace {
 // Every plan of `units` gated layers out of n, as bit masks (ascending), at most `limit`.
 std::vector<uint32_t> layer_subsets(int n, int units, size_t limit) {
   std::vector<uint32_t> out;
-  if (n > 24) throw Error("--train scheduler-exact: " + std::to_string(n) + " gated layers are too many to enumerate");
+  if (n > 24) throw OptionError("train", "scheduler-exact: " + std::to_string(n) + " gated layers are too many to enumerate");
   for (uint32_t m = 0; m < (1u << n); ++m)
     if (__builtin_popcount(m) == units) {
       out.push_back(m);
       if (out.size() > limit)
-        throw Error("--train scheduler-exact: more than " + std::to_string(limit) + " plans of " +
+        throw OptionError("train", "scheduler-exact: more than " + std::to_string(limit) + " plans of " +
                     std::to_string(units) + " layers out of " + std::to_string(n) + " to enumerate");
     }
   return out;
@@ -224,7 +224,7 @@ void exact_plan_gradient(StepResult& r, Forward& f, int units, Grads& G, float l
                          Sample::PlanScore score_by) {
   const LlamaDecoder& d = f.model->decoder();
   const AdaConfig& a = f.model->adaptive()->config;
-  if (a.type != SchedulerType::L) throw Error("--train scheduler-exact: needs an AdaLLaVA-L checkpoint");
+  if (a.type != SchedulerType::L) throw OptionError("train", "scheduler-exact needs an AdaLLaVA-L checkpoint");
   const int64_t H = d.hidden(), V = d.vocab(), T = f.T();
   const int P = a.num_prefix_layers, n = a.num_gated_layers, nh = d.config().num_heads;
   scheduler_forward(r, f);

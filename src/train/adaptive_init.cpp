@@ -12,7 +12,7 @@
 namespace adallava::train {
 
 nlohmann::json make_adaptive(const LlavaModel& plain, Params& params, const AdaptiveInit& init) {
-  if (plain.adaptive()) throw Error(plain.dir() + ": --variant turns plain LLaVA into AdaLLaVA; this is AdaLLaVA already");
+  if (plain.adaptive()) throw OptionError("variant", plain.dir() + " is AdaLLaVA already (a variant turns a plain LLaVA into AdaLLaVA)");
   const TextConfig& t = plain.config().text;
   ModelConfig c = plain.config();
   c.model_type = "ada_llava_llama";
@@ -25,8 +25,8 @@ nlohmann::json make_adaptive(const LlavaModel& plain, Params& params, const Adap
   AdaConfig a;
   try {
     a = parse_ada_config(c);
-  } catch (const Error& e) {  // name the flags, not the config fields the user never wrote
-    throw Error(std::string("--variant/--prefix/--rank: ") + e.what());
+  } catch (const Error& e) {  // name the options, not the config fields the user never wrote
+    throw OptionError("variant/prefix/rank", e.what());
   }
   const double std_dev = c.raw.value("initializer_range", 0.02);
   std::mt19937_64 rng(init.seed ^ 0xada11a7aull);

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 // grid) of the centred coordinate, times the amplitude.
 static void grid_position_embedding(std::vector<float>& table, const FreshModelShape& s) {
   const int grid = s.image_size / s.patch, C = s.vision_hidden, quarter = C / 4;
-  if (quarter == 0) throw Error("--grid-positions needs --vision-hidden of at least 4");
+  if (quarter == 0) throw OptionError("grid_positions", "needs a vision hidden size of at least 4");
   for (int p = 0; p < grid * grid; ++p) {
     const double coord[2] = {p / grid - (grid - 1) / 2.0, p % grid - (grid - 1) / 2.0};  // row, column
     float* row = table.data() + int64_t(p + 1) * C;
@@ -39,10 +39,10 @@ static void grid_position_embedding(std::vector<float>& table, const FreshModelS
 
 void write_fresh_llava(const std::string& out, const FreshModelShape& s, const std::string& tokenizer_model,
                        uint64_t seed) {
-  if (s.hidden % s.heads != 0) throw Error("--heads must divide --hidden");
-  if (s.vision_hidden % s.vision_heads != 0) throw Error("--vision-heads must divide --vision-hidden");
-  if (s.image_size % s.patch != 0) throw Error("--patch must divide --image-size");
-  if ((s.hidden / s.heads) % 2 != 0) throw Error("--hidden / --heads must be even (rotary embeddings)");
+  if (s.hidden % s.heads != 0) throw OptionError("heads", std::to_string(s.heads) + " does not divide the hidden size " + std::to_string(s.hidden));
+  if (s.vision_hidden % s.vision_heads != 0) throw OptionError("vision_heads", std::to_string(s.vision_heads) + " does not divide the vision hidden size " + std::to_string(s.vision_hidden));
+  if (s.image_size % s.patch != 0) throw OptionError("patch", std::to_string(s.patch) + " does not divide the image size " + std::to_string(s.image_size));
+  if ((s.hidden / s.heads) % 2 != 0) throw OptionError("heads", "the head size (hidden / heads) must be even (rotary embeddings)");
   if (!fs::exists(tokenizer_model)) throw Error(tokenizer_model + ": tokenizer not found");
   std::error_code ec;
   fs::create_directories(out, ec);

@@ -41,7 +41,7 @@ bool trains(const std::string& name, const std::string& choice, const LlavaModel
   }
   if (choice == "no-vision") return name.rfind(kEmbeddedVisionPrefix, 0) != 0;
   if (choice == "all") return true;
-  throw Error("--train '" + choice + "' is not one of all, no-vision, gated, scheduler, scheduler-exact");
+  throw OptionError("train", "'" + choice + "' is not one of all, no-vision, gated, scheduler, scheduler-exact");
 }
 
 void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
@@ -49,10 +49,10 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   if (data.empty()) throw Error("no training examples");
   trains("", o.train, m);  // validates the choice
   if (o.drop_rate > 0 && !o.drop_layers.empty()) {
-    if (m.adaptive()) throw Error("--drop-layers: the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
+    if (m.adaptive()) throw OptionError("drop_layers", "the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
     for (int l : o.drop_layers)
       if (l < 0 || l >= m.config().text.num_layers)
-        throw Error("--drop-layers: layer " + std::to_string(l) + " is not in [0, " +
+        throw OptionError("drop_layers", "layer " + std::to_string(l) + " is not in [0, " +
                     std::to_string(m.config().text.num_layers) + ")");
   }
   TrainState fresh;
@@ -96,7 +96,7 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
   for (const auto& [name, v] : params.values)
     if (trains(name, o.train, m))
       for (Grads& g : grads) g[name].assign(v.size(), 0.f);
-  if (grads[0].empty()) throw Error("--train " + o.train + ": this checkpoint has nothing that trains under that choice");
+  if (grads[0].empty()) throw OptionError("train", o.train + ": this checkpoint has nothing that trains under that choice");
   std::function<double(const std::string&)> lr_scale;  // --scheduler-lr: the scheduler's own peak
   if (o.scheduler_lr > 0 && o.lr > 0)
     lr_scale = [ratio = o.scheduler_lr / o.lr](const std::string& name) { return is_scheduler_param(name) ? ratio : 1.0; };

@@ -57,6 +57,10 @@ TEST(CmdInit, GridPositionsEncodeRowAndColumn) {
   expect_clean_error(run_cli("init --out " + t.file("bad") + " --tokenizer " + t.file("data/tokenizer.model") +
                              " --grid-positions -1"),
                      "--grid-positions");
+  // A shape the library rejects names the flag: its OptionError says "heads", the CLI "--heads".
+  expect_clean_error(run_cli("init --out " + t.file("bad") + " --tokenizer " + t.file("data/tokenizer.model") +
+                             " --hidden 32 --heads 3"),
+                     "--heads: 3 does not divide the hidden size 32");
 }
 
 }  // namespace

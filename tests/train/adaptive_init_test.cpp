@@ -64,7 +64,7 @@ TEST(AdaptiveInit, AddsTheSchedulerAsTheAuthorsInitialiseIt) {
   EXPECT_NE(r.values.at(e + "1.weight"), w);
 }
 
-TEST(AdaptiveInit, BadFlagsAreNamed) {
+TEST(AdaptiveInit, BadOptionsAreNamed) {
   test::TempDir t;
   auto m = plain_model(t);
   const int heads = m->config().text.num_heads, layers = m->config().text.num_layers;
@@ -72,9 +72,9 @@ TEST(AdaptiveInit, BadFlagsAreNamed) {
   try {
     make_adaptive(*m, p, AdaptiveInit{"H", 1, heads + 1, 0});
     FAIL() << "a rank that does not divide the heads";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--rank"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("scheduler_rank"), std::string::npos) << e.what();
+  } catch (const OptionError& e) {
+    EXPECT_NE(e.option().find("rank"), std::string::npos) << e.what();
+    EXPECT_NE(e.message().find("scheduler_rank"), std::string::npos) << e.what();
   }
   EXPECT_THROW(make_adaptive(*m, p, AdaptiveInit{"L", layers, 8, 0}), Error);
 }
