@@ -35,12 +35,12 @@ void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int
 }
 
 void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, int64_t past, int n_heads,
-               const KvView& kv, float scale, bool causal) {
+               const KvView& kv, float scale, bool causal, float* probs) {
   const int hd = kv.head_dim;
   const int group = n_heads / kv.n_kv_heads;
   const int64_t total = past + T;
   // Few query rows (decode) on AVX-512: one fused pass per row and head (scores, softmax, P·V).
-  if (T <= kDirectRows && active_kernels().attention >= KernelSet::Avx512) {
+  if (T <= kDirectRows && !probs && active_kernels().attention >= KernelSet::Avx512) {
 #pragma omp parallel
     {
       std::vector<float> scores(static_cast<size_t>(total));
@@ -59,18 +59,19 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
   // serial), so the per-thread score buffer is private.
 #pragma omp parallel
   {
-    std::vector<float> scores;
+    std::vector<float> buffer;
 #pragma omp for schedule(dynamic, 1)
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;
       const void* kh = kv.row(kv.k, g, 0);
       const void* vh = kv.row(kv.v, g, 0);
-      scores.assign(size_t(T * total), 0.f);
+      if (!probs) buffer.resize(size_t(T * total));
+      float* scores = probs ? probs + int64_t(h) * T * total : buffer.data();
       // S (T, total) = q_h · K_hᵀ
-      matmul(scores.data(), total, q + int64_t(h) * hd, ldq, T, WeightView::dense(kv.dtype, kh, total, hd), nullptr,
+      matmul(scores, total, q + int64_t(h) * hd, ldq, T, WeightView::dense(kv.dtype, kh, total, hd), nullptr,
              Precision::F32);
       for (int64_t t = 0; t < T; ++t) {
-        float* row = scores.data() + t * total;
+        float* row = scores + t * total;
         const int64_t visible = causal ? past + t + 1 : total;
         for (int64_t j = 0; j < visible; ++j) row[j] *= scale;
         softmax(row, visible);
@@ -82,7 +83,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
         std::vector<float> v(static_cast<size_t>(hd));
         for (int64_t t = 0; t < T; ++t) {
           float* o = out + t * ldo + int64_t(h) * hd;
-          const float* p = scores.data() + t * total;
+          const float* p = scores + t * total;
           std::fill(o, o + hd, 0.f);
           const int64_t visible = causal ? past + t + 1 : total;
           for (int64_t j = 0; j < visible; ++j) {
@@ -92,7 +93,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
           }
         }
       } else {  // V_h (total, hd) read as W = V_hᵀ (hd, total)
-        matmul(out + int64_t(h) * hd, ldo, scores.data(), total, T,
+        matmul(out + int64_t(h) * hd, ldo, scores, total, T,
                WeightView::dense(kv.dtype, vh, total, hd).transposed(), nullptr, Precision::F32);
       }
     }

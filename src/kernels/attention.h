@@ -26,8 +26,10 @@ struct KvView {
 // out (T, n_heads*head_dim) = softmax(q kᵀ * scale + mask) v for T query rows q (T, ldq).
 // Query row t sees key rows [0, past + t] when causal, all `past + T` rows otherwise.
 // Query head h reads kv head h / (n_heads / n_kv_heads) (grouped-query attention).
+// probs, if given, receives the softmax (n_heads, T, past + T), masked entries 0 (training
+// keeps it for the backward).
 void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, int64_t past, int n_heads,
-               const KvView& kv, float scale, bool causal);
+               const KvView& kv, float scale, bool causal, float* probs = nullptr);
 
 // Copies new K and V rows (T, n_kv*head_dim) into cache rows [past, past + T), rounding to
 // bf16 for a bf16 cache.

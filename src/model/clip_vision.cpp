@@ -77,7 +77,9 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
     std::vector<float> kh(size_t(N * C)), vh(size_t(N * C));
     KvView kv{kh.data(), vh.data(), N, int(hd), int(nh)};
     kv_store(kv, k.data(), C, v.data(), C, N, 0);
-    attention(att.data(), C, q.data(), C, N, 0, int(nh), kv, 1.f / std::sqrt(float(hd)), /*causal=*/false);
+    if (tr) tr->probs.resize(size_t(nh * N * N));
+    attention(att.data(), C, q.data(), C, N, 0, int(nh), kv, 1.f / std::sqrt(float(hd)), /*causal=*/false,
+              tr ? tr->probs.data() : nullptr);
     matmul(x.data(), C, att.data(), C, N, L.out.w, L.out.bias(), p, /*accumulate=*/true);
     if (tr) tr->q = q, tr->k = k, tr->v = v, tr->att = att, tr->x2 = x;
 

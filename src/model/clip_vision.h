@@ -20,7 +20,7 @@ struct ClipLayer {
 // What the tower's backward needs from its forward (training); normed inputs are recomputed.
 struct ClipTrace {
   struct Layer {
-    std::vector<float> x, q, k, v, att, x2;  // input, projections, attention, mid stream
+    std::vector<float> x, q, k, v, probs, att, x2;  // input, projections, attention, mid stream
     std::vector<float> h, act;               // fc1's output before and after the activation
   };
   std::vector<float> patches, emb;  // flattened patches (patches, 3·P·P); embeddings before the pre-LayerNorm

@@ -54,7 +54,7 @@ void LlamaDecoder::embed(float* out, const int64_t* ids, int64_t T) const {
 namespace {
 // Per-thread scratch reused across layers and tokens (decode would otherwise allocate every layer).
 struct LayerScratch {
-  std::vector<float> xn, q, k, v, att, g, u;
+  std::vector<float> xn, q, k, v, att, g, u, gated;
 };
 LayerScratch& layer_scratch() {
   thread_local LayerScratch s;
@@ -63,6 +63,12 @@ LayerScratch& layer_scratch() {
 float* sized(std::vector<float>& v, int64_t n) {
   if (v.size() < size_t(n)) v.resize(size_t(n));
   return v.data();
+}
+// A trace's buffer when tracing (written in place: no copies), else the scratch one.
+float* traced(std::vector<float>* trace, std::vector<float>& scratch, int64_t n) {
+  if (!trace) return sized(scratch, n);
+  trace->resize(size_t(n));
+  return trace->data();
 }
 }  // namespace
 
@@ -77,10 +83,11 @@ void LlamaDecoder::attention_block(const LlamaLayer& L, const LayerPlan& lp, flo
   const int na = int(lp.heads.size()), nkv = full_heads ? cfg_.num_kv_heads : na;
   const int64_t qd = int64_t(na) * hd, kvd = int64_t(nkv) * hd;
   float* xn = sized(s.xn, T * H);
-  float* q = sized(s.q, T * qd);
-  float* k = sized(s.k, T * kvd);
-  float* v = sized(s.v, T * kvd);
-  float* att = sized(s.att, T * qd);
+  float* q = traced(trace ? &trace->q : nullptr, s.q, T * qd);
+  float* k = traced(trace ? &trace->k : nullptr, s.k, T * kvd);
+  float* v = traced(trace ? &trace->v : nullptr, s.v, T * kvd);
+  float* att = traced(trace ? &trace->att : nullptr, s.att, T * qd);
+  float* probs = trace ? traced(&trace->probs, s.att, int64_t(na) * T * (past + T)) : nullptr;
   const auto head_runs = contiguous_runs(lp.heads);
   const std::vector<std::pair<int, int>> kv_runs =
       full_heads ? std::vector<std::pair<int, int>>{{0, cfg_.num_kv_heads}} : head_runs;
@@ -99,15 +106,15 @@ void LlamaDecoder::attention_block(const LlamaLayer& L, const LayerPlan& lp, flo
   rope_apply(q, qd, T, na, hd, positions, inv_freq_.data());
   rope_apply(k, kvd, T, nkv, hd, positions, inv_freq_.data());
   kv_store(kv, k, kvd, v, kvd, T, past);
-  attention(att, qd, q, qd, T, past, na, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true);
-  if (trace) {
-    trace->q.assign(q, q + T * qd), trace->k.assign(k, k + T * kvd), trace->v.assign(v, v + T * kvd);
-    trace->att.assign(att, att + T * qd);
-  }
-  if (!lp.head_gates.empty())  // the masked form: each head's output times its gate
+  attention(att, qd, q, qd, T, past, na, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true, probs);
+  if (!lp.head_gates.empty()) {  // the masked form: each head's output times its gate (the trace keeps it ungated)
+    float* gated = trace ? sized(s.gated, T * qd) : att;
     for (int64_t t = 0; t < T; ++t)
       for (int i = 0; i < na; ++i)
-        for (int c = 0; c < hd; ++c) att[t * qd + i * hd + c] *= lp.head_gates[size_t(lp.heads[size_t(i)])];
+        for (int c = 0; c < hd; ++c)
+          gated[t * qd + i * hd + c] = att[t * qd + i * hd + c] * lp.head_gates[size_t(lp.heads[size_t(i)])];
+    att = gated;
+  }
   off = 0;
   for (auto [h0, n] : head_runs) {
     matmul(x, H, att + off, qd, T, L.o.w.col_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p,
@@ -129,8 +136,8 @@ void LlamaDecoder::mlp_block(const LlamaLayer& L, const LayerPlan& lp, float* x,
   int64_t ni = 0;
   for (auto [b, n] : neuron_runs) ni += n;
   float* xn = sized(s.xn, T * H);
-  float* g = sized(s.g, T * ni);
-  float* u = sized(s.u, T * ni);
+  float* g = traced(trace ? &trace->g : nullptr, s.g, T * ni);
+  float* u = traced(trace ? &trace->u : nullptr, s.u, T * ni);
   rms_norm(xn, x, L.mlp_norm.data(), T, H, cfg_.rms_norm_eps);
   int64_t off = 0;
   for (auto [b, n] : neuron_runs) {
@@ -138,17 +145,21 @@ void LlamaDecoder::mlp_block(const LlamaLayer& L, const LayerPlan& lp, float* x,
     matmul(u + off, ni, xn, H, T, L.up.w.row_block(b, n), nullptr, p);
     off += n;
   }
-  if (trace) trace->g.assign(g, g + T * ni), trace->u.assign(u, u + T * ni);
+  if (trace) {  // SwiGLU out of place: the trace keeps g
+    trace->act.assign(g, g + T * ni);
+    g = trace->act.data();
+  }
   swiglu(g, u, T * ni);
-  if (trace) trace->act.assign(g, g + T * ni);
-  if (!lp.group_gates.empty()) {  // the masked form: each neuron times its group's gate
+  if (!lp.group_gates.empty()) {  // the masked form: each neuron times its group's gate (the trace keeps it ungated)
     std::vector<float> gate_of;   // per active neuron, in order
     for (int grp : lp.mlp_groups) {
       auto [b, e] = mlp_group_range(I, nh, grp);
       gate_of.insert(gate_of.end(), size_t(e - b), lp.group_gates[size_t(grp)]);
     }
+    float* gated = trace ? sized(s.gated, T * ni) : g;
     for (int64_t t = 0; t < T; ++t)
-      for (int64_t n = 0; n < ni; ++n) g[t * ni + n] *= gate_of[size_t(n)];
+      for (int64_t n = 0; n < ni; ++n) gated[t * ni + n] = g[t * ni + n] * gate_of[size_t(n)];
+    g = gated;
   }
   off = 0;
   for (auto [b, n] : neuron_runs) {

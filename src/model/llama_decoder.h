@@ -22,6 +22,7 @@ struct LlamaLayer {
 struct LlamaLayerTrace {
   std::vector<float> x;        // the input (T, H)
   std::vector<float> q, k, v;  // after RoPE: (T, heads·hd), (T, kv heads·hd)
+  std::vector<float> probs;    // attention probabilities (heads, T, T)
   std::vector<float> att;      // attention output before the head gates (T, heads·hd)
   std::vector<float> x2;       // the residual stream after the attention block (T, H)
   std::vector<float> g, u;     // gate and up projections before SwiGLU (T, neurons)

@@ -84,10 +84,8 @@ void attention_block_backward(float* dx, float* dhead_gate, const std::vector<fl
       datt[i] = dgated[i] * gate[size_t(j)];
       if (dhead_gate) dhead_gate[j / hd] += dgated[i] * a.att[i];
     }
-  std::vector<float> p(size_t(c.num_heads) * size_t(T * T)), dq(size_t(T * qd), 0.f), dk(size_t(T * kvd), 0.f),
-      dv(size_t(T * kvd), 0.f);
-  attention_probs(p.data(), a.q.data(), a.k.data(), T, c.num_heads, c.num_kv_heads, int(hd), scale, true);
-  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), p.data(), a.q.data(), a.k.data(), a.v.data(), T,
+  std::vector<float> dq(size_t(T * qd), 0.f), dk(size_t(T * kvd), 0.f), dv(size_t(T * kvd), 0.f);
+  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), a.probs.data(), a.q.data(), a.k.data(), a.v.data(), T,
                      c.num_heads, c.num_kv_heads, int(hd), scale);
   rope(dq.data(), qd, T, c.num_heads, int(hd), positions, d.inv_freq(), true);
   rope(dk.data(), kvd, T, c.num_kv_heads, int(hd), positions, d.inv_freq(), true);

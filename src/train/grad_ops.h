@@ -59,8 +59,7 @@ void rope(F* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t*
 
 // Scaled dot-product attention, causal or bidirectional, grouped KV heads (head h reads KV head
 // h / (n_heads / n_kv)). q, out (T, n_heads·hd); k, v (T, n_kv·hd). Saves the probabilities
-// p (n_heads, T, T) for the backward; attention_probs computes p alone (the backward of the
-// inference attention recomputes it from the saved q and k).
+// p (n_heads, T, T) for the backward; attention_probs computes p alone.
 template <class F>
 void attention_probs(F* p, const F* q, const F* k, int64_t T, int n_heads, int n_kv, int hd, F scale, bool causal);
 template <class F>

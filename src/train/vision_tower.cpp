@@ -34,10 +34,9 @@ void block_backward(std::vector<float>& dx, const ClipLayer& L, const VisionConf
   layer_norm_grads(dx2.data(), D.ln2_w, D.ln2_b, dxn.data(), A.x2.data(), L.ln2_w, N, C, eps);
 
   const float scale = 1.f / std::sqrt(float(hd));
-  std::vector<float> datt(size_t(N * C), 0.f), dq(datt), dk(datt), dv(datt), p(size_t(c.num_heads) * size_t(N * N));
+  std::vector<float> datt(size_t(N * C), 0.f), dq(datt), dk(datt), dv(datt);
   linear_backward(datt.data(), D.o, D.o_b, dx2.data(), A.att.data(), f32_data(L.out.w), N, C, C);
-  attention_probs(p.data(), A.q.data(), A.k.data(), N, c.num_heads, c.num_heads, int(hd), scale, false);
-  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), p.data(), A.q.data(), A.k.data(), A.v.data(), N,
+  attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), A.probs.data(), A.q.data(), A.k.data(), A.v.data(), N,
                      c.num_heads, c.num_heads, int(hd), scale);
   layer_norm(xn.data(), A.x.data(), L.ln1_w.data(), L.ln1_b.data(), N, C, c.layer_norm_eps);
   std::fill(dxn.begin(), dxn.end(), 0.f);
