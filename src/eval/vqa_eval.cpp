@@ -56,10 +56,96 @@ std::string normalise_answer(const std::string& s) {
   return out;
 }
 
+namespace {
+
+// The record's first question and the answer after it.
+std::pair<const data::Turn*, const data::Turn*> question_and_answer(const data::Record& r) {
+  const data::Turn* q = nullptr;
+  const data::Turn* a = nullptr;
+  for (const data::Turn& t : r.turns) {
+    if (t.human && !q) q = &t;
+    else if (!t.human && q && !a) a = &t;
+  }
+  if (!q || !a) throw Error("record '" + r.id + "' has no question and answer");
+  return {q, a};
+}
+
+// Greedy answer of one record under every plan policy and budget, into out[p * B + b]; the
+// image is encoded once for all of them.
+void answer_record(const Engine& engine, const data::Record& r, size_t index, const std::string& images,
+                   const std::vector<PlanPolicy>& policies, const EvalOptions& o, Outcome* out) {
+  const LlavaModel& m = engine.model();
+  const Tokenizer& tok = engine.require_tokenizer();
+  const auto [q, a] = question_and_answer(r);
+  // The record's question carries its own image marker.
+  const std::vector<int64_t> ids = engine.question_ids(q->value, /*add_image_marker=*/false);
+  std::vector<float> features;
+  if (!r.image.empty()) {
+    const std::vector<float> pixels =
+        clip_preprocess(load_image((std::filesystem::path(images) / r.image).string()), m.preprocess_config());
+    features = m.encode_image(pixels.data(), o.precision);
+  }
+  const std::vector<float> embeds = m.merge_embeddings(ids, r.image.empty() ? nullptr : &features);
+  const int64_t T = int64_t(embeds.size()) / m.config().text.hidden_size;
+  const std::string want = normalise_answer(a->value);
+  const size_t B = o.budgets.size();
+  for (size_t p = 0; p < policies.size(); ++p)
+    for (size_t b = 0; b < B; ++b) {
+      const auto t0 = std::chrono::steady_clock::now();
+      PlanRequest req;
+      req.budget = o.budgets[b];
+      req.policy = policies[p];
+      req.policy.seed = o.seed + index;
+      Session s(m, T + 2 + o.max_new_tokens, o.precision);
+      std::vector<float> logits;
+      const PlanReport rep = s.prefill(embeds.data(), T, req, logits);
+      std::vector<int64_t> answer;
+      for (int k = 0; k < o.max_new_tokens; ++k) {
+        const int64_t id = argmax(logits.data(), m.config().text.vocab_size);
+        if (id == tok.eos_id()) break;
+        answer.push_back(id);
+        if (k + 1 < o.max_new_tokens) s.feed_token(id, logits);
+      }
+      Outcome& oc = out[p * B + b];
+      oc.correct = normalise_answer(tok.decode(answer)) == want;
+      oc.fraction = rep.executed_fraction;
+      oc.signature = plan_description(rep.plan);
+      oc.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+}
+
+// Accuracy (overall and per kind), executed fraction, time and the plans used, over every
+// record's outcome at one plan policy and budget (outcome(i) of record i).
+template <class OutcomeOf>
+EvalResult summarise(const std::vector<data::Record>& records, const OutcomeOf& outcome) {
+  EvalResult res;
+  std::map<std::string, int> uses;
+  double fraction = 0, ms = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Outcome& oc = outcome(i);
+    const std::string kind = records[i].kind.empty() ? "all" : records[i].kind;
+    res.all.total++, res.all.correct += oc.correct;
+    res.per_kind[kind].total++, res.per_kind[kind].correct += oc.correct;
+    fraction += oc.fraction;
+    ms += oc.ms;
+    uses[oc.signature]++;
+  }
+  res.executed_fraction = fraction / double(records.size());
+  res.ms_per_record = ms / double(records.size());
+  res.distinct_plans = int(uses.size());
+  res.top_plans.assign(uses.begin(), uses.end());
+  std::stable_sort(res.top_plans.begin(), res.top_plans.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (res.top_plans.size() > kTopPlans) res.top_plans.resize(kTopPlans);
+  return res;
+}
+
+}  // namespace
+
 std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::Record>& records,
                                  const std::string& images, const EvalOptions& o) {
   const LlavaModel& m = engine.model();
-  const Tokenizer& tok = engine.require_tokenizer();
+  engine.require_tokenizer();
   if (records.empty()) throw Error("no records to evaluate");
   std::vector<PlanPolicy> policies;
   // A plan is a policy name or a comma-separated list of the layers that run (any checkpoint).
@@ -74,47 +160,7 @@ std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::R
   for (size_t i = 0; i < R; ++i) {
     const data::Record& r = records[i];
     try {
-      const data::Turn* q = nullptr;
-      const data::Turn* a = nullptr;
-      for (const data::Turn& t : r.turns) {
-        if (t.human && !q) q = &t;
-        else if (!t.human && q && !a) a = &t;
-      }
-      if (!q || !a) throw Error("record '" + r.id + "' has no question and answer");
-      // The record's question carries its own image marker.
-      const std::vector<int64_t> ids = engine.question_ids(q->value, /*add_image_marker=*/false);
-      std::vector<float> features;
-      if (!r.image.empty()) {
-        const std::vector<float> pixels =
-            clip_preprocess(load_image((std::filesystem::path(images) / r.image).string()), m.preprocess_config());
-        features = m.encode_image(pixels.data(), o.precision);
-      }
-      const std::vector<float> embeds = m.merge_embeddings(ids, r.image.empty() ? nullptr : &features);
-      const int64_t T = int64_t(embeds.size()) / m.config().text.hidden_size;
-      const std::string want = normalise_answer(a->value);
-      for (size_t p = 0; p < P; ++p)
-        for (size_t b = 0; b < B; ++b) {
-          const auto t0 = std::chrono::steady_clock::now();
-          PlanRequest req;
-          req.budget = o.budgets[b];
-          req.policy = policies[p];
-          req.policy.seed = o.seed + i;
-          Session s(m, T + 2 + o.max_new_tokens, o.precision);
-          std::vector<float> logits;
-          const PlanReport rep = s.prefill(embeds.data(), T, req, logits);
-          std::vector<int64_t> answer;
-          for (int k = 0; k < o.max_new_tokens; ++k) {
-            const int64_t id = argmax(logits.data(), m.config().text.vocab_size);
-            if (id == tok.eos_id()) break;
-            answer.push_back(id);
-            if (k + 1 < o.max_new_tokens) s.feed_token(id, logits);
-          }
-          Outcome& oc = out[(i * P + p) * B + b];
-          oc.correct = normalise_answer(tok.decode(answer)) == want;
-          oc.fraction = rep.executed_fraction;
-          oc.signature = plan_description(rep.plan);
-          oc.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        }
+      answer_record(engine, r, i, images, policies, o, out.data() + i * P * B);
     } catch (const std::exception& e) {
 #pragma omp critical
       if (error.empty()) error = std::string(e.what()).find(r.id) != std::string::npos ? e.what() : "record '" + r.id + "': " + e.what();
@@ -124,27 +170,9 @@ std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::R
   std::vector<EvalResult> results;
   for (size_t p = 0; p < P; ++p)
     for (size_t b = 0; b < B; ++b) {
-      EvalResult res;
+      EvalResult res = summarise(records, [&](size_t i) -> const Outcome& { return out[(i * P + p) * B + b]; });
       res.budget = o.budgets[b];
       res.plan = o.plans[p];
-      std::map<std::string, int> uses;
-      double fraction = 0, ms = 0;
-      for (size_t i = 0; i < R; ++i) {
-        const Outcome& oc = out[(i * P + p) * B + b];
-        const std::string kind = records[i].kind.empty() ? "all" : records[i].kind;
-        res.all.total++, res.all.correct += oc.correct;
-        res.per_kind[kind].total++, res.per_kind[kind].correct += oc.correct;
-        fraction += oc.fraction;
-        ms += oc.ms;
-        uses[oc.signature]++;
-      }
-      res.executed_fraction = fraction / double(R);
-      res.ms_per_record = ms / double(R);
-      res.distinct_plans = int(uses.size());
-      res.top_plans.assign(uses.begin(), uses.end());
-      std::stable_sort(res.top_plans.begin(), res.top_plans.end(),
-                       [](const auto& a, const auto& b) { return a.second > b.second; });
-      if (res.top_plans.size() > kTopPlans) res.top_plans.resize(kTopPlans);
       results.push_back(res);
     }
   return results;

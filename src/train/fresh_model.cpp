@@ -37,20 +37,24 @@ static void grid_position_embedding(std::vector<float>& table, const FreshModelS
   }
 }
 
-void write_fresh_llava(const std::string& out, const FreshModelShape& s, const std::string& tokenizer_model,
-                       uint64_t seed) {
-  if (s.hidden % s.heads != 0) throw OptionError("heads", std::to_string(s.heads) + " does not divide the hidden size " + std::to_string(s.hidden));
-  if (s.vision_hidden % s.vision_heads != 0) throw OptionError("vision_heads", std::to_string(s.vision_heads) + " does not divide the vision hidden size " + std::to_string(s.vision_hidden));
-  if (s.image_size % s.patch != 0) throw OptionError("patch", std::to_string(s.patch) + " does not divide the image size " + std::to_string(s.image_size));
-  if ((s.hidden / s.heads) % 2 != 0) throw OptionError("heads", "the head size (hidden / heads) must be even (rotary embeddings)");
-  if (!fs::exists(tokenizer_model)) throw Error(tokenizer_model + ": tokenizer not found");
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(out + ": cannot create the model folder: " + ec.message());
-  fs::copy_file(tokenizer_model, fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing, ec);
-  if (ec) throw Error(out + "/tokenizer.model: " + ec.message());
-  const int vocab = int(Tokenizer::load(out).vocab_size());
+namespace {
 
+void check_shape(const FreshModelShape& s) {
+  auto divides = [](int a, int b) { return a > 0 && b % a == 0; };
+  if (!divides(s.heads, s.hidden))
+    throw OptionError("heads", std::to_string(s.heads) + " does not divide the hidden size " + std::to_string(s.hidden));
+  if (!divides(s.vision_heads, s.vision_hidden))
+    throw OptionError("vision_heads", std::to_string(s.vision_heads) + " does not divide the vision hidden size " +
+                                          std::to_string(s.vision_hidden));
+  if (!divides(s.patch, s.image_size))
+    throw OptionError("patch",
+                      std::to_string(s.patch) + " does not divide the image size " + std::to_string(s.image_size));
+  if ((s.hidden / s.heads) % 2 != 0)
+    throw OptionError("heads", "the head size (hidden / heads) must be even (rotary embeddings)");
+}
+
+// Every tensor at its initial value (random ones drawn in the specs' order from seed).
+void write_weights(const std::string& out, const FreshModelShape& s, int vocab, uint64_t seed) {
   TextConfig text;
   text.hidden_size = s.hidden, text.intermediate_size = s.intermediate, text.num_layers = s.layers;
   text.num_heads = text.num_kv_heads = s.heads, text.head_dim = s.hidden / s.heads, text.vocab_size = vocab;
@@ -70,7 +74,10 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
   std::vector<TensorToWrite> tensors;
   for (const auto& [name, sv] : t) tensors.push_back({name, DType::F32, sv.first, sv.second.data()});
   write_safetensors((fs::path(out) / "model.safetensors").string(), tensors);
+}
 
+// config.json: an original-layout LLaVA with its tower embedded (vision_config).
+void write_config(const std::string& out, const FreshModelShape& s, int vocab) {
   const nlohmann::json cfg = {
       {"architectures", {"LlavaLlamaForCausalLM"}},
       {"model_type", "llava_llama"},
@@ -112,6 +119,10 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
         {"layer_norm_eps", 1e-5},
         {"hidden_act", "quick_gelu"}}}};
   write_file_atomically((fs::path(out) / "config.json").string(), cfg.dump(2) + "\n");
+}
+
+// preprocessor_config.json: CLIP's preprocessing at the model's image size.
+void write_preprocessor(const std::string& out, const FreshModelShape& s) {
   const nlohmann::json pre = {{"crop_size", {{"height", s.image_size}, {"width", s.image_size}}},
                               {"do_center_crop", true},
                               {"do_convert_rgb", true},
@@ -125,6 +136,23 @@ void write_fresh_llava(const std::string& out, const FreshModelShape& s, const s
                               {"rescale_factor", 1.0 / 255},
                               {"size", {{"shortest_edge", s.image_size}}}};
   write_file_atomically((fs::path(out) / "preprocessor_config.json").string(), pre.dump(2) + "\n");
+}
+
+}  // namespace
+
+void write_fresh_llava(const std::string& out, const FreshModelShape& s, const std::string& tokenizer_model,
+                       uint64_t seed) {
+  check_shape(s);
+  if (!fs::exists(tokenizer_model)) throw Error(tokenizer_model + ": tokenizer not found");
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw Error(out + ": cannot create the model folder: " + ec.message());
+  fs::copy_file(tokenizer_model, fs::path(out) / "tokenizer.model", fs::copy_options::overwrite_existing, ec);
+  if (ec) throw Error(out + "/tokenizer.model: " + ec.message());
+  const int vocab = int(Tokenizer::load(out).vocab_size());
+  write_weights(out, s, vocab, seed);
+  write_config(out, s, vocab);
+  write_preprocessor(out, s);
 }
 
 }  // namespace adallava::train

@@ -21,8 +21,7 @@ namespace adallava::train {
 
 namespace {
 
-// The scheduler's mlp_head and its latency encoder.
-// The latency encoder and the scheduler head (both under "scheduler.").
+// The latency encoder and the scheduler head.
 bool is_scheduler_param(const std::string& name) {
   return name.rfind(names::kLatencyEncoder, 0) == 0 || name.rfind(names::kSchedulerHead, 0) == 0;
 }
@@ -44,52 +43,118 @@ bool trains(const std::string& name, const std::string& choice, const LlavaModel
   throw OptionError("train", "'" + choice + "' is not one of all, no-vision, gated, scheduler, scheduler-exact");
 }
 
-void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
-           const std::function<void(const StepLog&)>& on_step, TrainState* state) {
-  if (data.empty()) throw Error("no training examples");
+namespace {
+
+void check_options(const LlavaModel& m, const TrainOptions& o) {
   trains("", o.train, m);  // validates the choice
-  if (o.drop_rate > 0 && !o.drop_layers.empty()) {
-    if (m.adaptive()) throw OptionError("drop_layers", "the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
-    for (int l : o.drop_layers)
-      if (l < 0 || l >= m.config().text.num_layers)
-        throw OptionError("drop_layers", "layer " + std::to_string(l) + " is not in [0, " +
-                    std::to_string(m.config().text.num_layers) + ")");
-  }
-  TrainState fresh;
-  TrainState& st = state ? *state : fresh;
-  if (st.order.empty()) {  // a new run
+  if (o.drop_rate <= 0 || o.drop_layers.empty()) return;
+  if (m.adaptive()) throw OptionError("drop_layers", "the checkpoint is AdaLLaVA (its scheduler decides which layers run)");
+  for (int l : o.drop_layers)
+    if (l < 0 || l >= m.config().text.num_layers)
+      throw OptionError("drop_layers", "layer " + std::to_string(l) + " is not in [0, " +
+                                           std::to_string(m.config().text.num_layers) + ")");
+}
+
+// A new run's state, or a saved one checked against the data.
+void start(TrainState& st, const TrainOptions& o, size_t n_examples) {
+  if (st.order.empty()) {
     st.rng.seed(o.seed);
-    st.order.resize(data.size());
+    st.order.resize(n_examples);
     std::iota(st.order.begin(), st.order.end(), size_t(0));
     st.cursor = st.order.size();  // forces a shuffle first
     st.optimizer = AdamW(o.adam);
-  } else if (st.order.size() != data.size()) {
+  } else if (st.order.size() != n_examples) {
     throw Error("the saved training state is for " + std::to_string(st.order.size()) + " examples, the data has " +
-                std::to_string(data.size()));
+                std::to_string(n_examples));
   } else {
     st.optimizer.set_config(o.adam);  // hyper-parameters come from the options, moments from the state
   }
-  std::mt19937_64& rng = st.rng;
-  std::vector<size_t>& order = st.order;
-  size_t& cursor = st.cursor;
-  // Fisher–Yates with a plain modulo: the same order on every standard library.
-  auto next_example = [&]() -> const Example& {
-    if (cursor == order.size()) {
-      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(rng() % i)]);
-      cursor = 0;
+}
+
+// The next example of the epoch order; a new epoch reshuffles (Fisher–Yates with a plain
+// modulo: the same order on every standard library).
+const Example& next_example(TrainState& st, const std::vector<Example>& data) {
+  if (st.cursor == st.order.size()) {
+    for (size_t i = st.order.size(); i > 1; --i) std::swap(st.order[i - 1], st.order[size_t(st.rng() % i)]);
+    st.cursor = 0;
+  }
+  return data[st.order[st.cursor++]];
+}
+
+// One sample of a step: what it trains on and what it drew.
+struct Job {
+  const Example* ex = nullptr;
+  int units = 0;
+  std::vector<int> skipped;  // stochastic depth
+  uint64_t seed = 0;
+  int64_t n = 0;  // supervised tokens: labels after the first position
+  StepResult r;
+};
+
+// Every sample's example, budget, Gumbel seed and dropped layers, from the run's RNG in
+// sample order (so a step is the same whatever thread runs what).
+void draw_jobs(std::vector<Job>& jobs, TrainState& st, const std::vector<Example>& data, const LlavaModel& m,
+               const TrainOptions& o) {
+  for (Job& j : jobs) {
+    j.ex = &next_example(st, data);
+    j.units = m.adaptive() ? int(st.rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
+    j.seed = st.rng();
+    j.skipped.clear();
+    if (o.drop_rate > 0)  // no draws without it: runs without stochastic depth keep their stream
+      for (int l : o.drop_layers)
+        if (double(st.rng() >> 11) * 0x1.0p-53 < o.drop_rate) j.skipped.push_back(l);
+    j.n = 0;
+    for (size_t t = 1; t < j.ex->tokens.labels.size(); ++t) j.n += j.ex->tokens.labels[t] != kIgnoreIndex;
+  }
+}
+
+// Runs the samples concurrently, sample i on thread i mod n, each thread summing into its own
+// gradient buffer; then adds the buffers in thread order into grads[0].
+void run_jobs(std::vector<Job>& jobs, const LlavaModel& m, const Params& params, const TrainOptions& o,
+              std::vector<Grads>& grads) {
+  const int n_threads = int(grads.size()), n_samples = int(jobs.size());
+  std::string error;  // an exception may not leave an OpenMP region: carried out by hand
+  auto run_job = [&](Job& j, Grads& into) {
+    std::mt19937_64 stream(j.seed);
+    const GumbelSource gumbel = scaled_gumbel(stream, o.plan_noise);
+    Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped,
+             o.train == "scheduler-exact", o.plan_score};
+    try {
+      // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
+      j.r = ada_train_step(m, params, s, j.units, o.tau, gumbel, into, float(j.n));
+    } catch (const std::exception& e) {
+#pragma omp critical
+      error = e.what();
     }
-    return data[order[cursor++]];
   };
-  AdamW& opt = st.optimizer;
+  if (n_threads == 1) {  // one sample a step (or one thread): the products use every thread instead
+    for (Job& j : jobs) run_job(j, grads[0]);
+  } else {
+#pragma omp parallel for num_threads(n_threads) schedule(static, 1)
+    for (int i = 0; i < n_samples; ++i) run_job(jobs[size_t(i)], grads[size_t(omp_get_thread_num())]);
+  }
+  if (!error.empty()) throw Error(error);
+  for (int t = 1; t < n_threads; ++t)
+    for (auto& [name, g] : grads[0]) {
+      const std::vector<float>& other = grads[size_t(t)].at(name);
+      for (size_t k = 0; k < g.size(); ++k) g[k] += other[k];
+    }
+}
+
+}  // namespace
+
+void train(const LlavaModel& m, Params& params, const std::vector<Example>& data, const TrainOptions& o,
+           const std::function<void(const StepLog&)>& on_step, TrainState* state) {
+  if (data.empty()) throw Error("no training examples");
+  check_options(m, o);
+  TrainState fresh;
+  TrainState& st = state ? *state : fresh;
+  start(st, o, data.size());
   const int64_t end = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
   // Freed activations stay in the heap for the next sample: without this glibc hands large
   // blocks back to the kernel and every sample pays page faults and zeroing for them again.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  // Samples of a step run concurrently, sample i on thread i mod n, each thread summing into
-  // its own gradient buffer; the buffers are added in thread order. Every sample's budget and
-  // Gumbel stream come from the run's RNG in sample order, so a step is the same whatever
-  // thread runs what (and the same again after --resume with the same thread count).
   const int n_samples = o.batch * o.accum;
   const int n_threads = std::max(1, std::min(n_samples, omp_get_max_threads()));
   std::vector<Grads> grads(static_cast<size_t>(n_threads));  // only the tensors that train; reused by every step
@@ -97,85 +162,36 @@ void train(const LlavaModel& m, Params& params, const std::vector<Example>& data
     if (trains(name, o.train, m))
       for (Grads& g : grads) g[name].assign(v.size(), 0.f);
   if (grads[0].empty()) throw OptionError("train", o.train + ": this checkpoint has nothing that trains under that choice");
-  std::function<double(const std::string&)> lr_scale;  // --scheduler-lr: the scheduler's own peak
+  std::function<double(const std::string&)> lr_scale;  // the scheduler's own peak learning rate
   if (o.scheduler_lr > 0 && o.lr > 0)
     lr_scale = [ratio = o.scheduler_lr / o.lr](const std::string& name) { return is_scheduler_param(name) ? ratio : 1.0; };
-  struct Job {
-    const Example* ex = nullptr;
-    int units = 0;
-    std::vector<int> skipped;  // --drop-layers
-    uint64_t seed = 0;
-    int64_t n = 0;  // supervised tokens: labels after the first position
-    StepResult r;
-  };
   std::vector<Job> jobs(static_cast<size_t>(n_samples));
   while (st.step < end) {
-    const int64_t step = st.step;
     for (Grads& tg : grads)
       for (auto& [name, g] : tg) std::fill(g.begin(), g.end(), 0.f);
-    for (Job& j : jobs) {
-      j.ex = &next_example();
-      j.units = m.adaptive() ? int(rng() % uint64_t(m.adaptive()->config.max_units() + 1)) : 0;
-      j.seed = rng();
-      j.skipped.clear();
-      if (o.drop_rate > 0)  // no draws without it: runs without stochastic depth keep their stream
-        for (int l : o.drop_layers)
-          if (double(rng() >> 11) * 0x1.0p-53 < o.drop_rate) j.skipped.push_back(l);
-      j.n = 0;
-      for (size_t t = 1; t < j.ex->tokens.labels.size(); ++t) j.n += j.ex->tokens.labels[t] != kIgnoreIndex;
-    }
-    std::string error;  // an exception may not leave an OpenMP region: carried out by hand
-    auto run_job = [&](Job& j, Grads& into) {
-      std::mt19937_64 stream(j.seed);
-      const GumbelSource gumbel = scaled_gumbel(stream, o.plan_noise);
-      Sample s{j.ex->tokens.ids, j.ex->tokens.labels, j.ex->pixels.empty() ? nullptr : j.ex->pixels.data(), j.skipped,
-               o.train == "scheduler-exact", o.plan_score};
-      try {
-        // The sample's mean loss × n: the step's gradient is then a sum over supervised tokens.
-        j.r = ada_train_step(m, params, s, j.units, o.tau, gumbel, into, float(j.n));
-      } catch (const std::exception& e) {
-#pragma omp critical
-        error = e.what();
-      }
-    };
-    if (n_threads == 1) {  // one sample a step (or one thread): the products use every thread instead
-      for (Job& j : jobs) run_job(j, grads[0]);
-    } else {
-#pragma omp parallel for num_threads(n_threads) schedule(static, 1)
-      for (int i = 0; i < n_samples; ++i) run_job(jobs[size_t(i)], grads[size_t(omp_get_thread_num())]);
-    }
-    if (!error.empty()) throw Error(error);
-    int64_t total_tokens = 0, sequence_tokens = 0;
+    draw_jobs(jobs, st, data, m, o);
+    run_jobs(jobs, m, params, o, grads);
+    StepLog log;
+    log.step = st.step + 1;
     double loss_sum = 0;
-    StepTimes times;
     for (const Job& j : jobs) {
-      times += j.r.times;
-      sequence_tokens += int64_t(j.r.logits.size()) / m.config().text.vocab_size;
-      total_tokens += j.n;
+      log.times += j.r.times;
+      log.sequence_tokens += int64_t(j.r.logits.size()) / m.config().text.vocab_size;
+      log.tokens += j.n;
       loss_sum += j.r.loss * double(j.n);
     }
-    for (int t = 1; t < n_threads; ++t)
-      for (auto& [name, g] : grads[0]) {
-        const std::vector<float>& other = grads[size_t(t)].at(name);
-        for (size_t k = 0; k < g.size(); ++k) g[k] += other[k];
-      }
-    if (total_tokens == 0) {  // nothing supervised: no update, the step still counts
+    if (log.tokens == 0) {  // nothing supervised: no update, the step still counts
       ++st.step;
       continue;
     }
     for (auto& [name, g] : grads[0])
-      for (float& x : g) x /= float(total_tokens);
+      for (float& x : g) x /= float(log.tokens);
     const auto t_opt = std::chrono::steady_clock::now();
-    StepLog log;
-    log.step = step + 1;
     log.grad_norm = clip_grad_norm(grads[0], o.clip);
-    log.lr = cosine_lr(o.lr, step, o.warmup, o.steps);
-    opt.step(params.values, grads[0], log.lr, lr_scale);
+    log.lr = cosine_lr(o.lr, st.step, o.warmup, o.steps);
+    st.optimizer.step(params.values, grads[0], log.lr, lr_scale);
     log.optimizer_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_opt).count();
-    log.loss = loss_sum / double(total_tokens);
-    log.tokens = total_tokens;
-    log.sequence_tokens = sequence_tokens;
-    log.times = times;
+    log.loss = loss_sum / double(log.tokens);
     ++st.step;  // the state now describes the finished step, so on_step may save it
     if (on_step) on_step(log);
   }
