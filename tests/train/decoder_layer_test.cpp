@@ -20,39 +20,25 @@ namespace {
 // 4 and 3), its weights f32 vectors that a TensorStore views.
 struct TinyLayer {
   TextConfig cfg;
-  std::map<std::string, std::vector<float>> w;
-  std::map<std::string, std::vector<int64_t>> shapes;
+  test::RandomWeights w{9, 0.6f};
   TinyLayer() {
     cfg.hidden_size = 8, cfg.intermediate_size = 7, cfg.num_layers = 1, cfg.num_heads = 2, cfg.num_kv_heads = 1;
     cfg.head_dim = 4, cfg.vocab_size = 5, cfg.rms_norm_eps = 1e-5f;
-    std::mt19937 rng(9);
-    std::uniform_real_distribution<float> u(-0.6f, 0.6f);
-    auto add = [&](const std::string& name, std::vector<int64_t> shape, float base = 0) {
-      int64_t n = 1;
-      for (int64_t d : shape) n *= d;
-      std::vector<float>& v = w[name];
-      for (int64_t i = 0; i < n; ++i) v.push_back(base + u(rng));
-      shapes[name] = shape;
-    };
-    add("model.embed_tokens.weight", {5, 8});
-    add("lm_head.weight", {5, 8});
-    add("model.norm.weight", {8}, 1);
+    w.add("model.embed_tokens.weight", {5, 8});
+    w.add("lm_head.weight", {5, 8});
+    w.add("model.norm.weight", {8}, 1);
     const std::string p = "model.layers.0.";
-    add(p + "input_layernorm.weight", {8}, 1);
-    add(p + "post_attention_layernorm.weight", {8}, 1);
-    add(p + "self_attn.q_proj.weight", {8, 8});
-    add(p + "self_attn.k_proj.weight", {4, 8});
-    add(p + "self_attn.v_proj.weight", {4, 8});
-    add(p + "self_attn.o_proj.weight", {8, 8});
-    add(p + "mlp.gate_proj.weight", {7, 8});
-    add(p + "mlp.up_proj.weight", {7, 8});
-    add(p + "mlp.down_proj.weight", {8, 7});
+    w.add(p + "input_layernorm.weight", {8}, 1);
+    w.add(p + "post_attention_layernorm.weight", {8}, 1);
+    w.add(p + "self_attn.q_proj.weight", {8, 8});
+    w.add(p + "self_attn.k_proj.weight", {4, 8});
+    w.add(p + "self_attn.v_proj.weight", {4, 8});
+    w.add(p + "self_attn.o_proj.weight", {8, 8});
+    w.add(p + "mlp.gate_proj.weight", {7, 8});
+    w.add(p + "mlp.up_proj.weight", {7, 8});
+    w.add(p + "mlp.down_proj.weight", {8, 7});
   }
-  LlamaDecoder decoder() const {
-    TensorStore store;
-    for (const auto& [name, v] : w) store.add_view(name, DType::F32, shapes.at(name), v.data());
-    return LlamaDecoder::load(store, cfg, "model.", "lm_head.weight");
-  }
+  LlamaDecoder decoder() const { return LlamaDecoder::load(w.store(), cfg, "model.", "lm_head.weight"); }
 };
 
 TEST(DecoderLayer, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
@@ -75,7 +61,7 @@ TEST(DecoderLayer, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
   };
   forward(&trace);
   std::map<std::string, std::vector<float>> g;
-  for (const auto& [name, v] : tiny.w) g[name].assign(v.size(), 0.f);
+  for (const auto& [name, v] : tiny.w.values) g[name].assign(v.size(), 0.f);
   const std::string p = "model.layers.0.";
   auto at = [&](const char* n) { return g.at(p + n).data(); };
   const LayerGrads grads{at("input_layernorm.weight"),  at("post_attention_layernorm.weight"),
@@ -94,7 +80,7 @@ TEST(DecoderLayer, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
   test::expect_gradient_f32(x, dx, loss, "x", kStep, kTol);
   test::expect_gradient_f32(gates, dgates, loss, "gates", kStep, kTol);
   for (const auto& [name, grad] : g)
-    if (name.rfind(p, 0) == 0) test::expect_gradient_f32(tiny.w.at(name), grad, loss, name.c_str(), kStep, kTol);
+    if (name.rfind(p, 0) == 0) test::expect_gradient_f32(tiny.w.values.at(name), grad, loss, name.c_str(), kStep, kTol);
 }
 
 TEST(DecoderLayer, ZeroGatesMakeTheLayerTheIdentity) {

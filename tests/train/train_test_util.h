@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
+#include <random>
+#include <string>
 #include <vector>
 
+#include "io/safetensors.h"
 #include "train/plan_sampling.h"
 
 namespace adallava::test {
@@ -48,6 +52,28 @@ inline void expect_gradient_f32(std::vector<float>& x, const std::vector<float>&
     EXPECT_NEAR(grad[i], fd, tol * std::max(1.0, std::abs(fd))) << what << " element " << i;
   }
 }
+
+// Random f32 tensors by name (uniform in base ± spread) that a TensorStore views: the weights
+// of the tiny models the backward tests build.
+struct RandomWeights {
+  std::map<std::string, std::vector<float>> values;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  std::mt19937 rng;
+  float spread;
+  RandomWeights(uint32_t seed, float spread) : rng(seed), spread(spread) {}
+  void add(const std::string& name, const std::vector<int64_t>& shape, float base = 0) {
+    std::uniform_real_distribution<float> u(-spread, spread);
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    for (int64_t i = 0; i < n; ++i) values[name].push_back(base + u(rng));
+    shapes[name] = shape;
+  }
+  TensorStore store() const {
+    TensorStore s;
+    for (const auto& [name, v] : values) s.add_view(name, DType::F32, shapes.at(name), v.data());
+    return s;
+  }
+};
 
 // Hands out the recorded draws in order; *used counts how many were taken.
 inline train::GumbelSource recorded_noise(const std::vector<float>& noise, size_t* used) {

@@ -23,38 +23,25 @@ namespace {
 // patches + CLS), 2 blocks, quick_gelu; its weights f32 vectors that a TensorStore views.
 struct TinyTower {
   VisionConfig cfg;
-  std::map<std::string, std::vector<float>> w;
-  std::map<std::string, std::vector<int64_t>> shapes;
+  test::RandomWeights w{5, 0.5f};
   TinyTower() {
     cfg.hidden_size = 6, cfg.intermediate_size = 5, cfg.num_layers = 2, cfg.num_heads = 2, cfg.image_size = 4;
     cfg.patch_size = 2, cfg.hidden_act = "quick_gelu";
-    std::mt19937 rng(5);
-    std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-    auto add = [&](const std::string& name, std::vector<int64_t> shape, float base = 0) {
-      int64_t n = 1;
-      for (int64_t d : shape) n *= d;
-      for (int64_t i = 0; i < n; ++i) w[name].push_back(base + u(rng));
-      shapes[name] = shape;
-    };
-    add("embeddings.patch_embedding.weight", {6, 3, 2, 2});
-    add("embeddings.class_embedding", {6});
-    add("embeddings.position_embedding.weight", {5, 6});
-    add("pre_layrnorm.weight", {6}, 1);
-    add("pre_layrnorm.bias", {6});
+    w.add("embeddings.patch_embedding.weight", {6, 3, 2, 2});
+    w.add("embeddings.class_embedding", {6});
+    w.add("embeddings.position_embedding.weight", {5, 6});
+    w.add("pre_layrnorm.weight", {6}, 1);
+    w.add("pre_layrnorm.bias", {6});
     for (int l = 0; l < 2; ++l) {
       const std::string p = "encoder.layers." + std::to_string(l) + ".";
-      for (const char* n : {"layer_norm1", "layer_norm2"}) add(p + n + ".weight", {6}, 1), add(p + n + ".bias", {6});
+      for (const char* n : {"layer_norm1", "layer_norm2"}) w.add(p + n + ".weight", {6}, 1), w.add(p + n + ".bias", {6});
       for (const char* n : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj"})
-        add(p + n + ".weight", {6, 6}), add(p + n + ".bias", {6});
-      add(p + "mlp.fc1.weight", {5, 6}), add(p + "mlp.fc1.bias", {5});
-      add(p + "mlp.fc2.weight", {6, 5}), add(p + "mlp.fc2.bias", {6});
+        w.add(p + n + ".weight", {6, 6}), w.add(p + n + ".bias", {6});
+      w.add(p + "mlp.fc1.weight", {5, 6}), w.add(p + "mlp.fc1.bias", {5});
+      w.add(p + "mlp.fc2.weight", {6, 5}), w.add(p + "mlp.fc2.bias", {6});
     }
   }
-  ClipVisionTower tower() const {
-    TensorStore store;
-    for (const auto& [name, v] : w) store.add_view(name, DType::F32, shapes.at(name), v.data());
-    return ClipVisionTower::load(store, cfg, "", 2);
-  }
+  ClipVisionTower tower() const { return ClipVisionTower::load(w.store(), cfg, "", 2); }
 };
 
 TEST(VisionTower, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
@@ -73,7 +60,7 @@ TEST(VisionTower, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
   };
   forward(&trace);
   std::map<std::string, std::vector<float>> g;
-  for (const auto& [name, v] : tiny.w) g[name].assign(v.size(), 0.f);
+  for (const auto& [name, v] : tiny.w.values) g[name].assign(v.size(), 0.f);
   auto at = [&](const std::string& n) { return g.at(n).data(); };
   VisionGrads grads{at("embeddings.patch_embedding.weight"), at("embeddings.class_embedding"),
                     at("embeddings.position_embedding.weight"), at("pre_layrnorm.weight"), at("pre_layrnorm.bias"),
@@ -91,7 +78,7 @@ TEST(VisionTower, BackwardMatchesFiniteDifferencesOfTheInferenceForward) {
   vision_backward(R.data(), tower, grads, trace);
   // The f32 forward's rounding over the step bounds the agreement (~1e-5 relative here).
   for (const auto& [name, grad] : g)
-    test::expect_gradient_f32(tiny.w.at(name), grad, [&] { return forward(nullptr); }, name.c_str(), 2e-2f, 2e-4);
+    test::expect_gradient_f32(tiny.w.values.at(name), grad, [&] { return forward(nullptr); }, name.c_str(), 2e-2f, 2e-4);
 }
 
 TEST(VisionTower, TrainingStepWithTheTowerMatchesTheFrozenStep) {
