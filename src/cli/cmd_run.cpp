@@ -24,7 +24,8 @@ struct RunOptions {
 
 void run(const RunOptions& o) {
   Request req;
-  req.plan = o.plan.resolve();  // a bad budget fails before the model loads
+  req.plan = o.plan.resolve();  // a bad budget or deadline fails before the model loads
+  req.deadline_ms = o.plan.deadline();
   const auto engine = o.model.load_engine();
   if (!o.image.empty()) req.image = load_image(o.image);
   if (!o.ids.empty()) req.ids = parse_ids(o.ids);
@@ -56,7 +57,9 @@ void run(const RunOptions& o) {
     j["precision"] = precision_name(precision);
     j["kernels"] = kernels_json();
     j["timings_ms"] = {{"vision", r.vision_ms}, {"prefill", r.prefill_ms}, {"decode", r.decode_ms}, {"total", r.total_ms}};
+    j["total_ms"] = r.total_ms;
     add_plan_report(j, r.plan);
+    add_deadline_report(j, r);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("\n");

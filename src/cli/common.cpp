@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "adaptive/budget.h"
+#include "adaptive/deadline.h"
 #include "kernels/cpu_features.h"
 #include "tensor/error.h"
 #include "vision/clip_preprocess.h"
@@ -102,7 +103,10 @@ std::vector<float> load_pixels(const LlavaModel& model, const std::string& path)
 namespace adallava::cli {
 
 void PlanOptions::add_to(CLI::App& app) {
-  app.add_option("--budget", budget, "latency budget: fraction of the full model in [0, 1] (AdaLLaVA; default 1)");
+  auto* b = app.add_option("--budget", budget, "latency budget: fraction of the full model in [0, 1] (AdaLLaVA; default 1)");
+  auto* d = app.add_option("--deadline-ms", deadline_ms,
+                           "finish the whole request within this many ms: the engine picks the budget");
+  b->excludes(d);
   app.add_option("--plan", plan,
                  "who picks the plan: scheduler (default), early-exit, random, or a layer list such as 0,1,2,5");
   app.add_option("--plan-seed", plan_seed, "seed of --plan random");
@@ -118,6 +122,20 @@ PlanRequest PlanOptions::resolve() const {
   }
   r.policy.seed = plan_seed;
   return r;
+}
+
+std::optional<double> PlanOptions::deadline() const {
+  if (deadline_ms.empty()) return std::nullopt;
+  return parse_deadline_ms(deadline_ms, "--deadline-ms");
+}
+
+void add_deadline_report(nlohmann::json& j, const Response& r) {
+  if (!r.deadline_ms) return;
+  j["deadline_ms"] = *r.deadline_ms;
+  j["predicted_ms"] = r.predicted.total();
+  j["met"] = r.met;
+  j["predicted_timings_ms"] = {{"vision", r.predicted.vision}, {"prefill", r.predicted.prefill},
+                               {"decode", r.predicted.decode}, {"total", r.predicted.total()}};
 }
 
 nlohmann::json plan_json(const ExecutionPlan& plan) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,20 +28,24 @@ struct ModelOptions {
   Precision resolve_precision(const LlavaModel& m) const;
 };
 
-// --budget, --plan, --plan-seed: how a request's execution plan is chosen.
+// --budget or --deadline-ms, --plan, --plan-seed: how a request's execution plan is chosen.
 struct PlanOptions {
   std::string budget = "1";
+  std::string deadline_ms;  // empty: none
   std::string plan = "scheduler";
   uint64_t plan_seed = 0;
 
   void add_to(CLI::App& app);
   PlanRequest resolve() const;  // throws Error for a bad budget or plan
+  std::optional<double> deadline() const;  // throws Error for a bad deadline
 };
 
 // {"executed_layers": [...], "layers": [{"layer", "heads", "mlp_groups"}, ...]}
 nlohmann::json plan_json(const ExecutionPlan& plan);
 // budget, units, executed_fraction, plan_source, plan (and the scheduler time) of a request.
 void add_plan_report(nlohmann::json& j, const PlanReport& r);
+// deadline_ms, predicted_ms, met and the predicted time per phase of a request with a deadline.
+void add_deadline_report(nlohmann::json& j, const Response& r);
 
 // The flags of a library option name: "drop_layers" → "--drop-layers", "a/b" → "--a/--b".
 std::string flags_of(const std::string& option);

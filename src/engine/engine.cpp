@@ -1,7 +1,9 @@
 #include "engine/engine.h"
 
+#include <chrono>
 #include <filesystem>
 
+#include "adaptive/deadline.h"
 #include "kernels/cpu_features.h"
 #include "tensor/error.h"
 #include "text/chat_template.h"
@@ -90,7 +92,23 @@ std::vector<float> Engine::pixels(const RgbImage& image) const {
   return clip_preprocess(image, model_->preprocess_config());
 }
 
+LatencyModel Engine::latency_model() const {
+  std::lock_guard<std::mutex> lock(latency_mutex_);
+  if (!latency_) latency_ = LatencyModel::calibrate(*model_, precision_);
+  return *latency_;
+}
+
+int64_t Engine::prompt_rows(const std::vector<int64_t>& ids, bool image) const {
+  int64_t placeholders = 0;
+  for (int64_t id : ids) placeholders += id == model_->config().image_token_id;
+  const int64_t image_rows = image && placeholders == 1 ? model_->image_tokens() - 1 : 0;  // one marker expands
+  return int64_t(ids.size()) + image_rows + (model_->adaptive() ? 1 : 0);
+}
+
 Response Engine::generate(const Request& r, const TokenCallback& on_token) const {
+  std::optional<LatencyModel> lm;
+  if (r.deadline_ms) lm = latency_model();  // calibrated before the request's clock starts
+  const auto start = std::chrono::steady_clock::now();
   Response out;
   out.prompt_ids = prompt_ids(r);
   const std::vector<float> px = r.image ? pixels(*r.image) : std::vector<float>{};
@@ -100,15 +118,41 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   g.sampling = r.sampling;
   g.precision = precision_;
   g.plan = r.plan;
+  RequestShape shape{r.image.has_value(), prompt_rows(out.prompt_ids, r.image.has_value()), r.max_new_tokens, 0};
+  if (lm) {
+    const AdaLlavaParts* ada = model_->adaptive();
+    const DeadlinePlan dp = plan_for_deadline(*lm, ada ? &ada->config : nullptr, *r.deadline_ms, shape);
+    g.plan.budget = dp.budget;
+    shape.units = dp.units;
+    out.deadline_ms = r.deadline_ms;
+    out.predicted = dp.predicted;
+  }
   TextStream stream(tokenizer());
-  if (on_token) g.on_token = [&](int64_t id) { return on_token(TokenEvent{id, stream.push(id)}); };
+  bool late = false;  // the next token would come after the deadline
+  int64_t produced = 0;
+  g.on_token = [&](int64_t id) {
+    ++produced;
+    if (on_token && !on_token(TokenEvent{id, stream.push(id)})) return false;
+    if (!lm) return true;
+    const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const int64_t context = shape.prompt_rows + produced;
+    late = elapsed + lm->decode_token_ms(shape.units, context) > *r.deadline_ms;
+    return !late;
+  };
   GenerateResult gr = adallava::generate(*model_, out.prompt_ids, r.image ? px.data() : nullptr, g);
   out.ids = std::move(gr.ids);
   out.text = tokenizer_ ? tokenizer_->decode(out.ids) : "";
   out.prompt_rows = gr.prompt_rows;
-  out.finish_reason = gr.cancelled ? "cancelled" : gr.stopped_at_eos ? "stop" : "length";
+  out.finish_reason = late ? "deadline" : gr.cancelled ? "cancelled" : gr.stopped_at_eos ? "stop" : "length";
   out.plan = std::move(gr.plan);
   out.vision_ms = gr.vision_ms, out.prefill_ms = gr.prefill_ms, out.decode_ms = gr.decode_ms, out.total_ms = gr.total_ms;
+  out.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (lm) {
+    out.met = out.total_ms <= *r.deadline_ms;
+    shape.new_tokens = int(out.ids.size());  // what ran, so an early stop does not skew the model
+    std::lock_guard<std::mutex> lock(latency_mutex_);
+    latency_->observe(latency_->predict(shape), {gr.vision_ms, gr.prefill_ms, gr.decode_ms});
+  }
   return out;
 }
 

@@ -5,10 +5,12 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "adaptive/latency_model.h"
 #include "generate/session.h"
 #include "llava/llava.h"
 #include "text/tokenizer.h"
@@ -33,6 +35,10 @@ struct Request {
   bool ignore_eos = false;
   SamplingParams sampling;
   PlanRequest plan;
+  // Finish the whole request (encode, prefill, decode) within this many ms of its start: the
+  // engine picks the budget (plan.budget is then ignored) and stops decoding when the next
+  // token would come too late.
+  std::optional<double> deadline_ms;
 };
 
 // A generated token, with the text it adds (empty while a multi-byte character is split).
@@ -47,9 +53,14 @@ struct Response {
   std::string text;
   std::vector<int64_t> ids, prompt_ids;
   int64_t prompt_rows = 0;  // decoder prompt length (image rows and latency token included)
-  std::string finish_reason;  // "stop" (end of sequence), "length" or "cancelled"
+  std::string finish_reason;  // "stop" (end of sequence), "length", "cancelled" or "deadline"
   PlanReport plan;
   double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
+  // With a deadline: it, what the latency model predicted for the planned request, and whether
+  // the request finished in time.
+  std::optional<double> deadline_ms;
+  Phases predicted;
+  bool met = true;
 };
 
 class Engine {
@@ -73,6 +84,11 @@ class Engine {
   std::vector<float> pixels(const RgbImage& image) const;
 
   Response generate(const Request& r, const TokenCallback& on_token = {}) const;
+  // A copy of the latency model (calibrated on first use, then corrected by every request
+  // with a deadline).
+  LatencyModel latency_model() const;
+  // The decoder rows a request's prompt takes (image rows and latency token included).
+  int64_t prompt_rows(const std::vector<int64_t>& ids, bool image) const;
   // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA.
   std::vector<float> logits(const Request& r, int64_t* rows, PlanReport* report = nullptr) const;
 
@@ -82,6 +98,8 @@ class Engine {
   std::unique_ptr<LlavaModel> model_;
   std::optional<Tokenizer> tokenizer_;
   Precision precision_;
+  mutable std::mutex latency_mutex_;
+  mutable std::optional<LatencyModel> latency_;
 };
 
 // The default precision for a model on this CPU.

@@ -125,6 +125,35 @@ TEST(Cli, RunWithABudgetReportsThePlan) {
   }
 }
 
+// A deadline in ms: the engine picks the budget, reports what it predicted and whether the
+// request met it; a generous deadline buys the full model, an impossible one is refused before
+// any work; bad values and a deadline with a budget are one-line errors.
+TEST(Cli, RunWithADeadlinePicksTheBudgetAndReportsIt) {
+  const std::string dir = test::fixture("adallava_tiny_L");
+  const std::string common =
+      "run -m " + dir + " --image " + dir + "/image.png --ids " + join_ids(test::npy_i64(dir + "/input_ids.npy")) +
+      " -n 4 --ignore-eos --json";
+  Result r = run_cli(common + " --deadline-ms 60000");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["deadline_ms"].get<double>(), 60000);
+  EXPECT_EQ(j["budget"].get<double>(), 1.0);
+  EXPECT_TRUE(j["met"].get<bool>());
+  EXPECT_EQ(j["finish_reason"], "length");
+  EXPECT_GT(j["predicted_ms"].get<double>(), 0);
+  EXPECT_NEAR(j["predicted_timings_ms"]["total"].get<double>(), j["predicted_ms"].get<double>(), 1e-9);
+  for (const char* phase : {"vision", "prefill", "decode"}) {
+    EXPECT_GT(j["predicted_timings_ms"][phase].get<double>(), 0) << phase;
+    EXPECT_GT(j["timings_ms"][phase].get<double>(), 0) << phase;
+  }
+  r = run_cli(common + " --deadline-ms 0.001");
+  expect_clean_error(r, "deadline 0.001 ms cannot be met: the narrowest plan needs about");
+  expect_clean_error(run_cli(common + " --deadline-ms 0"), "--deadline-ms 0 ms is not above 0");
+  expect_clean_error(run_cli(common + " --deadline-ms -5"), "--deadline-ms");
+  expect_clean_error(run_cli(common + " --deadline-ms soon"), "--deadline-ms 'soon' is not a number");
+  expect_clean_error(run_cli(common + " --deadline-ms 100 --budget 0.5"), "--budget excludes --deadline-ms");
+}
+
 TEST(Cli, LogitsWithABudgetIncludeTheLatencyToken) {
   const std::string dir = test::fixture("adallava_tiny_H");
   test::TempDir d;
