@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "adaptive/deadline.h"
+#include "engine/deadline_control.h"
 #include "kernels/cpu_features.h"
 #include "tensor/error.h"
 #include "text/chat_template.h"
@@ -128,15 +129,17 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
     out.predicted = dp.predicted;
   }
   TextStream stream(tokenizer());
+  std::optional<DeadlineControl> control;
+  if (lm) {
+    control.emplace(*lm, *model_, *r.deadline_ms, start, shape.prompt_rows, r.max_new_tokens);
+    g.before_step = [&](Session& s, const PlanReport& rep, int64_t produced) { control->before_step(s, rep, produced); };
+  }
   bool late = false;  // the next token would come after the deadline
   int64_t produced = 0;
   g.on_token = [&](int64_t id) {
     ++produced;
     if (on_token && !on_token(TokenEvent{id, stream.push(id)})) return false;
-    if (!lm) return true;
-    const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    const int64_t context = shape.prompt_rows + produced;
-    late = elapsed + lm->decode_token_ms(shape.units, context) > *r.deadline_ms;
+    late = control && control->late(produced);
     return !late;
   };
   GenerateResult gr = adallava::generate(*model_, out.prompt_ids, r.image ? px.data() : nullptr, g);
@@ -149,9 +152,12 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   out.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (lm) {
     out.met = out.total_ms <= *r.deadline_ms;
+    out.narrowed_layers = control->dropped_layers();
     shape.new_tokens = int(out.ids.size());  // what ran, so an early stop does not skew the model
+    // A narrowed decode ran less than any one plan: it says nothing about the decode costs.
+    const double decode_ms = out.narrowed_layers ? 0 : gr.decode_ms;
     std::lock_guard<std::mutex> lock(latency_mutex_);
-    latency_->observe(latency_->predict(shape), {gr.vision_ms, gr.prefill_ms, gr.decode_ms});
+    latency_->observe(latency_->predict(shape), {gr.vision_ms, gr.prefill_ms, decode_ms});
   }
   return out;
 }

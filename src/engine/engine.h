@@ -61,6 +61,7 @@ struct Response {
   std::optional<double> deadline_ms;
   Phases predicted;
   bool met = true;
+  int narrowed_layers = 0;  // gated layers the request stopped running to keep its deadline
 };
 
 class Engine {

@@ -156,6 +156,14 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
   return rep;
 }
 
+void Session::drop_layers(const std::vector<int>& layers) {
+  for (int l : layers) {
+    if (l < 0 || l >= plan_.n_layers() || !plan_.runs(l))
+      throw Error("layer " + std::to_string(l) + " does not run in this request's plan, so it cannot be dropped");
+    plan_.layer(l) = LayerPlan{};
+  }
+}
+
 void Session::feed_token(int64_t id, std::vector<float>& logits) {
   const LlamaDecoder& d = model_.decoder();
   std::vector<float> x(size_t(d.hidden()));
@@ -196,7 +204,10 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
       r.stopped_at_eos = true;
       break;
     }
-    if (step + 1 < max_new) s.feed_token(next, logits);
+    if (step + 1 < max_new) {
+      if (opts.before_step) opts.before_step(s, r.plan, int64_t(r.ids.size()));
+      s.feed_token(next, logits);
+    }
   }
   r.decode_ms = ms_since(t2);
   r.total_ms = ms_since(t0);

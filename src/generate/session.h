@@ -45,6 +45,10 @@ class Session {
                      bool all_rows = false, std::vector<float>* layer_outputs = nullptr);
   // Feeds one token id under the prefill's plan; logits of the next position.
   void feed_token(int64_t id, std::vector<float>& logits);
+  // Stops running these layers for the rest of the request (one that fell behind its deadline
+  // narrows its plan). Only layers that run can be dropped: their cached K/V are kept but no
+  // longer read, and a skipped layer never needs any.
+  void drop_layers(const std::vector<int>& layers);
 
   int64_t position() const { return cache_.length(); }
   const KvCache& cache() const { return cache_; }
@@ -68,6 +72,9 @@ struct GenerateOptions {
   Precision precision = Precision::F32;
   PlanRequest plan;
   std::function<bool(int64_t)> on_token;  // called for each generated id; false stops the request
+  // Called before each decode step with the session, the prefill's plan report and the tokens
+  // generated so far (a deadline controller narrows the plan here).
+  std::function<void(Session&, const PlanReport&, int64_t)> before_step;
 };
 
 struct GenerateResult {

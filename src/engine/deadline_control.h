@@ -1,0 +1,46 @@
+// Keeps a request with a deadline on time while it decodes. Before each decode step it
+// compares the time left with what the latency model predicts for the tokens still to come;
+// when they would not fit it narrows the plan, dropping the gated layers that run in the
+// reverse of the scheduler's preference (the fewest that make the rest fit); and it says when
+// even the narrowest plan cannot produce the next token in time.
+#pragma once
+#include <chrono>
+#include <vector>
+
+#include "adaptive/latency_model.h"
+#include "generate/session.h"
+
+namespace adallava {
+
+class DeadlineControl {
+ public:
+  using Clock = std::chrono::steady_clock;
+  DeadlineControl(const LatencyModel& model, const LlavaModel& llava, double deadline_ms, Clock::time_point start,
+                  int64_t prompt_rows, int max_new_tokens);
+
+  // Before the decode step that follows `produced` tokens.
+  void before_step(Session& s, const PlanReport& report, int64_t produced);
+  // Whether the token after `produced` ones would come after the deadline even with the
+  // narrowest plan.
+  bool late(int64_t produced) const;
+  int dropped_layers() const { return dropped_; }
+
+ private:
+  double elapsed_ms() const;
+  // Units a plan runs beyond the always-on layers.
+  int units(const ExecutionPlan& plan) const;
+  // Predicted ms of the decode steps still to come after `produced` tokens at `units`.
+  double remaining_ms(int units, int64_t produced) const;
+  // The gated layers that run, least preferred first.
+  std::vector<int> drop_order(const ExecutionPlan& plan, const PlanReport& report) const;
+
+  const LatencyModel& model_;
+  const LlavaModel& llava_;
+  double deadline_ms_;
+  Clock::time_point start_;
+  int64_t prompt_rows_;
+  int max_new_tokens_;
+  int dropped_ = 0;
+};
+
+}  // namespace adallava
