@@ -11,6 +11,7 @@ packages=(
   libjpeg62-turbo-dev                  # JPEG decoding, the same library Pillow uses
   libcli11-dev                         # command-line parsing
   libgtest-dev libgmock-dev            # tests
+  stress-ng                            # bench/contention.sh: load that other jobs put on the machine
 )
 
 missing=()
