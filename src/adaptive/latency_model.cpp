@@ -9,8 +9,9 @@ namespace adallava {
 namespace {
 
 constexpr int kProbeRows = 64;             // prompt rows of the prefill probe
-constexpr double kProbeMinMs = 20;         // each probe repeats until it has run this long...
-constexpr int kProbeMaxRuns = 50;          // ...or this many times (after one warm-up run)
+constexpr int kProbeMinRuns = 3;           // each probe runs at least this often (a median of three
+constexpr double kProbeMinMs = 20;         // ignores one hiccup), then until it has run this long
+constexpr int kProbeMaxRuns = 50;          // or this many times (after one warm-up run)
 constexpr double kQuickVisionMs = 250;     // an encode predicted under this is timed for real
 constexpr double kGiga = 1e9, kMsPerS = 1e3;
 
@@ -20,7 +21,7 @@ double median_ms(const F& f) {
   f();
   std::vector<double> ms;
   double total = 0;
-  while (ms.empty() || (total < kProbeMinMs && int(ms.size()) < kProbeMaxRuns)) {
+  while (int(ms.size()) < kProbeMinRuns || (total < kProbeMinMs && int(ms.size()) < kProbeMaxRuns)) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -124,13 +125,16 @@ Phases LatencyModel::correction() const {
 void LatencyModel::Ratios::add(double r) {
   last[size_t(n % 3)] = r;
   ++n;
-  if (n == 1) last = {r, r, r};  // the first measurement replaces the calibration's guess outright
 }
 
 double LatencyModel::Ratios::median() const {
   std::array<double, 3> s = last;
   std::sort(s.begin(), s.end());
   return s[1];
+}
+
+void LatencyModel::relax() {
+  vision_.add(1), prefill_.add(1), decode_.add(1);
 }
 
 void LatencyModel::observe(const Phases& predicted, const Phases& measured) {

@@ -55,9 +55,13 @@ class LatencyModel {
   // One decoded token with `context` rows already cached.
   double decode_token_ms(int units, int64_t context) const;
   // Folds in a finished request: each phase's measured / predicted ratio (phases that did not
-  // run are skipped). The correction of a phase is the median of its last three ratios: one
-  // outlier does not move it, a lasting change in load does after two requests.
+  // run are skipped). The correction of a phase is the median of its last three ratios, the
+  // calibration counting as ratios of 1 until replaced: one outlier does not move it, a lasting
+  // change in load does after two requests.
   void observe(const Phases& predicted, const Phases& measured);
+  // A vote for the calibration (a ratio of 1 in every phase), when a refused request brought
+  // no measurement: a model made pessimistic by a load that has gone comes back to try again.
+  void relax();
 
   const Costs& costs() const { return costs_; }
   Phases correction() const;

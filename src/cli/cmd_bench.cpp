@@ -17,6 +17,8 @@
 #include "bench/train_step_bench.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "adaptive/deadline.h"
+#include "bench/deadline_bench.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "tensor/error.h"
@@ -32,6 +34,10 @@ struct BenchOptions {
   bool json = false;
   bool train_step = false;  // measure training steps instead of inference
   TrainStepBenchOptions train;
+  // The deadline benchmark: requests against a deadline under each policy.
+  ModelOptions model;  // -m: a real model instead of --synthetic
+  std::string deadline_ms, policies = "adaptive,fixed:1,static";
+  DeadlineBenchOptions deadline;
 };
 
 void print_json(const nlohmann::json& j, bool one_line) {
@@ -191,9 +197,39 @@ nlohmann::json budget_result(const LlavaModel& model, double budget, const Measu
   return r;
 }
 
+// Requests against a deadline: scenes with answers for a real model that has a tokenizer,
+// random prompts of the preset's shapes otherwise.
+void deadline_bench(const BenchOptions& o) {
+  DeadlineBenchOptions d = o.deadline;
+  d.deadline_ms = parse_deadline_ms(o.deadline_ms, "--deadline-ms");
+  d.max_new_tokens = o.decode_tokens;
+  d.policies.clear();
+  std::stringstream ss(o.policies);
+  for (std::string p; std::getline(ss, p, ',');) d.policies.push_back(p);
+  std::unique_ptr<Engine> engine;
+  if (!o.model.model_dir.empty()) {
+    engine = o.model.load_engine();
+  } else {
+    const ModelConfig cfg = synthetic_config(o.preset, o.variant);
+    const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
+    double build_s = 0;
+    engine = std::make_unique<Engine>(build_model(o, cfg, dtype, &build_s), EngineOptions{});
+  }
+  const std::vector<BenchRequest> requests = engine->tokenizer() && engine->model().has_vision()
+                                                 ? scene_requests(*engine, d.requests, d.seed)
+                                                 : random_requests(*engine, d.requests, o.prompt_tokens, d.seed);
+  nlohmann::json j = bench_deadline(*engine, requests, d);
+  j["model"] = o.model.model_dir.empty() ? o.preset : o.model.model_dir;
+  j["threads"] = omp_get_max_threads();
+  j["kernels"] = kernels_json();
+  print_json(j, o.json);
+}
+
 void bench(const BenchOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   apply_kernels_option(o.kernels);
+  if (!o.deadline_ms.empty()) return deadline_bench(o);
+  if (o.preset.empty()) throw Error("bench: give --synthetic PRESET (or -m MODEL with --deadline-ms)");
   const ModelConfig cfg = synthetic_config(o.preset, o.variant);
   const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
   double build_s = 0;
@@ -263,7 +299,16 @@ void bench(const BenchOptions& o) {
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = app.add_subcommand("bench", "measure speed on a model of real shapes with random weights");
-  sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b, llava-tiny, or ada- + one of them (AdaLLaVA)")->required();
+  auto* synthetic =
+      sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b, llava-tiny, or ada- + one of them (AdaLLaVA)");
+  auto* model = sub->add_option("-m,--model", o->model.model_dir, "with --deadline-ms: a model folder instead");
+  synthetic->excludes(model);
+  sub->add_option("--deadline-ms", o->deadline_ms, "deadline benchmark: every request's deadline in ms");
+  sub->add_option("--requests", o->deadline.requests, "with --deadline-ms: requests per policy")
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--arrival", o->deadline.arrival, "with --deadline-ms: poisson:RATE (requests/s); default back to back");
+  sub->add_option("--policy", o->policies, "with --deadline-ms: adaptive, static, fixed:BUDGET (comma separated)");
+  sub->add_option("--seed", o->deadline.seed, "with --deadline-ms: seed of the requests and arrivals");
   sub->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16"}));

@@ -122,7 +122,14 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   RequestShape shape{r.image.has_value(), prompt_rows(out.prompt_ids, r.image.has_value()), r.max_new_tokens, 0};
   if (lm) {
     const AdaLlavaParts* ada = model_->adaptive();
-    const DeadlinePlan dp = plan_for_deadline(*lm, ada ? &ada->config : nullptr, *r.deadline_ms, shape);
+    DeadlinePlan dp;
+    try {
+      dp = plan_for_deadline(*lm, ada ? &ada->config : nullptr, *r.deadline_ms, shape);
+    } catch (const Error&) {
+      std::lock_guard<std::mutex> lock(latency_mutex_);
+      latency_->relax();
+      throw;
+    }
     g.plan.budget = dp.budget;
     shape.units = dp.units;
     out.deadline_ms = r.deadline_ms;
@@ -157,7 +164,8 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
     // A narrowed decode ran less than any one plan: it says nothing about the decode costs.
     const double decode_ms = out.narrowed_layers ? 0 : gr.decode_ms;
     std::lock_guard<std::mutex> lock(latency_mutex_);
-    latency_->observe(latency_->predict(shape), {gr.vision_ms, gr.prefill_ms, decode_ms});
+    out.predicted_as_run = latency_->predict(shape);
+    latency_->observe(out.predicted_as_run, {gr.vision_ms, gr.prefill_ms, decode_ms});
   }
   return out;
 }

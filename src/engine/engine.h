@@ -60,6 +60,7 @@ struct Response {
   // the request finished in time.
   std::optional<double> deadline_ms;
   Phases predicted;
+  Phases predicted_as_run;  // the same for what ran (its tokens and plan): the model's error
   bool met = true;
   int narrowed_layers = 0;  // gated layers the request stopped running to keep its deadline
 };

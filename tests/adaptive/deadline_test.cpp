@@ -80,14 +80,17 @@ TEST(LatencyModel, OnlineCorrectionIsTheMedianOfTheLastThreeRatios) {
     const Phases p = m.predict(r), raw = simple_model().predict(r);
     m.observe(p, {raw.vision * scale, raw.prefill * scale, raw.decode * scale});
   };
-  measured(2);  // the first measurement replaces the calibration outright
-  EXPECT_DOUBLE_EQ(m.correction().prefill, 2);
-  measured(10);  // one outlier does not move it
-  EXPECT_DOUBLE_EQ(m.correction().prefill, 2);
-  measured(3);
+  measured(10);  // one outlier does not move it (the calibration votes 1 twice)
+  EXPECT_DOUBLE_EQ(m.correction().prefill, 1);
   measured(3);  // a lasting change does, after two requests
+  EXPECT_DOUBLE_EQ(m.correction().prefill, 3);
+  measured(3);
   EXPECT_DOUBLE_EQ(m.correction().decode, 3);
   EXPECT_DOUBLE_EQ(m.predict(r).total(), 3 * simple_model().predict(r).total());
+  m.relax();  // refused requests bring the calibration back, two votes at a time
+  EXPECT_DOUBLE_EQ(m.correction().vision, 3);
+  m.relax();
+  EXPECT_DOUBLE_EQ(m.correction().vision, 1);
 }
 
 TEST(Deadline, BadDeadlinesAreNamed) {
