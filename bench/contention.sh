@@ -13,7 +13,7 @@
 #   switch       quiet and loaded in turn, each phase --period seconds long (default 3) times a
 #                factor in [0.5, 1.5), the load of each loaded phase drawn from cpu1:100,
 #                cpu2:50, cpu2:100 and stream; lengths and loads follow from --seed
-# --log FILE gets one line per phase: seconds since the start, then the load ("quiet", ...).
+# --log FILE gets one line per phase: its start (seconds since the epoch), then the load.
 set -euo pipefail
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -65,8 +65,7 @@ stop_load() {  # stress-ng stops its workers on TERM
   fi
 }
 
-start_s=$(date +%s.%N)
-note() { printf '%.3f %s\n' "$(echo "$(date +%s.%N) - $start_s" | bc)" "$1" >>"$log"; }
+note() { printf '%s %s\n' "$(date +%s.%N)" "$1" >>"$log"; }
 
 # The schedule runs in a subshell of its own; TERM stops its current load and ends it.
 drive() {

@@ -75,9 +75,10 @@ double percentile(std::vector<double> v, double q) {
 
 // One request's outcome.
 struct Outcome {
-  double latency_ms = 0, budget = 1, executed_fraction = 1, prediction_error = 0;
+  double latency_ms = 0, budget = 1, executed_fraction = 1, prediction_error = 0, threads = 0;
   bool met = false, correct = false, answered = false;
-  double start_ms = 0;  // since the run's start
+  double start_ms = 0;  // since the policy's first request
+  double epoch_s = 0;   // the arrival, seconds since the epoch (to line up with a load log)
 };
 
 Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double deadline_left, double static_budget,
@@ -94,6 +95,7 @@ Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double
     o.latency_ms = resp.total_ms;
     o.budget = resp.plan.budget;
     o.executed_fraction = resp.plan.executed_fraction;
+    o.threads = resp.threads;
     if (resp.deadline_ms) {  // the model's error on what ran (the plan was for every token)
       const double ran = resp.vision_ms + resp.prefill_ms + resp.decode_ms;
       o.prediction_error = std::abs(resp.predicted_as_run.total() - ran) / ran;
@@ -110,8 +112,9 @@ Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double
 nlohmann::json summary(const Policy& p, const std::vector<Outcome>& out, double wall_s, bool answers_known) {
   std::vector<double> lat, err;
   int missed = 0, correct = 0, good = 0;
-  double budget = 0, fraction = 0;
+  double budget = 0, fraction = 0, threads = 0;
   for (const Outcome& o : out) {
+    threads += o.threads;
     lat.push_back(o.latency_ms);
     if (o.prediction_error > 0) err.push_back(o.prediction_error);
     missed += !o.met;
@@ -127,13 +130,14 @@ nlohmann::json summary(const Policy& p, const std::vector<Outcome>& out, double 
                       {"p99_ms", percentile(lat, 0.99)},
                       {"mean_budget", budget / n},
                       {"mean_executed_fraction", fraction / n},
+                      {"mean_threads", threads / n},
                       {"wall_s", wall_s}};
   j["accuracy"] = answers_known ? nlohmann::json(correct / n) : nlohmann::json(nullptr);
   j["goodput"] = answers_known ? nlohmann::json(good / wall_s) : nlohmann::json(nullptr);
   j["within_deadline_per_s"] = (n - missed) / wall_s;
   j["prediction_error_p50"] = err.empty() ? nlohmann::json(nullptr) : nlohmann::json(percentile(err, 0.5));
-  nlohmann::json trace = nlohmann::json::array();  // per request: start, latency, budget
-  for (const Outcome& o : out) trace.push_back({o.start_ms, o.latency_ms, o.budget});
+  nlohmann::json trace = nlohmann::json::array();  // per request: start, latency, budget, epoch
+  for (const Outcome& o : out) trace.push_back({o.start_ms, o.latency_ms, o.budget, o.epoch_s});
   j["trace"] = trace;
   return j;
 }
@@ -149,6 +153,8 @@ std::vector<Outcome> run_policy(const Engine& e, const std::vector<BenchRequest>
     const double waited = std::max(0.0, ms_between(arrival, Clock::now()));
     Outcome oc = run_one(e, reqs[i], p, o.deadline_ms - waited, static_budget, o.max_new_tokens);
     oc.start_ms = ms_between(t0, arrival);
+    oc.epoch_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+                 ms_between(arrival, Clock::now()) / 1000;
     oc.latency_ms += waited;  // queueing counts against the deadline
     oc.met = oc.answered && oc.latency_ms <= o.deadline_ms;
     out.push_back(oc);
@@ -203,7 +209,11 @@ nlohmann::json bench_deadline(const Engine& e, const std::vector<BenchRequest>& 
   const RequestShape shape{first.image.has_value(), e.prompt_rows(first.ids, first.image.has_value()),
                            o.max_new_tokens, 0};
   const AdaLlavaParts* ada = e.model().adaptive();
-  const double static_budget = plan_for_deadline(quiet, ada ? &ada->config : nullptr, o.deadline_ms, shape).budget;
+  double static_budget = ada ? budget_of_units(0, ada->config) : 1.0;  // the narrowest, if none fits
+  try {
+    static_budget = plan_for_deadline(quiet, ada ? &ada->config : nullptr, o.deadline_ms, shape).budget;
+  } catch (const Error&) {
+  }
   nlohmann::json results = nlohmann::json::array();
   for (const std::string& name : o.policies) {
     const Policy p = parse_policy(name, e);

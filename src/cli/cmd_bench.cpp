@@ -19,6 +19,7 @@
 #include "cli/common.h"
 #include "adaptive/deadline.h"
 #include "bench/deadline_bench.h"
+#include "bench/deadline_plot.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "tensor/error.h"
@@ -37,6 +38,7 @@ struct BenchOptions {
   // The deadline benchmark: requests against a deadline under each policy.
   ModelOptions model;  // -m: a real model instead of --synthetic
   std::string deadline_ms, policies = "adaptive,fixed:1,static";
+  std::string plot, load_log;  // charts of the run, and the harness's load log for them
   DeadlineBenchOptions deadline;
 };
 
@@ -222,6 +224,7 @@ void deadline_bench(const BenchOptions& o) {
   j["model"] = o.model.model_dir.empty() ? o.preset : o.model.model_dir;
   j["threads"] = omp_get_max_threads();
   j["kernels"] = kernels_json();
+  if (!o.plot.empty()) plot_deadline_run(j, o.load_log, o.plot);
   print_json(j, o.json);
 }
 
@@ -309,6 +312,8 @@ void register_bench(CLI::App& app) {
   sub->add_option("--arrival", o->deadline.arrival, "with --deadline-ms: poisson:RATE (requests/s); default back to back");
   sub->add_option("--policy", o->policies, "with --deadline-ms: adaptive, static, fixed:BUDGET (comma separated)");
   sub->add_option("--seed", o->deadline.seed, "with --deadline-ms: seed of the requests and arrivals");
+  sub->add_option("--plot", o->plot, "with --deadline-ms: latency over time as SVG (and its -budget twin)");
+  sub->add_option("--load-log", o->load_log, "with --plot: bench/contention.sh's --log, to show when the load was on");
   sub->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16"}));

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -38,6 +40,18 @@ class TextStream {
   const Tokenizer* tok_;
   std::vector<int64_t> ids_;
   std::string sent_;
+};
+
+// Sets the OpenMP thread count for a scope (a request's), and puts the old one back.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int n) : old_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~ThreadCount() { omp_set_num_threads(old_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int old_;
 };
 
 }  // namespace
@@ -93,10 +107,49 @@ std::vector<float> Engine::pixels(const RgbImage& image) const {
   return clip_preprocess(image, model_->preprocess_config());
 }
 
-LatencyModel Engine::latency_model() const {
+std::vector<LatencyModel>& Engine::latency_models() const {
+  if (latency_.empty()) {
+    const int most = omp_get_max_threads();
+    for (int t = 1; t <= most; ++t) {
+      omp_set_num_threads(t);
+      latency_.push_back(LatencyModel::calibrate(*model_, precision_));
+    }
+    omp_set_num_threads(most);
+  }
+  return latency_;
+}
+
+LatencyModel Engine::latency_model(int threads) const {
   std::lock_guard<std::mutex> lock(latency_mutex_);
-  if (!latency_) latency_ = LatencyModel::calibrate(*model_, precision_);
-  return *latency_;
+  std::vector<LatencyModel>& models = latency_models();
+  return models[size_t(threads <= 0 ? int(models.size()) : std::min<int>(threads, int(models.size()))) - 1];
+}
+
+int Engine::plan_deadline(double deadline_ms, RequestShape& shape, GenerateOptions& g, Response& out) const {
+  std::lock_guard<std::mutex> lock(latency_mutex_);
+  std::vector<LatencyModel>& models = latency_models();
+  const AdaLlavaParts* ada = model_->adaptive();
+  std::optional<DeadlinePlan> best;
+  int threads = 0;
+  std::string refusal;
+  for (int t = 1; t <= int(models.size()); ++t) {
+    try {
+      const DeadlinePlan p = plan_for_deadline(models[size_t(t - 1)], ada ? &ada->config : nullptr, deadline_ms, shape);
+      if (!best || p.units > best->units || (p.units == best->units && p.predicted.total() < best->predicted.total()))
+        best = p, threads = t;
+    } catch (const Error& e) {
+      refusal = e.what();
+    }
+  }
+  if (!best) {  // every thread count refused it: no measurement will come, so relax them all
+    for (LatencyModel& m : models) m.relax();
+    throw Error(refusal);
+  }
+  g.plan.budget = best->budget;
+  shape.units = best->units;
+  out.deadline_ms = deadline_ms;
+  out.predicted = best->predicted;
+  return threads;
 }
 
 int64_t Engine::prompt_rows(const std::vector<int64_t>& ids, bool image) const {
@@ -107,8 +160,7 @@ int64_t Engine::prompt_rows(const std::vector<int64_t>& ids, bool image) const {
 }
 
 Response Engine::generate(const Request& r, const TokenCallback& on_token) const {
-  std::optional<LatencyModel> lm;
-  if (r.deadline_ms) lm = latency_model();  // calibrated before the request's clock starts
+  if (r.deadline_ms) latency_model();  // calibrated before the request's clock starts
   const auto start = std::chrono::steady_clock::now();
   Response out;
   out.prompt_ids = prompt_ids(r);
@@ -120,21 +172,14 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   g.precision = precision_;
   g.plan = r.plan;
   RequestShape shape{r.image.has_value(), prompt_rows(out.prompt_ids, r.image.has_value()), r.max_new_tokens, 0};
-  if (lm) {
-    const AdaLlavaParts* ada = model_->adaptive();
-    DeadlinePlan dp;
-    try {
-      dp = plan_for_deadline(*lm, ada ? &ada->config : nullptr, *r.deadline_ms, shape);
-    } catch (const Error&) {
-      std::lock_guard<std::mutex> lock(latency_mutex_);
-      latency_->relax();
-      throw;
-    }
-    g.plan.budget = dp.budget;
-    shape.units = dp.units;
-    out.deadline_ms = r.deadline_ms;
-    out.predicted = dp.predicted;
+  const int most_threads = omp_get_max_threads();
+  std::optional<LatencyModel> lm;
+  if (r.deadline_ms) {
+    out.threads = plan_deadline(*r.deadline_ms, shape, g, out);
+    lm = latency_model(out.threads);
   }
+  ThreadCount threads_for_request(out.threads ? out.threads : most_threads);
+  out.threads = omp_get_max_threads();
   TextStream stream(tokenizer());
   std::optional<DeadlineControl> control;
   if (lm) {
@@ -164,8 +209,9 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
     // A narrowed decode ran less than any one plan: it says nothing about the decode costs.
     const double decode_ms = out.narrowed_layers ? 0 : gr.decode_ms;
     std::lock_guard<std::mutex> lock(latency_mutex_);
-    out.predicted_as_run = latency_->predict(shape);
-    latency_->observe(out.predicted_as_run, {gr.vision_ms, gr.prefill_ms, decode_ms});
+    LatencyModel& m = latency_models()[size_t(out.threads - 1)];
+    out.predicted_as_run = m.predict(shape);
+    m.observe(out.predicted_as_run, {gr.vision_ms, gr.prefill_ms, decode_ms});
   }
   return out;
 }

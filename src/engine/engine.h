@@ -63,6 +63,7 @@ struct Response {
   Phases predicted_as_run;  // the same for what ran (its tokens and plan): the model's error
   bool met = true;
   int narrowed_layers = 0;  // gated layers the request stopped running to keep its deadline
+  int threads = 0;          // threads the request ran with (the engine picks them for a deadline)
 };
 
 class Engine {
@@ -86,9 +87,9 @@ class Engine {
   std::vector<float> pixels(const RgbImage& image) const;
 
   Response generate(const Request& r, const TokenCallback& on_token = {}) const;
-  // A copy of the latency model (calibrated on first use, then corrected by every request
-  // with a deadline).
-  LatencyModel latency_model() const;
+  // A copy of the latency model of a thread count (0: the most threads), calibrated on first
+  // use, then corrected by every request with a deadline that ran with that many threads.
+  LatencyModel latency_model(int threads = 0) const;
   // The decoder rows a request's prompt takes (image rows and latency token included).
   int64_t prompt_rows(const std::vector<int64_t>& ids, bool image) const;
   // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA.
@@ -96,12 +97,17 @@ class Engine {
 
  private:
   std::vector<int64_t> encode_text(const std::string& text) const;
+  // The models of 1 .. most threads, calibrated on first use (under latency_mutex_).
+  std::vector<LatencyModel>& latency_models() const;
+  // The deadline's plan over every thread count (the most units, then the least predicted
+  // time): sets g's budget and shape's units, fills out's prediction; returns the threads.
+  int plan_deadline(double deadline_ms, RequestShape& shape, GenerateOptions& g, Response& out) const;
 
   std::unique_ptr<LlavaModel> model_;
   std::optional<Tokenizer> tokenizer_;
   Precision precision_;
   mutable std::mutex latency_mutex_;
-  mutable std::optional<LatencyModel> latency_;
+  mutable std::vector<LatencyModel> latency_;  // [threads - 1]
 };
 
 // The default precision for a model on this CPU.
