@@ -3,20 +3,15 @@
 #include <cmath>
 #include <numbers>
 
+#include "io/parse_number.h"
 #include "tensor/error.h"
 
 namespace adallava {
 
 double parse_budget(const std::string& text, const std::string& what) {
-  size_t used = 0;
-  double b = 0;
-  try {
-    b = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !std::isfinite(b))
-    throw Error(what + " '" + text + "' is not a number (a fraction of the full model in [0, 1])");
+  const std::optional<double> parsed = parse_finite(text);
+  if (!parsed) throw Error(what + " '" + text + "' is not a number (a fraction of the full model in [0, 1])");
+  const double b = *parsed;
   if (b < 0 || b > 1) throw Error(what + " " + text + " is outside [0, 1] (a fraction of the full model)");
   return b;
 }

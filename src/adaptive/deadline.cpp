@@ -4,20 +4,15 @@
 #include <cstdio>
 
 #include "adaptive/budget.h"
+#include "io/parse_number.h"
 #include "tensor/error.h"
 
 namespace adallava {
 
 double parse_deadline_ms(const std::string& text, const std::string& what) {
-  size_t used = 0;
-  double d = 0;
-  try {
-    d = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !std::isfinite(d))
-    throw Error(what + " '" + text + "' is not a number of milliseconds");
+  const std::optional<double> parsed = parse_finite(text);
+  if (!parsed) throw Error(what + " '" + text + "' is not a number of milliseconds");
+  const double d = *parsed;
   if (d <= 0) throw Error(what + " " + text + " ms is not above 0");
   return d;
 }

@@ -4,6 +4,7 @@
 
 #include "adaptive/budget.h"
 #include "adaptive/deadline.h"
+#include "io/parse_number.h"
 #include "kernels/cpu_features.h"
 #include "tensor/error.h"
 #include "vision/clip_preprocess.h"
@@ -77,16 +78,10 @@ std::vector<int64_t> parse_ids(const std::string& list) {
   while (start <= list.size()) {
     size_t end = list.find(',', start);
     if (end == std::string::npos) end = list.size();
-    std::string item = list.substr(start, end - start);
-    size_t used = 0;
-    int64_t v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size()) throw Error("--ids: '" + item + "' is not an integer token id");
-    ids.push_back(v);
+    const std::string item = list.substr(start, end - start);
+    const std::optional<int64_t> v = parse_integer(item);
+    if (!v) throw Error("--ids: '" + item + "' is not an integer token id");
+    ids.push_back(*v);
     start = end + 1;
   }
   if (ids.empty()) throw Error("--ids: empty list");
