@@ -16,7 +16,7 @@ void register_logits(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* sub = app.add_subcommand("logits", "write the logits of every position to an .npy file");
   o->model.add_to(*sub);
-  o->plan.add_to(*sub);
+  o->plan.add_to(*sub, /*with_deadline=*/false);
   sub->add_option("--image", o->image, "image file");
   sub->add_option("--ids", o->ids, "prompt token ids, comma separated")->required();
   sub->add_option("-o,--output", o->out, "output .npy path")->required();

@@ -97,11 +97,11 @@ std::vector<float> load_pixels(const LlavaModel& model, const std::string& path)
 
 namespace adallava::cli {
 
-void PlanOptions::add_to(CLI::App& app) {
+void PlanOptions::add_to(CLI::App& app, bool with_deadline) {
   auto* b = app.add_option("--budget", budget, "latency budget: fraction of the full model in [0, 1] (AdaLLaVA; default 1)");
-  auto* d = app.add_option("--deadline-ms", deadline_ms,
-                           "finish the whole request within this many ms: the engine picks the budget");
-  b->excludes(d);
+  if (with_deadline)
+    b->excludes(app.add_option("--deadline-ms", deadline_ms,
+                               "finish the whole request within this many ms: the engine picks the budget"));
   app.add_option("--plan", plan,
                  "who picks the plan: scheduler (default), early-exit, random, or a layer list such as 0,1,2,5");
   app.add_option("--plan-seed", plan_seed, "seed of --plan random");

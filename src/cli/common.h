@@ -35,7 +35,7 @@ struct PlanOptions {
   std::string plan = "scheduler";
   uint64_t plan_seed = 0;
 
-  void add_to(CLI::App& app);
+  void add_to(CLI::App& app, bool with_deadline = true);  // logits has no deadline
   PlanRequest resolve() const;  // throws Error for a bad budget or plan
   std::optional<double> deadline() const;  // throws Error for a bad deadline
 };

@@ -152,6 +152,9 @@ TEST(Cli, RunWithADeadlinePicksTheBudgetAndReportsIt) {
   expect_clean_error(run_cli(common + " --deadline-ms -5"), "--deadline-ms");
   expect_clean_error(run_cli(common + " --deadline-ms soon"), "--deadline-ms 'soon' is not a number");
   expect_clean_error(run_cli(common + " --deadline-ms 100 --budget 0.5"), "--budget excludes --deadline-ms");
+  // logits runs no request to time: it has no deadline to ignore.
+  expect_clean_error(run_cli("logits -m " + dir + " --ids 1,2 --deadline-ms 100 -o " + dir + "/never.npy"),
+                     "--deadline-ms");
 }
 
 TEST(Cli, LogitsWithABudgetIncludeTheLatencyToken) {
