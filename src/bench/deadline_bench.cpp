@@ -9,6 +9,7 @@
 #include "adaptive/budget.h"
 #include "adaptive/deadline.h"
 #include "eval/vqa_eval.h"
+#include "report/stats.h"
 #include "synth/questions.h"
 #include "synth/scene.h"
 #include "tensor/error.h"
@@ -65,12 +66,6 @@ Policy parse_policy(const std::string& text, const Engine& e) {
     return p;
   }
   throw OptionError("policy", "'" + text + "' is not adaptive, static or fixed:BUDGET");
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5))];
 }
 
 // One request's outcome.
@@ -204,7 +199,9 @@ nlohmann::json bench_deadline(const Engine& e, const std::vector<BenchRequest>& 
   if (requests.empty()) throw OptionError("requests", "needs at least one request");
   const std::vector<double> at = arrivals(o.arrival, int(requests.size()), o.seed);
   // static: one budget for the deadline from the calibration alone, on the first request's shape.
-  const LatencyModel quiet = e.latency_model();
+  const auto calibration_start = Clock::now();
+  const LatencyModel quiet = e.latency_model();  // calibrates every thread count on first use
+  const double calibration_ms = ms_between(calibration_start, Clock::now());
   const BenchRequest& first = requests.front();
   const RequestShape shape{first.image.has_value(), e.prompt_rows(first.ids, first.image.has_value()),
                            o.max_new_tokens, 0};
@@ -228,6 +225,7 @@ nlohmann::json bench_deadline(const Engine& e, const std::vector<BenchRequest>& 
   const Phases c = e.latency_model().correction();
   return {{"deadline_ms", o.deadline_ms},
           {"calibration", calibration},
+          {"calibration_ms", calibration_ms},
           {"final_correction", {{"vision", c.vision}, {"prefill", c.prefill}, {"decode", c.decode}}},
           {"requests", requests.size()},
           {"arrival", o.arrival.empty() ? "back-to-back" : o.arrival},

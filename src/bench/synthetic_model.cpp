@@ -78,8 +78,8 @@ ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
 }  // namespace
 
 std::vector<std::string> synthetic_presets() {
-  return {"llava-7b",     "llava-13b",     "llava-small",     "llava-tiny",
-          "ada-llava-7b", "ada-llava-13b", "ada-llava-small", "ada-llava-tiny"};
+  return {"llava-7b",     "llava-13b",     "llava-mini",     "llava-small",     "llava-tiny",
+          "ada-llava-7b", "ada-llava-13b", "ada-llava-mini", "ada-llava-small", "ada-llava-tiny"};
 }
 
 ModelConfig synthetic_config(const std::string& preset_name, const std::string& variant) {
@@ -102,6 +102,10 @@ ModelConfig synthetic_config(const std::string& preset_name, const std::string& 
   } else if (preset == "llava-13b") {
     c.text.hidden_size = 5120, c.text.intermediate_size = 13824, c.text.num_layers = 40;
     c.text.num_heads = c.text.num_kv_heads = 40;
+  } else if (preset == "llava-mini") {  // a whole request in about a second on 2 vCPUs: deadline runs
+    c.text.hidden_size = 1024, c.text.intermediate_size = 2816, c.text.num_layers = 16;
+    c.text.num_heads = c.text.num_kv_heads = 16;
+    c.vision = VisionConfig{768, 3072, 12, 12, 3, 224, 32, 1e-5f, "quick_gelu"};  // CLIP ViT-B/32
   } else if (preset == "llava-small") {  // the size of the model this project trains and ships
     c.text.hidden_size = 192, c.text.intermediate_size = 512, c.text.num_layers = 8;
     c.text.num_heads = c.text.num_kv_heads = 6;
@@ -117,7 +121,7 @@ ModelConfig synthetic_config(const std::string& preset_name, const std::string& 
     c.image_token_id = 1000;
   } else {
     throw Error("unknown synthetic preset '" + preset_name +
-                "' (llava-7b, llava-13b, llava-small, llava-tiny, or ada- + one of them)");
+                "' (llava-7b, llava-13b, llava-mini, llava-small, llava-tiny, or ada- + one of them)");
   }
   if (ada) {
     if (variant != "L" && variant != "H") throw OptionError("variant", "'" + variant + "' is not L or H");

@@ -14,6 +14,7 @@
 #include "bench/compute_probe.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
+#include "report/stats.h"
 #include "bench/train_step_bench.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -44,12 +45,6 @@ struct BenchOptions {
 
 void print_json(const nlohmann::json& j, bool one_line) {
   std::printf("%s\n", one_line ? j.dump().c_str() : j.dump(2).c_str());
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -303,7 +298,7 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = app.add_subcommand("bench", "measure speed on a model of real shapes with random weights");
   auto* synthetic =
-      sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b, llava-tiny, or ada- + one of them (AdaLLaVA)");
+      sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b, llava-mini, llava-small, llava-tiny, or ada- + one of them (AdaLLaVA)");
   auto* model = sub->add_option("-m,--model", o->model.model_dir, "with --deadline-ms: a model folder instead");
   synthetic->excludes(model);
   sub->add_option("--deadline-ms", o->deadline_ms, "deadline benchmark: every request's deadline in ms");

@@ -1,5 +1,5 @@
 // adallava eval: exact-match accuracy of a checkpoint on short-answer VQA data, per budget,
-// plan policy and question kind; optionally a markdown report and a plot.
+// plan policy and question kind, or per deadline in ms; optionally a markdown report and a plot.
 #include <omp.h>
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "adaptive/budget.h"
+#include "adaptive/deadline.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/report.h"
@@ -21,7 +22,7 @@ namespace {
 
 struct EvalCliOptions {
   ModelOptions model;
-  std::string data, images, budgets = "1", plans, layers, report;
+  std::string data, images, budgets, plans, layers, report, deadlines;
   int limit = 0;
   uint64_t seed = 0;
   bool json = false;
@@ -37,8 +38,14 @@ std::vector<std::string> split(const std::string& s, char sep = ',') {
 
 void run_eval(const EvalCliOptions& o) {
   eval::EvalOptions e;
+  if (!o.deadlines.empty()) {
+    if (!o.budgets.empty() || !o.plans.empty() || !o.layers.empty())
+      throw Error("--deadline-ms picks each record's budget and plan: give it without --budgets, --plan or --layers");
+    for (const std::string& d : split(o.deadlines)) e.deadlines_ms.push_back(parse_deadline_ms(d, "--deadline-ms element"));
+    if (e.deadlines_ms.empty()) throw Error("--deadline-ms is empty");
+  }
   e.budgets.clear();
-  for (const std::string& b : split(o.budgets)) e.budgets.push_back(parse_budget(b, "--budgets element"));
+  for (const std::string& b : split(o.budgets.empty() ? "1" : o.budgets)) e.budgets.push_back(parse_budget(b, "--budgets element"));
   if (e.budgets.empty()) throw Error("--budgets is empty");
   // Without --plan: the scheduler, unless --layers names the plans.
   e.plans = o.plans.empty() && o.layers.empty() ? std::vector<std::string>{"scheduler"} : split(o.plans);
@@ -74,8 +81,11 @@ void run_eval(const EvalCliOptions& o) {
     std::printf("%s\n", j.dump().c_str());
     return;
   }
+  if (!e.deadlines_ms.empty()) std::printf("%11s %7s %6s %7s ", "deadline ms", "missed", "p50 ms", "p95 ms");
   std::printf("%-11s %6s %9s %9s %7s\n", "plan", "budget", "fraction", "accuracy", "plans");
   for (const eval::EvalResult& r : results) {
+    if (r.deadline_ms)
+      std::printf("%11g %6.1f%% %6.1f %7.1f ", *r.deadline_ms, 100 * r.violation_rate, r.p50_ms, r.p95_ms);
     std::printf("%-11s %6.3g %9.3f %8.1f%% %7d  ", r.plan.c_str(), r.budget, r.executed_fraction,
                 100 * r.all.accuracy(), r.distinct_plans);
     for (const auto& [kind, s] : r.per_kind) std::printf(" %s %.0f%%", kind.c_str(), 100 * s.accuracy());
@@ -97,6 +107,9 @@ void register_eval(CLI::App& app) {
   sub->add_option("--layers", o->layers,
                   "explicit plans, each a comma-separated list of the layers that run, ';' between plans "
                   "(any checkpoint; with --plan as well, both are evaluated)");
+  sub->add_option("--deadline-ms", o->deadlines,
+                  "comma-separated deadlines: each record a whole request (encode, prefill, decode) within D ms, "
+                  "one at a time, the engine picking its budget; reports misses and latency per deadline");
   sub->add_option("--limit", o->limit, "evaluate the first N records only")->check(CLI::Range(1, 1 << 30));
   sub->add_option("--seed", o->seed, "seed of the random plans (record i uses seed + i)");
   sub->add_option("--report", o->report, "folder for report.md and accuracy.svg");

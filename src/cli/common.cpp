@@ -131,6 +131,7 @@ void add_deadline_report(nlohmann::json& j, const Response& r) {
   j["met"] = r.met;
   j["predicted_as_run_ms"] = r.predicted_as_run.total();
   j["narrowed_layers"] = r.narrowed_layers;
+  j["narrowed_before_prefill"] = r.narrowed_before_prefill;
   j["threads"] = r.threads;
   j["predicted_timings_ms"] = {{"vision", r.predicted.vision}, {"prefill", r.predicted.prefill},
                                {"decode", r.predicted.decode}, {"total", r.predicted.total()}};

@@ -2,16 +2,19 @@
 
 #include <algorithm>
 
+#include "adaptive/deadline.h"
+
 namespace adallava {
 
 DeadlineControl::DeadlineControl(const LatencyModel& model, const LlavaModel& llava, double deadline_ms,
-                                 Clock::time_point start, int64_t prompt_rows, int max_new_tokens)
+                                 Clock::time_point start, int64_t prompt_rows, int max_new_tokens, int planned_units)
     : model_(model),
       llava_(llava),
       deadline_ms_(deadline_ms),
       start_(start),
       prompt_rows_(prompt_rows),
-      max_new_tokens_(max_new_tokens) {}
+      max_new_tokens_(max_new_tokens),
+      planned_units_(planned_units) {}
 
 double DeadlineControl::elapsed_ms() const {
   return std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
@@ -62,6 +65,17 @@ void DeadlineControl::before_step(Session& s, const PlanReport& report, int64_t 
   while (n < order.size() && remaining_ms(units(narrower), produced) > left) narrower.layer(order[n++]) = LayerPlan{};
   s.drop_layers(std::vector<int>(order.begin(), order.begin() + long(n)));
   dropped_ += int(n);
+}
+
+void DeadlineControl::before_prefill(PlanRequest& plan) {
+  const AdaLlavaParts* ada = llava_.adaptive();
+  if (!ada) return;
+  const double left = deadline_ms_ - elapsed_ms();
+  RequestShape rest{false, prompt_rows_, max_new_tokens_, planned_units_};
+  while (rest.units > 0 && model_.predict(rest).total() > left) --rest.units;
+  if (rest.units == planned_units_) return;
+  plan.budget = budget_of_units(rest.units, ada->config);
+  dropped_before_prefill_ = planned_units_ - rest.units;
 }
 
 bool DeadlineControl::late(int64_t produced) const {

@@ -1,5 +1,6 @@
-// Keeps a request with a deadline on time while it decodes. Before each decode step it
-// compares the time left with what the latency model predicts for the tokens still to come;
+// Keeps a request with a deadline on time. After the image encode it lowers the budget when
+// the encode ran late (nothing has run in the decoder yet, so any plan is open). Before each
+// decode step it compares the time left with what the latency model predicts for the tokens still to come;
 // when they would not fit it narrows the plan, dropping the gated layers that run in the
 // reverse of the scheduler's preference (the fewest that make the rest fit); and it says when
 // even the narrowest plan cannot produce the next token in time.
@@ -16,14 +17,19 @@ class DeadlineControl {
  public:
   using Clock = std::chrono::steady_clock;
   DeadlineControl(const LatencyModel& model, const LlavaModel& llava, double deadline_ms, Clock::time_point start,
-                  int64_t prompt_rows, int max_new_tokens);
+                  int64_t prompt_rows, int max_new_tokens, int planned_units);
 
+  // After the encode: the largest unit count up to the planned one whose prefill and decode
+  // fit in the time left (the narrowest when none does), as the request's budget.
+  void before_prefill(PlanRequest& plan);
   // Before the decode step that follows `produced` tokens.
   void before_step(Session& s, const PlanReport& report, int64_t produced);
   // Whether the token after `produced` ones would come after the deadline even with the
   // narrowest plan.
   bool late(int64_t produced) const;
   int dropped_layers() const { return dropped_; }
+  // Units given up after the encode (0 when the encode kept to the plan).
+  int dropped_before_prefill() const { return dropped_before_prefill_; }
 
  private:
   double elapsed_ms() const;
@@ -40,7 +46,8 @@ class DeadlineControl {
   Clock::time_point start_;
   int64_t prompt_rows_;
   int max_new_tokens_;
-  int dropped_ = 0;
+  int planned_units_;
+  int dropped_ = 0, dropped_before_prefill_ = 0;
 };
 
 }  // namespace adallava

@@ -183,7 +183,8 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   TextStream stream(tokenizer());
   std::optional<DeadlineControl> control;
   if (lm) {
-    control.emplace(*lm, *model_, *r.deadline_ms, start, shape.prompt_rows, r.max_new_tokens);
+    control.emplace(*lm, *model_, *r.deadline_ms, start, shape.prompt_rows, r.max_new_tokens, shape.units);
+    g.before_prefill = [&](PlanRequest& plan) { control->before_prefill(plan); };
     g.before_step = [&](Session& s, const PlanReport& rep, int64_t produced) { control->before_step(s, rep, produced); };
   }
   bool late = false;  // the next token would come after the deadline
@@ -205,7 +206,9 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   if (lm) {
     out.met = out.total_ms <= *r.deadline_ms;
     out.narrowed_layers = control->dropped_layers();
+    out.narrowed_before_prefill = control->dropped_before_prefill();
     shape.new_tokens = int(out.ids.size());  // what ran, so an early stop does not skew the model
+    shape.units -= out.narrowed_before_prefill;
     // A narrowed decode ran less than any one plan: it says nothing about the decode costs.
     const double decode_ms = out.narrowed_layers ? 0 : gr.decode_ms;
     std::lock_guard<std::mutex> lock(latency_mutex_);

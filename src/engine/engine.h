@@ -63,6 +63,7 @@ struct Response {
   Phases predicted_as_run;  // the same for what ran (its tokens and plan): the model's error
   bool met = true;
   int narrowed_layers = 0;  // gated layers the request stopped running to keep its deadline
+  int narrowed_before_prefill = 0;  // units given up after an encode that ran late
   int threads = 0;          // threads the request ran with (the engine picks them for a deadline)
 };
 

@@ -33,6 +33,13 @@ nlohmann::json results_json(const std::vector<EvalResult>& results) {
                    {"top_plans", top},
                    {"ms_per_record", r.ms_per_record},
                    {"per_kind", per_kind}});
+    if (r.deadline_ms) {
+      nlohmann::json& j = arr.back();
+      j["deadline_ms"] = *r.deadline_ms;
+      j["violation_rate"] = r.violation_rate;
+      j["p50_ms"] = r.p50_ms;
+      j["p95_ms"] = r.p95_ms;
+    }
   }
   return {{"results", arr}};
 }
@@ -60,6 +67,18 @@ std::string markdown_report(const std::vector<EvalResult>& results, const std::s
       o << " " << (it == r.per_kind.end() ? "" : pct(it->second.accuracy())) << " |";
     }
     o << "\n";
+  }
+  // With deadlines: how often each was missed and how long the records took.
+  bool deadline_heading = false;
+  for (const EvalResult& r : results) {
+    if (!r.deadline_ms) continue;
+    if (!deadline_heading)
+      o << "\n| deadline ms | mean budget | missed | p50 ms | p95 ms |\n| --- | --- | --- | --- | --- |\n",
+          deadline_heading = true;
+    char row[160];
+    std::snprintf(row, sizeof row, "| %g | %.3f | %s | %.1f | %.1f |\n", *r.deadline_ms, r.budget,
+                  pct(r.violation_rate).c_str(), r.p50_ms, r.p95_ms);
+    o << row;
   }
   // Where the scheduler varies its plan, which plans it used (random plans vary by design).
   bool heading = false;

@@ -11,6 +11,7 @@
 #include "adaptive/plan_policy.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
+#include "report/stats.h"
 #include "tensor/error.h"
 #include "vision/clip_preprocess.h"
 #include "vision/image.h"
@@ -40,8 +41,8 @@ std::string plan_description(const ExecutionPlan& p) {
 }
 
 struct Outcome {
-  bool correct = false;
-  double fraction = 1, ms = 0;
+  bool correct = false, met = true;
+  double fraction = 1, ms = 0, budget = 1;
   std::string signature;
 };
 
@@ -114,15 +115,51 @@ void answer_record(const Engine& engine, const data::Record& r, size_t index, co
     }
 }
 
+// An error while answering a record, naming the record.
+std::string record_error(const data::Record& r, const std::exception& e) {
+  const std::string what = e.what();
+  return what.find(r.id) != std::string::npos ? what : "record '" + r.id + "': " + what;
+}
+
+// One record as a request with a deadline, through the engine: the image encode counts. A
+// deadline the engine refuses as infeasible is a miss with no answer.
+Outcome answer_with_deadline(const Engine& engine, const data::Record& r, const std::string& images,
+                             double deadline_ms, int max_new_tokens) {
+  const auto [q, a] = question_and_answer(r);
+  Request req;
+  if (!r.image.empty()) req.image = load_image((std::filesystem::path(images) / r.image).string());
+  req.ids = engine.question_ids(q->value, /*add_image_marker=*/false);  // the question has its marker
+  req.max_new_tokens = max_new_tokens;
+  req.deadline_ms = deadline_ms;
+  Outcome oc;
+  try {
+    const Response resp = engine.generate(req);
+    oc.correct = normalise_answer(resp.text) == normalise_answer(a->value);
+    oc.met = resp.met;
+    oc.ms = resp.total_ms;
+    oc.budget = resp.plan.budget;
+    oc.fraction = resp.plan.executed_fraction;
+    oc.signature = plan_description(resp.plan.plan);
+  } catch (const Error&) {  // refused: the narrowest plan cannot make one token in time
+    oc.met = false, oc.fraction = 0, oc.budget = 0;
+    oc.signature = "refused";
+  }
+  return oc;
+}
+
 // Accuracy (overall and per kind), executed fraction, time and the plans used, over every
 // record's outcome at one plan policy and budget (outcome(i) of record i).
 template <class OutcomeOf>
 EvalResult summarise(const std::vector<data::Record>& records, const OutcomeOf& outcome) {
   EvalResult res;
   std::map<std::string, int> uses;
-  double fraction = 0, ms = 0;
+  double fraction = 0, ms = 0, budget = 0;
+  int missed = 0;
+  std::vector<double> latency;
   for (size_t i = 0; i < records.size(); ++i) {
     const Outcome& oc = outcome(i);
+    budget += oc.budget, missed += !oc.met;
+    latency.push_back(oc.ms);
     const std::string kind = records[i].kind.empty() ? "all" : records[i].kind;
     res.all.total++, res.all.correct += oc.correct;
     res.per_kind[kind].total++, res.per_kind[kind].correct += oc.correct;
@@ -132,12 +169,36 @@ EvalResult summarise(const std::vector<data::Record>& records, const OutcomeOf& 
   }
   res.executed_fraction = fraction / double(records.size());
   res.ms_per_record = ms / double(records.size());
+  res.budget = budget / double(records.size());
+  res.violation_rate = missed / double(records.size());
+  res.p50_ms = percentile(latency, 0.5), res.p95_ms = percentile(latency, 0.95);
   res.distinct_plans = int(uses.size());
   res.top_plans.assign(uses.begin(), uses.end());
   std::stable_sort(res.top_plans.begin(), res.top_plans.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   if (res.top_plans.size() > kTopPlans) res.top_plans.resize(kTopPlans);
   return res;
+}
+
+// One result per deadline; the records one after another, each with the machine to itself.
+std::vector<EvalResult> evaluate_deadlines(const Engine& engine, const std::vector<data::Record>& records,
+                                           const std::string& images, const EvalOptions& o) {
+  std::vector<EvalResult> results;
+  for (double d : o.deadlines_ms) {
+    std::vector<Outcome> out;
+    for (const data::Record& r : records) {
+      try {
+        out.push_back(answer_with_deadline(engine, r, images, d, o.max_new_tokens));
+      } catch (const std::exception& e) {
+        throw Error(record_error(r, e));
+      }
+    }
+    EvalResult res = summarise(records, [&](size_t i) -> const Outcome& { return out[i]; });
+    res.plan = "deadline";
+    res.deadline_ms = d;
+    results.push_back(res);
+  }
+  return results;
 }
 
 }  // namespace
@@ -153,6 +214,7 @@ std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::R
   if (!m.adaptive())
     for (double b : o.budgets)
       if (b != 1.0) throw Error(m.dir() + ": budgets below 1 need an AdaLLaVA checkpoint");
+  if (!o.deadlines_ms.empty()) return evaluate_deadlines(engine, records, images, o);
   const size_t P = policies.size(), B = o.budgets.size(), R = records.size();
   std::vector<Outcome> out(R * P * B);  // [record][plan][budget]
   std::string error;
@@ -163,7 +225,7 @@ std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::R
       answer_record(engine, r, i, images, policies, o, out.data() + i * P * B);
     } catch (const std::exception& e) {
 #pragma omp critical
-      if (error.empty()) error = std::string(e.what()).find(r.id) != std::string::npos ? e.what() : "record '" + r.id + "': " + e.what();
+      if (error.empty()) error = record_error(r, e);
     }
   }
   if (!error.empty()) throw Error(error);

@@ -2,9 +2,11 @@
 // each record's first question is asked in the vicuna_v1 template, the answer is decoded
 // greedily and compared with the record's answer after normalisation (case, surrounding space
 // and a final period). Image features are computed once per record and reused by every budget
-// and policy; records run in parallel, one per thread.
+// and policy; records run in parallel, one per thread. With deadlines, each record is instead a
+// whole request through the engine, one at a time, so its latency is its own.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +21,9 @@ namespace adallava::eval {
 struct EvalOptions {
   std::vector<double> budgets = {1.0};
   std::vector<std::string> plans = {"scheduler"};  // scheduler, early-exit, random or "0,1,2,5"
+  // When given: one result per deadline instead, each record a whole request (encode,
+  // prefill, decode) run alone with that deadline, the engine picking its budget.
+  std::vector<double> deadlines_ms;
   int max_new_tokens = 6;
   uint64_t seed = 0;  // random plans: record i uses seed + i
   Precision precision = Precision::F32;
@@ -42,6 +47,10 @@ struct EvalResult {
   // layer run in part as "4[h0.2 m1]", its heads and MLP groups) and how many records ran it.
   std::vector<std::pair<std::string, int>> top_plans;
   double ms_per_record = 0;  // prefill + decode, summed over threads
+  // With a deadline (then budget is the mean budget the engine picked): the share of records
+  // that missed it (refused ones included) and the records' latency percentiles.
+  std::optional<double> deadline_ms;
+  double violation_rate = 0, p50_ms = 0, p95_ms = 0;
 };
 
 std::string normalise_answer(const std::string& s);

@@ -188,8 +188,10 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   Session s(model, r.prompt_rows + max_new, opts.precision);
   Sampler sampler(opts.sampling);
   std::vector<float> logits;
+  PlanRequest plan = opts.plan;
+  if (opts.before_prefill) opts.before_prefill(plan);
   const auto t1 = clock::now();
-  r.plan = s.prefill(embeds.data(), rows, opts.plan, logits);
+  r.plan = s.prefill(embeds.data(), rows, plan, logits);
   r.prefill_ms = ms_since(t1);
   const auto t2 = clock::now();
   for (int64_t step = 0; step < max_new; ++step) {

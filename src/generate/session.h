@@ -72,6 +72,9 @@ struct GenerateOptions {
   Precision precision = Precision::F32;
   PlanRequest plan;
   std::function<bool(int64_t)> on_token;  // called for each generated id; false stops the request
+  // Called after the image encode, before the prefill, with the plan request it will run (a
+  // deadline controller lowers the budget here when the encode took longer than planned).
+  std::function<void(PlanRequest&)> before_prefill;
   // Called before each decode step with the session, the prefill's plan report and the tokens
   // generated so far (a deadline controller narrows the plan here).
   std::function<void(Session&, const PlanReport&, int64_t)> before_step;

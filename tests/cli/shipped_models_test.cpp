@@ -89,6 +89,32 @@ TEST_P(ShippedModels, AccurateAtFullBudgetAndTheSchedulerBeatsTheBaselinesBelow)
   EXPECT_GE(acc(0.625, "scheduler"), acc(0.625, "random") + 0.05);
 }
 
+// eval --deadline-ms: each record a whole request with the deadline. A generous one buys the
+// full model (the same answers as budget 1, none missed); one no plan can meet refuses every
+// record (all missed, none answered); with --budgets it is a usage error.
+TEST_P(ShippedModels, EvalWithADeadlinePerRecord) {
+  const std::string model = kModels + "/adallava-tiny-" + GetParam();
+  const std::string common = "eval -m " + model + " --data " + dir_->file("fresh/test.json") + " --images " +
+                             dir_->file("fresh/images") + " --limit 40 --json";
+  Result r = run_cli(common + " --deadline-ms 60000,0.001");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json d = nlohmann::json::parse(r.out)["results"];
+  ASSERT_EQ(d.size(), 2u) << r.out;
+  r = run_cli(common + " --budgets 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json full = nlohmann::json::parse(r.out)["results"][0];
+  EXPECT_EQ(d[0]["plan"], "deadline");
+  EXPECT_EQ(d[0]["deadline_ms"].get<double>(), 60000);
+  EXPECT_EQ(d[0]["violation_rate"].get<double>(), 0);
+  EXPECT_EQ(d[0]["budget"].get<double>(), 1);
+  EXPECT_EQ(d[0]["accuracy"], full["accuracy"]);
+  EXPECT_GT(d[0]["p95_ms"].get<double>(), 0);
+  EXPECT_EQ(d[1]["violation_rate"].get<double>(), 1);
+  EXPECT_EQ(d[1]["accuracy"].get<double>(), 0);
+  expect_clean_error(run_cli(common + " --deadline-ms 100 --budgets 0.5"), "--deadline-ms");
+  expect_clean_error(run_cli(common + " --deadline-ms 100,x"), "--deadline-ms element 'x' is not a number");
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, ShippedModels, ::testing::Values("L", "H"));
 
 // The README's main command: one shipped model, one example image, a budget; the answer, the

@@ -1,8 +1,11 @@
-// The deadline controller against a latency model of given costs: it narrows a request that
+// The deadline controller against a latency model of given costs: it lowers the budget of a
+// request whose encode ran late to what still fits, narrows a request that
 // fell behind by the fewest gated layers that make the rest fit, the scheduler's least
 // preferred first, leaves one on time alone, and calls the next token late only when even the
 // narrowest plan cannot make it.
 #include "engine/deadline_control.h"
+
+#include "adaptive/budget.h"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +40,7 @@ TEST(DeadlineControl, DropsTheLeastPreferredLayersThatMakeTheRestFit) {
     const double left = 3.0 * (P + keep) + 1.5;  // the test's own run time eats into the 1.5 ms slack
     const double deadline = 1000;
     DeadlineControl c(lm, *m, deadline, DeadlineControl::Clock::now() - std::chrono::microseconds(int64_t((deadline - left) * 1000)),
-                      T + 1, max_new);
+                      T + 1, max_new, G);
     c.before_step(s, rep, 1);
     EXPECT_EQ(c.dropped_layers(), G - keep);
     std::vector<std::pair<float, int>> by_logit;  // the gated layers still running have the highest logits
@@ -57,8 +60,38 @@ TEST(DeadlineControl, TheNextTokenIsLateOnlyWhenTheNarrowestPlanMissesIt) {
   const LatencyModel lm(UnitShape{double(P), 1}, k);
   const auto now = DeadlineControl::Clock::now();
   // P ms a step at the narrowest plan: late once less than that is left.
-  EXPECT_TRUE(DeadlineControl(lm, *m, 100, now - std::chrono::milliseconds(100 - P + 1), 10, 8).late(1));
-  EXPECT_FALSE(DeadlineControl(lm, *m, 100, now - std::chrono::milliseconds(100 - P - 5), 10, 8).late(1));
+  EXPECT_TRUE(DeadlineControl(lm, *m, 100, now - std::chrono::milliseconds(100 - P + 1), 10, 8, 0).late(1));
+  EXPECT_FALSE(DeadlineControl(lm, *m, 100, now - std::chrono::milliseconds(100 - P - 5), 10, 8, 0).late(1));
+}
+
+TEST(DeadlineControl, AnEncodeThatRanLateLowersTheBudgetBeforeThePrefill) {
+  const std::string dir = test::fixture("adallava_tiny_L");
+  auto m = LlavaModel::load(dir);
+  const AdaConfig& a = m->adaptive()->config;
+  const int P = a.num_prefix_layers, G = a.num_gated_layers;
+  // 1 ms per layer per prompt row, nothing else: a prompt of 10 rows costs 10 (P + u) ms.
+  Costs k;
+  k.layer_prefill_row = 1;
+  const LatencyModel lm(UnitShape{double(P), 1}, k);
+  const int64_t rows = 10;
+  for (int fits = 0; fits <= G; ++fits) {
+    SCOPED_TRACE(fits);
+    const double left = double(rows) * (P + fits) + 5;  // the test's own run time eats into the 5 ms slack
+    const double deadline = 1000;
+    DeadlineControl c(lm, *m, deadline, DeadlineControl::Clock::now() - std::chrono::microseconds(int64_t((deadline - left) * 1000)),
+                      rows, 1, G);
+    PlanRequest plan;
+    c.before_prefill(plan);
+    EXPECT_EQ(c.dropped_before_prefill(), G - fits);
+    EXPECT_EQ(budget_units(plan.budget, a), fits);
+  }
+  // On time: the plan is left alone.
+  DeadlineControl on_time(lm, *m, 1000, DeadlineControl::Clock::now(), rows, 1, G);
+  PlanRequest plan;
+  plan.budget = 0.5;
+  on_time.before_prefill(plan);
+  EXPECT_EQ(plan.budget, 0.5);
+  EXPECT_EQ(on_time.dropped_before_prefill(), 0);
 }
 
 }  // namespace
