@@ -15,10 +15,11 @@ constexpr int kProbeMaxRuns = 50;          // or this many times (after one warm
 constexpr double kQuickVisionMs = 250;     // an encode predicted under this is timed for real
 constexpr double kGiga = 1e9, kMsPerS = 1e3;
 
-// Median ms of f over repeated runs, after one run that warms caches and faults pages in.
+// Median ms of f over repeated runs, after one run that warms caches and faults pages in
+// (unless an earlier probe touched the same weights).
 template <class F>
-double median_ms(const F& f) {
-  f();
+double median_ms(const F& f, bool warm_up = true) {
+  if (warm_up) f();
   std::vector<double> ms;
   double total = 0;
   while (int(ms.size()) < kProbeMinRuns || (total < kProbeMinMs && int(ms.size()) < kProbeMaxRuns)) {
@@ -68,7 +69,7 @@ LatencyModel LatencyModel::calibrate(const LlavaModel& m, Precision p) {
   };
   Costs k;
   k.layer_decode = median_ms([&] { layer(1); });
-  const double prefill_ms = median_ms([&] { layer(kProbeRows); });
+  const double prefill_ms = median_ms([&] { layer(kProbeRows); }, /*warm_up=*/false);  // the decode probe warmed it
   k.layer_prefill_row = prefill_ms / kProbeRows;
   k.head = median_ms([&] {
     d.final_norm(normed.data(), x.data(), 1);

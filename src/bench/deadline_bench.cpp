@@ -226,6 +226,8 @@ nlohmann::json bench_deadline(const Engine& e, const std::vector<BenchRequest>& 
   return {{"deadline_ms", o.deadline_ms},
           {"calibration", calibration},
           {"calibration_ms", calibration_ms},
+          {"calibration_cached", e.calibration_cached()},
+          {"calibration_file", e.calibration_file()},
           {"final_correction", {{"vision", c.vision}, {"prefill", c.prefill}, {"decode", c.decode}}},
           {"requests", requests.size()},
           {"arrival", o.arrival.empty() ? "back-to-back" : o.arrival},

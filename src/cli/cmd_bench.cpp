@@ -210,7 +210,7 @@ void deadline_bench(const BenchOptions& o) {
     const ModelConfig cfg = synthetic_config(o.preset, o.variant);
     const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
     double build_s = 0;
-    engine = std::make_unique<Engine>(build_model(o, cfg, dtype, &build_s), EngineOptions{});
+    engine = std::make_unique<Engine>(build_model(o, cfg, dtype, &build_s), o.model.engine_options());
   }
   const std::vector<BenchRequest> requests = engine->tokenizer() && engine->model().has_vision()
                                                  ? scene_requests(*engine, d.requests, d.seed)
@@ -306,6 +306,7 @@ void register_bench(CLI::App& app) {
       ->check(CLI::Range(1, 100000));
   sub->add_option("--arrival", o->deadline.arrival, "with --deadline-ms: poisson:RATE (requests/s); default back to back");
   sub->add_option("--policy", o->policies, "with --deadline-ms: adaptive, static, fixed:BUDGET (comma separated)");
+  ModelOptions::add_calibration_cache(*sub, o->model.calibration_cache);
   sub->add_option("--seed", o->deadline.seed, "with --deadline-ms: seed of the requests and arrivals");
   sub->add_option("--plot", o->plot, "with --deadline-ms: latency over time as SVG (and its -budget twin)");
   sub->add_option("--load-log", o->load_log, "with --plot: bench/contention.sh's --log, to show when the load was on");

@@ -19,6 +19,19 @@ void ModelOptions::add_to(CLI::App& app, bool model_required) {
   app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--kernels", kernels,
                  "kernel set: auto (the fastest per operation), portable, avx2, avx512, avx512-bf16 or amx");
+  add_calibration_cache(app, calibration_cache);
+}
+
+void ModelOptions::add_calibration_cache(CLI::App& app, std::string& into) {
+  app.add_option("--calibration-cache", into,
+                 "folder for the latency calibration a deadline needs, read back by later runs of this model on "
+                 "this CPU (default: $ADALLAVA_CACHE_DIR, $XDG_CACHE_HOME/adallava or ~/.cache/adallava); off: none");
+}
+
+EngineOptions ModelOptions::engine_options() const {
+  EngineOptions eo;
+  if (!calibration_cache.empty()) eo.calibration_cache = calibration_cache == "off" ? "" : calibration_cache;
+  return eo;
 }
 
 std::unique_ptr<LlavaModel> ModelOptions::load() const {
@@ -37,7 +50,7 @@ Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
 
 std::unique_ptr<Engine> ModelOptions::load_engine() const {
   auto model = load();
-  EngineOptions eo;
+  EngineOptions eo = engine_options();
   eo.precision = resolve_precision(*model);
   return std::make_unique<Engine>(std::move(model), eo);
 }

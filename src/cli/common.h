@@ -21,8 +21,11 @@ struct ModelOptions {
   std::string precision;  // "", "f32", "bf16"
   std::string kernels;    // "", "auto" or a kernel set name
   int threads = 0;
+  std::string calibration_cache;  // "": the default folder; "off": none
 
   void add_to(CLI::App& app, bool model_required = true);
+  static void add_calibration_cache(CLI::App& app, std::string& into);
+  EngineOptions engine_options() const;  // the calibration cache (the precision needs the model)
   std::unique_ptr<LlavaModel> load() const;     // also applies threads and kernels
   std::unique_ptr<Engine> load_engine() const;  // the same, with the tokenizer and the precision
   Precision resolve_precision(const LlavaModel& m) const;

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "adaptive/deadline.h"
+#include "adaptive/latency_cache.h"
 #include "engine/deadline_control.h"
 #include "kernels/cpu_features.h"
 #include "tensor/error.h"
@@ -68,6 +69,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions
 
 Engine::Engine(std::unique_ptr<LlavaModel> model, const EngineOptions& options) : model_(std::move(model)) {
   precision_ = options.precision ? *options.precision : default_precision(*model_);
+  cache_dir_ = options.calibration_cache ? *options.calibration_cache : default_cache_dir();
   if (fs::exists(fs::path(model_->dir()) / "tokenizer.model")) {
     tokenizer_ = Tokenizer::load(model_->dir());
     // llava-hf checkpoints mark the image with an added "<image>" token of the image token id.
@@ -108,15 +110,40 @@ std::vector<float> Engine::pixels(const RgbImage& image) const {
 }
 
 std::vector<LatencyModel>& Engine::latency_models() const {
-  if (latency_.empty()) {
-    const int most = omp_get_max_threads();
-    for (int t = 1; t <= most; ++t) {
-      omp_set_num_threads(t);
-      latency_.push_back(LatencyModel::calibrate(*model_, precision_));
-    }
-    omp_set_num_threads(most);
+  if (!latency_.empty()) return latency_;
+  const int most = omp_get_max_threads();
+  const nlohmann::json key = calibration_key(*model_, precision_, most);
+  if (!cache_dir_.empty()) calibration_file_ = adallava::calibration_file(cache_dir_, key);
+  if (const auto cached = calibration_file_.empty() ? std::nullopt : read_calibration(calibration_file_, key)) {
+    for (const Costs& k : *cached) latency_.emplace_back(UnitShape::of(*model_), k);
+    calibration_cached_ = true;
+    return latency_;
+  }
+  std::vector<Costs> costs;
+  for (int t = 1; t <= most; ++t) {
+    omp_set_num_threads(t);
+    latency_.push_back(LatencyModel::calibrate(*model_, precision_));
+    costs.push_back(latency_.back().costs());
+  }
+  omp_set_num_threads(most);
+  try {
+    if (!calibration_file_.empty()) write_calibration(calibration_file_, key, costs);
+  } catch (const Error&) {  // a read-only cache folder: calibrate in every process instead
+    calibration_file_.clear();
   }
   return latency_;
+}
+
+std::string Engine::calibration_file() const {
+  std::lock_guard<std::mutex> lock(latency_mutex_);
+  latency_models();
+  return calibration_file_;
+}
+
+bool Engine::calibration_cached() const {
+  std::lock_guard<std::mutex> lock(latency_mutex_);
+  latency_models();
+  return calibration_cached_;
 }
 
 LatencyModel Engine::latency_model(int threads) const {

@@ -21,6 +21,8 @@ namespace adallava {
 struct EngineOptions {
   std::string vision_tower;              // CLIP folder for original-layout checkpoints without one
   std::optional<Precision> precision;    // default: bf16 for bf16 weights where the CPU has a bf16 kernel
+  // Folder of calibration files (adaptive/latency_cache.h); default: default_cache_dir(); "": none.
+  std::optional<std::string> calibration_cache;
 };
 
 // One request. The prompt is either a question (wrapped in the chat template, with the image
@@ -91,6 +93,10 @@ class Engine {
   // A copy of the latency model of a thread count (0: the most threads), calibrated on first
   // use, then corrected by every request with a deadline that ran with that many threads.
   LatencyModel latency_model(int threads = 0) const;
+  // The calibration file the latency models came from or went to ("" without a cache), and
+  // whether they were read from it rather than measured. Calibrates on first use.
+  std::string calibration_file() const;
+  bool calibration_cached() const;
   // The decoder rows a request's prompt takes (image rows and latency token included).
   int64_t prompt_rows(const std::vector<int64_t>& ids, bool image) const;
   // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA.
@@ -109,6 +115,9 @@ class Engine {
   Precision precision_;
   mutable std::mutex latency_mutex_;
   mutable std::vector<LatencyModel> latency_;  // [threads - 1]
+  std::string cache_dir_;
+  mutable std::string calibration_file_;
+  mutable bool calibration_cached_ = false;
 };
 
 // The default precision for a model on this CPU.
