@@ -3,7 +3,7 @@
 # a seed makes reproducible. The load always stops when the command exits, on Ctrl-C, or on
 # any error.
 #
-#   bench/contention.sh SCHEDULE [--seed N] [--period S] [--log FILE] -- COMMAND [ARGS...]
+#   bench/contention.sh SCHEDULE [--seed N] [--period S] [--loads L,L] [--log FILE] -- COMMAND [ARGS...]
 #
 # SCHEDULE:
 #   quiet        no load (the baseline)
@@ -11,8 +11,8 @@
 #   cpu2:PCT     two CPU spinners at PCT%
 #   stream       a memory-bandwidth hog (STREAM copy/scale/add/triad)
 #   switch       quiet and loaded in turn, each phase --period seconds long (default 3) times a
-#                factor in [0.5, 1.5), the load of each loaded phase drawn from cpu1:100,
-#                cpu2:50, cpu2:100 and stream; lengths and loads follow from --seed
+#                factor in [0.5, 1.5), the load of each loaded phase drawn from --loads
+#                (default cpu1:100,cpu2:50,cpu2:100,stream); lengths and loads follow from --seed
 # --log FILE gets one line per phase: its start (seconds since the epoch), then the load.
 set -euo pipefail
 
@@ -20,12 +20,13 @@ usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 schedule=$1
 shift
-seed=1 period=3 log=/dev/null
+seed=1 period=3 log=/dev/null loads_list=cpu1:100,cpu2:50,cpu2:100,stream
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case $1 in
     --seed) seed=$2; shift 2 ;;
     --period) period=$2; shift 2 ;;
     --log) log=$2; shift 2 ;;
+    --loads) loads_list=$2; shift 2 ;;
     *) echo "contention.sh: unknown option '$1'" >&2; usage ;;
   esac
 done
@@ -46,6 +47,12 @@ check_load() {
   esac
 }
 [ "$schedule" = switch ] || check_load "$schedule"
+IFS=, read -r -a loads <<<"$loads_list"
+[ ${#loads[@]} -gt 0 ] || { echo "contention.sh: --loads is empty" >&2; exit 2; }
+for l in "${loads[@]}"; do
+  [ "$l" != quiet ] || { echo "contention.sh: --loads: quiet is not a load" >&2; exit 2; }
+  check_load "$l"
+done
 
 load_pid=""
 start_load() {  # one load kind, in the background
@@ -75,7 +82,7 @@ drive() {
     start_load "$schedule"
     while true; do sleep 3600 & wait $! || true; done
   fi
-  local loads=(cpu1:100 cpu2:50 cpu2:100 stream) loaded=0 kind len
+  local loaded=0 kind len
   RANDOM=$seed
   while true; do
     kind=quiet

@@ -33,7 +33,7 @@ DeadlinePlan plan_for_deadline(const LatencyModel& model, const AdaConfig* a, do
     plan.units = u;
     plan.budget = a ? budget_of_units(u, *a) : 1.0;
     plan.predicted = model.predict(shape);
-    if (plan.predicted.total() <= deadline_ms) return plan;
+    if (plan.predicted.total() * model.margin() <= deadline_ms) return plan;
   }
   RequestShape narrowest = shape;
   narrowest.units = 0;
@@ -43,7 +43,7 @@ DeadlinePlan plan_for_deadline(const LatencyModel& model, const AdaConfig* a, do
     char msg[160];
     std::snprintf(msg, sizeof msg, "deadline %g ms cannot be met: the narrowest plan needs about %.0f ms for one token",
                   deadline_ms, minimum);
-    throw Error(msg);
+    throw InfeasibleDeadline(msg);
   }
   return plan;  // the narrowest plan; the request stops when the deadline comes
 }

@@ -136,9 +136,33 @@ double LatencyModel::Ratios::median() const {
 
 void LatencyModel::relax() {
   vision_.add(1), prefill_.add(1), decode_.add(1);
+  spread_n_ = 0;
+  idle_ = 0;
+}
+
+void LatencyModel::idle() {
+  constexpr int kIdleRelax = 8;  // long enough that a load still there is not tried every other request
+  if (++idle_ >= kIdleRelax) relax();
+}
+
+double LatencyModel::margin() const {
+  constexpr int kMinSeen = 4;
+  constexpr double kMax = 2;
+  const int n = std::min(spread_n_, int(spread_.size()));
+  if (n < kMinSeen) return 1;
+  std::array<double, 8> s = spread_;
+  std::sort(s.begin(), s.begin() + n);
+  return std::clamp(s[size_t(0.75 * (n - 1) + 0.5)], 1.0, kMax);  // the nearest rank
 }
 
 void LatencyModel::observe(const Phases& predicted, const Phases& measured) {
+  idle_ = 0;
+  // The whole request's ratio, over the phases measured, against the prediction it was planned by.
+  double pred = 0, got = 0;
+  for (auto [p, m] : {std::pair{predicted.vision, measured.vision}, std::pair{predicted.prefill, measured.prefill},
+                      std::pair{predicted.decode, measured.decode}})
+    if (p > 0 && m > 0) pred += p, got += m;
+  if (pred > 0) spread_[size_t(spread_n_++ % int(spread_.size()))] = got / pred;
   const Phases k = correction();
   // Ratios against the uncorrected prediction, so each one stands on its own.
   auto fold = [](Ratios& r, double pred, double k_now, double got) {

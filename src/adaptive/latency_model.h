@@ -59,12 +59,21 @@ class LatencyModel {
   // calibration counting as ratios of 1 until replaced: one outlier does not move it, a lasting
   // change in load does after two requests.
   void observe(const Phases& predicted, const Phases& measured);
-  // A vote for the calibration (a ratio of 1 in every phase), when a refused request brought
-  // no measurement: a model made pessimistic by a load that has gone comes back to try again.
+  // A vote for the calibration (a ratio of 1 in every phase), and the margin back to 1 until
+  // new requests are seen: when a refused request brought no measurement, or when this model
+  // went unused for a while (another thread count won). A model made pessimistic by a load
+  // that has gone comes back to try again.
   void relax();
+  // Called when a request ran under another model: every kIdleRelax such requests, relax().
+  void idle();
 
   const Costs& costs() const { return costs_; }
   Phases correction() const;
+  // How much slack a plan keeps: the upper quartile of the last eight requests' measured /
+  // predicted totals (at least 1, at most 2; 1 until four requests were seen). Quiet, the
+  // corrected predictions hit and this is about 1; under a load that comes and goes they
+  // scatter, and a plan that must finish in time leaves room for the slow side.
+  double margin() const;
 
  private:
   struct Ratios {
@@ -80,6 +89,9 @@ class LatencyModel {
   UnitShape units_;
   Costs costs_;
   Ratios vision_, prefill_, decode_;
+  std::array<double, 8> spread_{};  // the last requests' measured / predicted totals
+  int spread_n_ = 0;
+  int idle_ = 0;  // requests run under other models since this one was last used or relaxed
 };
 
 }  // namespace adallava

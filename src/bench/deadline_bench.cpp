@@ -70,7 +70,7 @@ Policy parse_policy(const std::string& text, const Engine& e) {
 
 // One request's outcome.
 struct Outcome {
-  double latency_ms = 0, budget = 1, executed_fraction = 1, prediction_error = 0, threads = 0;
+  double latency_ms = 0, budget = 1, executed_fraction = 1, prediction_error = 0, threads = 0, planning_ms = 0;
   bool met = false, correct = false, answered = false;
   double start_ms = 0;  // since the policy's first request
   double epoch_s = 0;   // the arrival, seconds since the epoch (to line up with a load log)
@@ -91,6 +91,7 @@ Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double
     o.budget = resp.plan.budget;
     o.executed_fraction = resp.plan.executed_fraction;
     o.threads = resp.threads;
+    o.planning_ms = resp.planning_ms;
     if (resp.deadline_ms) {  // the model's error on what ran (the plan was for every token)
       const double ran = resp.vision_ms + resp.prefill_ms + resp.decode_ms;
       o.prediction_error = std::abs(resp.predicted_as_run.total() - ran) / ran;
@@ -98,7 +99,7 @@ Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double
     o.answered = true;
     if (!br.answer.empty() && e.tokenizer())
       o.correct = eval::normalise_answer(resp.text) == eval::normalise_answer(br.answer);
-  } catch (const Error&) {  // an infeasible deadline: refused, so missed
+  } catch (const InfeasibleDeadline&) {  // refused, so missed
     o.latency_ms = 0;
   }
   return o;
@@ -107,9 +108,10 @@ Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double
 nlohmann::json summary(const Policy& p, const std::vector<Outcome>& out, double wall_s, bool answers_known) {
   std::vector<double> lat, err;
   int missed = 0, correct = 0, good = 0;
-  double budget = 0, fraction = 0, threads = 0;
+  double budget = 0, fraction = 0, threads = 0, planning = 0, total = 0;
   for (const Outcome& o : out) {
     threads += o.threads;
+    planning += o.planning_ms, total += o.latency_ms;
     lat.push_back(o.latency_ms);
     if (o.prediction_error > 0) err.push_back(o.prediction_error);
     missed += !o.met;
@@ -126,6 +128,7 @@ nlohmann::json summary(const Policy& p, const std::vector<Outcome>& out, double 
                       {"mean_budget", budget / n},
                       {"mean_executed_fraction", fraction / n},
                       {"mean_threads", threads / n},
+                      {"planning_fraction", total > 0 ? planning / total : 0},
                       {"wall_s", wall_s}};
   j["accuracy"] = answers_known ? nlohmann::json(correct / n) : nlohmann::json(nullptr);
   j["goodput"] = answers_known ? nlohmann::json(good / wall_s) : nlohmann::json(nullptr);
@@ -188,7 +191,12 @@ std::vector<BenchRequest> random_requests(const Engine& e, int n, int prompt_tok
       r.image = std::move(img);
       r.ids.push_back(c.image_token_id);
     }
-    for (int t = 0; t < prompt_tokens; ++t) r.ids.push_back(int64_t(rng() % uint64_t(c.text.vocab_size - 1)));
+    for (int t = 0; t < prompt_tokens; ++t) {
+      int64_t id;
+      do id = int64_t(rng() % uint64_t(c.text.vocab_size - 1));
+      while (id == c.image_token_id);  // one image marker per prompt
+      r.ids.push_back(id);
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -209,7 +217,7 @@ nlohmann::json bench_deadline(const Engine& e, const std::vector<BenchRequest>& 
   double static_budget = ada ? budget_of_units(0, ada->config) : 1.0;  // the narrowest, if none fits
   try {
     static_budget = plan_for_deadline(quiet, ada ? &ada->config : nullptr, o.deadline_ms, shape).budget;
-  } catch (const Error&) {
+  } catch (const InfeasibleDeadline&) {
   }
   nlohmann::json results = nlohmann::json::array();
   for (const std::string& name : o.policies) {
@@ -229,6 +237,7 @@ nlohmann::json bench_deadline(const Engine& e, const std::vector<BenchRequest>& 
           {"calibration_cached", e.calibration_cached()},
           {"calibration_file", e.calibration_file()},
           {"final_correction", {{"vision", c.vision}, {"prefill", c.prefill}, {"decode", c.decode}}},
+          {"final_margin", e.latency_model().margin()},
           {"requests", requests.size()},
           {"arrival", o.arrival.empty() ? "back-to-back" : o.arrival},
           {"static_budget", static_budget},

@@ -146,6 +146,7 @@ void add_deadline_report(nlohmann::json& j, const Response& r) {
   j["narrowed_layers"] = r.narrowed_layers;
   j["narrowed_before_prefill"] = r.narrowed_before_prefill;
   j["threads"] = r.threads;
+  j["planning_ms"] = r.planning_ms;
   j["predicted_timings_ms"] = {{"vision", r.predicted.vision}, {"prefill", r.predicted.prefill},
                                {"decode", r.predicted.decode}, {"total", r.predicted.total()}};
 }

@@ -33,7 +33,7 @@ int DeadlineControl::units(const ExecutionPlan& plan) const {
 double DeadlineControl::remaining_ms(int units, int64_t produced) const {
   double ms = 0;
   for (int64_t k = produced; k < max_new_tokens_; ++k) ms += model_.decode_token_ms(units, prompt_rows_ + k - 1);
-  return ms;
+  return ms * model_.margin();
 }
 
 std::vector<int> DeadlineControl::drop_order(const ExecutionPlan& plan, const PlanReport& report) const {
@@ -72,14 +72,14 @@ void DeadlineControl::before_prefill(PlanRequest& plan) {
   if (!ada) return;
   const double left = deadline_ms_ - elapsed_ms();
   RequestShape rest{false, prompt_rows_, max_new_tokens_, planned_units_};
-  while (rest.units > 0 && model_.predict(rest).total() > left) --rest.units;
+  while (rest.units > 0 && model_.predict(rest).total() * model_.margin() > left) --rest.units;
   if (rest.units == planned_units_) return;
   plan.budget = budget_of_units(rest.units, ada->config);
   dropped_before_prefill_ = planned_units_ - rest.units;
 }
 
 bool DeadlineControl::late(int64_t produced) const {
-  return elapsed_ms() + model_.decode_token_ms(0, prompt_rows_ + produced - 1) > deadline_ms_;
+  return elapsed_ms() + model_.decode_token_ms(0, prompt_rows_ + produced - 1) * model_.margin() > deadline_ms_;
 }
 
 }  // namespace adallava

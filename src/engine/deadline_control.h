@@ -1,4 +1,5 @@
-// Keeps a request with a deadline on time. After the image encode it lowers the budget when
+// Keeps a request with a deadline on time; every prediction it makes keeps the latency
+// model's margin of slack, as the plan did. After the image encode it lowers the budget when
 // the encode ran late (nothing has run in the decoder yet, so any plan is open). Before each
 // decode step it compares the time left with what the latency model predicts for the tokens still to come;
 // when they would not fit it narrows the plan, dropping the gated layers that run in the

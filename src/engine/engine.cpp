@@ -156,21 +156,28 @@ int Engine::plan_deadline(double deadline_ms, RequestShape& shape, GenerateOptio
   std::lock_guard<std::mutex> lock(latency_mutex_);
   std::vector<LatencyModel>& models = latency_models();
   const AdaLlavaParts* ada = model_->adaptive();
+  // The thread count the models predict runs the whole plan fastest now (with its margin),
+  // then the largest plan that fits with it: the slack goes to the deadline, not to a slower
+  // configuration that happens to fit a few more units.
   std::optional<DeadlinePlan> best;
+  double best_speed = 0;
   int threads = 0;
   std::string refusal;
+  RequestShape whole = shape;
+  whole.units = ada ? ada->config.max_units() : 0;
   for (int t = 1; t <= int(models.size()); ++t) {
+    const LatencyModel& m = models[size_t(t - 1)];
     try {
-      const DeadlinePlan p = plan_for_deadline(models[size_t(t - 1)], ada ? &ada->config : nullptr, deadline_ms, shape);
-      if (!best || p.units > best->units || (p.units == best->units && p.predicted.total() < best->predicted.total()))
-        best = p, threads = t;
-    } catch (const Error& e) {
+      const DeadlinePlan p = plan_for_deadline(m, ada ? &ada->config : nullptr, deadline_ms, shape);
+      const double speed = m.predict(whole).total() * m.margin();
+      if (!best || speed < best_speed) best = p, best_speed = speed, threads = t;
+    } catch (const InfeasibleDeadline& e) {
       refusal = e.what();
     }
   }
   if (!best) {  // every thread count refused it: no measurement will come, so relax them all
     for (LatencyModel& m : models) m.relax();
-    throw Error(refusal);
+    throw InfeasibleDeadline(refusal);
   }
   g.plan.budget = best->budget;
   shape.units = best->units;
@@ -201,25 +208,33 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   RequestShape shape{r.image.has_value(), prompt_rows(out.prompt_ids, r.image.has_value()), r.max_new_tokens, 0};
   const int most_threads = omp_get_max_threads();
   std::optional<LatencyModel> lm;
-  if (r.deadline_ms) {
+  // Time spent deciding, so the benchmark can show what planning costs a request.
+  const auto timed = [&out](auto&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    out.planning_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  if (r.deadline_ms) timed([&] {
     out.threads = plan_deadline(*r.deadline_ms, shape, g, out);
     lm = latency_model(out.threads);
-  }
+  });
   ThreadCount threads_for_request(out.threads ? out.threads : most_threads);
   out.threads = omp_get_max_threads();
   TextStream stream(tokenizer());
   std::optional<DeadlineControl> control;
   if (lm) {
     control.emplace(*lm, *model_, *r.deadline_ms, start, shape.prompt_rows, r.max_new_tokens, shape.units);
-    g.before_prefill = [&](PlanRequest& plan) { control->before_prefill(plan); };
-    g.before_step = [&](Session& s, const PlanReport& rep, int64_t produced) { control->before_step(s, rep, produced); };
+    g.before_prefill = [&](PlanRequest& plan) { timed([&] { control->before_prefill(plan); }); };
+    g.before_step = [&](Session& s, const PlanReport& rep, int64_t produced) {
+      timed([&] { control->before_step(s, rep, produced); });
+    };
   }
   bool late = false;  // the next token would come after the deadline
   int64_t produced = 0;
   g.on_token = [&](int64_t id) {
     ++produced;
     if (on_token && !on_token(TokenEvent{id, stream.push(id)})) return false;
-    late = control && control->late(produced);
+    if (control) timed([&] { late = control->late(produced); });
     return !late;
   };
   GenerateResult gr = adallava::generate(*model_, out.prompt_ids, r.image ? px.data() : nullptr, g);
@@ -239,9 +254,12 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
     // A narrowed decode ran less than any one plan: it says nothing about the decode costs.
     const double decode_ms = out.narrowed_layers ? 0 : gr.decode_ms;
     std::lock_guard<std::mutex> lock(latency_mutex_);
-    LatencyModel& m = latency_models()[size_t(out.threads - 1)];
+    std::vector<LatencyModel>& models = latency_models();
+    LatencyModel& m = models[size_t(out.threads - 1)];
     out.predicted_as_run = m.predict(shape);
     m.observe(out.predicted_as_run, {gr.vision_ms, gr.prefill_ms, decode_ms});
+    for (LatencyModel& other : models)
+      if (&other != &m) other.idle();
   }
   return out;
 }

@@ -67,6 +67,7 @@ struct Response {
   int narrowed_layers = 0;  // gated layers the request stopped running to keep its deadline
   int narrowed_before_prefill = 0;  // units given up after an encode that ran late
   int threads = 0;          // threads the request ran with (the engine picks them for a deadline)
+  double planning_ms = 0;   // the deadline's planning and control checks, within total_ms
 };
 
 class Engine {
@@ -106,8 +107,8 @@ class Engine {
   std::vector<int64_t> encode_text(const std::string& text) const;
   // The models of 1 .. most threads, calibrated on first use (under latency_mutex_).
   std::vector<LatencyModel>& latency_models() const;
-  // The deadline's plan over every thread count (the most units, then the least predicted
-  // time): sets g's budget and shape's units, fills out's prediction; returns the threads.
+  // The deadline's plan: the thread count predicted fastest now, the largest plan that fits
+  // with it; sets g's budget and shape's units, fills out's prediction; returns the threads.
   int plan_deadline(double deadline_ms, RequestShape& shape, GenerateOptions& g, Response& out) const;
 
   std::unique_ptr<LlavaModel> model_;

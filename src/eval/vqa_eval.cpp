@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "adaptive/deadline.h"
 #include "adaptive/plan_policy.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
@@ -140,7 +141,7 @@ Outcome answer_with_deadline(const Engine& engine, const data::Record& r, const 
     oc.budget = resp.plan.budget;
     oc.fraction = resp.plan.executed_fraction;
     oc.signature = plan_description(resp.plan.plan);
-  } catch (const Error&) {  // refused: the narrowest plan cannot make one token in time
+  } catch (const InfeasibleDeadline&) {  // refused: the narrowest plan cannot make one token in time
     oc.met = false, oc.fraction = 0, oc.budget = 0;
     oc.signature = "refused";
   }

@@ -93,6 +93,41 @@ TEST(LatencyModel, OnlineCorrectionIsTheMedianOfTheLastThreeRatios) {
   EXPECT_DOUBLE_EQ(m.correction().vision, 1);
 }
 
+TEST(LatencyModel, TheMarginIsTheUpperQuartileOfRecentRequestsScatter) {
+  LatencyModel m = simple_model();
+  const RequestShape r{true, 5, 3, 4};
+  // Each request measured at `scale` times what was predicted for it.
+  auto request = [&](double scale) {
+    const Phases p = m.predict(r);
+    m.observe(p, {p.vision * scale, p.prefill * scale, p.decode * scale});
+  };
+  for (double s : {1.5, 1.5, 1.5}) request(s);
+  EXPECT_EQ(m.margin(), 1);  // fewer than four requests seen
+  request(1.0);
+  EXPECT_DOUBLE_EQ(m.margin(), 1.5);  // of {1, 1.5, 1.5, 1.5}
+  for (double s : {0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.2, 1.0}) request(s);  // the last eight only
+  EXPECT_DOUBLE_EQ(m.margin(), 1.0);
+  for (double s : {0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5}) request(s);
+  EXPECT_EQ(m.margin(), 1);  // never below 1
+  for (double s : {9, 9, 9, 9, 9, 9, 9, 9}) request(s);
+  EXPECT_EQ(m.margin(), 2);  // nor above 2
+  for (int i = 0; i < 7; ++i) m.idle();
+  EXPECT_EQ(m.margin(), 2);
+  m.idle();  // eight requests under other models: it trusts its calibration's spread again
+  EXPECT_EQ(m.margin(), 1);
+  // The planner keeps the margin's slack. Uncorrected, u units cost 49 + 9u ms (4 units: 85).
+  const AdaConfig a = eight_layers();
+  LatencyModel planner = simple_model();
+  EXPECT_EQ(plan_for_deadline(planner, &a, 86, {true, 5, 3, 0}).units, 4);
+  for (double s : {1.0, 1.0, 1.2, 1.2}) {  // correction 1.2 (median of 1, 1.2, 1.2), margin 1.2
+    const Phases p = planner.predict({true, 5, 3, 4});
+    planner.observe(p, {p.vision * s, p.prefill * s, p.decode * s});
+  }
+  EXPECT_DOUBLE_EQ(planner.margin(), 1.2);
+  // 1.2 × 1.2 × (49 + 9u) <= 86: u = 1.
+  EXPECT_EQ(plan_for_deadline(planner, &a, 86, {true, 5, 3, 0}).units, 1);
+}
+
 TEST(Deadline, BadDeadlinesAreNamed) {
   EXPECT_DOUBLE_EQ(parse_deadline_ms("250"), 250);
   EXPECT_DOUBLE_EQ(parse_deadline_ms("0.5"), 0.5);
