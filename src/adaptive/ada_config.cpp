@@ -49,9 +49,6 @@ AdaConfig parse_ada_config(const ModelConfig& c) {
   else
     throw Error(c.path + ": field scheduler_type '" + type + "' is not L or H");
   a.scheduler_rank = get_int(c, "scheduler_rank", 8);
-  a.token_selecting = get_str(c, "token_selecting", "none");
-  if (a.token_selecting != "none")
-    throw Error(c.path + ": field token_selecting '" + a.token_selecting + "' is not supported yet (none is)");
   // The released code rounds the budget in the model's dtype. A checkpoint saved by training
   // stores f32 tensors but keeps the dtype its run rounded in (budget_dtype), so a resumed or
   // fine-tuned run continues exactly.

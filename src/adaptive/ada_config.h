@@ -14,7 +14,6 @@ struct AdaConfig {
   SchedulerType type = SchedulerType::L;
   int num_prefix_layers = 16;  // always run; the scheduler reads the latency token after them
   int scheduler_rank = 8;      // H: heads (and MLP groups) per unit
-  std::string token_selecting = "none";
   float tau = 5.f;                  // Gumbel-softmax temperature used in training
   DType budget_dtype = DType::F32;  // the model dtype the released code quantizes the budget in
 

@@ -1,6 +1,8 @@
 #include "generate/session.h"
 
 #include <chrono>
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <optional>
 
@@ -27,19 +29,33 @@ void check_context(const LlavaModel& model, int64_t rows) {
                 std::to_string(ctx) + " tokens (max_position_embeddings)");
 }
 
-// The decoder input of a request: image encoded (if any) and spliced into the prompt.
-std::vector<float> prompt_embeddings(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
-                                     Precision precision) {
+// The decoder input of a request: image encoded (if any, with PruMerge if selected) and
+// spliced into the prompt; FastV, if selected, is set up for the prefill.
+struct Prompt {
+  std::vector<float> embeds;
+  int64_t rows = 0, image_first = 0, image_rows = 0;
+  std::optional<FastVRequest> fastv;
+};
+
+Prompt prompt_embeddings(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
+                         Precision precision, const TokenSelection& selection) {
   std::vector<float> features;
   if (pixels) {
     if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower, so it takes no image");
-    features = model.encode_image(pixels, precision);
+    features = model.encode_image(pixels, precision, &selection);
   }
-  std::vector<float> embeds = model.merge_embeddings(ids, pixels ? &features : nullptr);
-  const int64_t rows = int64_t(embeds.size()) / model.decoder().hidden();
-  if (rows == 0) throw Error("empty prompt");
-  check_context(model, decoder_rows(model, rows));
-  return embeds;
+  Prompt p;
+  std::vector<int64_t> merged;
+  p.embeds = model.merge_embeddings(ids, pixels ? &features : nullptr, &merged);
+  p.rows = int64_t(p.embeds.size()) / model.decoder().hidden();
+  if (p.rows == 0) throw Error("empty prompt");
+  check_context(model, decoder_rows(model, p.rows));
+  const auto first = std::find(merged.begin(), merged.end(), model.config().image_token_id);
+  p.image_first = first - merged.begin();
+  p.image_rows = std::count(merged.begin(), merged.end(), model.config().image_token_id);
+  if (selection.kind == TokenSelection::FastV && p.image_rows > 0)
+    p.fastv = FastVRequest{selection.fastv_k, selection.fastv_r, p.image_first, p.image_rows};
+  return p;
 }
 
 // The plan a request names itself (a layer list or a whole plan), or null.
@@ -67,6 +83,19 @@ void check_plain_request(const PlanRequest& r) {
     throw Error("plan " + r.policy.name() + " needs an AdaLLaVA checkpoint (it keeps the budget's unit count)");
 }
 
+// FastV's layer: inside the decoder, and for AdaLLaVA inside the prefix the plan always runs.
+void check_fastv(const FastVRequest& f, const LlavaModel& model) {
+  const int N = model.config().text.num_layers;
+  const std::string name = "fastv:" + std::to_string(f.k);
+  if (f.k < 1 || f.k >= N)
+    throw Error(name + ": K must be a layer between 1 and " + std::to_string(N - 1) + " (this decoder has " +
+                std::to_string(N) + " layers)");
+  const AdaLlavaParts* ada = model.adaptive();
+  if (ada && f.k > ada->config.num_prefix_layers)
+    throw Error(name + ": with AdaLLaVA, K must be at most the " + std::to_string(ada->config.num_prefix_layers) +
+                " prefix layers (the scheduler decides which later layers run)");
+}
+
 }  // namespace
 
 Session::Session(const LlavaModel& model, int64_t capacity, Precision precision)
@@ -77,18 +106,63 @@ Session::Session(const LlavaModel& model, int64_t capacity, Precision precision)
   cache_ = KvCache(t.num_layers, t.head_dim, capacity, precision == Precision::BF16 ? DType::BF16 : DType::F32);
 }
 
-void Session::run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs) {
+void Session::run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs,
+                  const int64_t* positions) {
   const LlamaDecoder& d = model_.decoder();
   cache_.allocate(plan_, d.config().num_kv_heads, l0, l1);
-  std::vector<int64_t> pos(static_cast<size_t>(T));
-  std::iota(pos.begin(), pos.end(), cache_.length());
-  d.run_layers(x, T, l0, l1, pos.data(), cache_, plan_, precision_, layer_outputs);
+  std::vector<int64_t> pos;
+  if (!positions) {
+    pos.resize(size_t(T));
+    std::iota(pos.begin(), pos.end(), cache_.length());
+    positions = pos.data();
+  }
+  d.run_layers(x, T, l0, l1, positions, cache_, plan_, precision_, layer_outputs);
 }
 
-void Session::finish(const float* x, int64_t T, std::vector<float>& logits, bool all_rows) {
+void Session::run_prompt(std::vector<float>& x, int64_t& T, int l0, int l1, std::vector<float>* layer_outputs,
+                         const FastVRequest* fastv) {
+  if (!fastv || fastv->k <= l0 || fastv->k > l1) {
+    run(x.data(), T, l0, l1, layer_outputs, kept_.data());
+    return;
+  }
+  const LlamaDecoder& d = model_.decoder();
+  const int64_t H = d.hidden(), K = fastv->k;
+  if (layer_outputs) throw Error("internal: layer outputs are not kept with fastv");
+  if (!plan_.runs(int(K) - 1) || int(plan_.layer(int(K) - 1).heads.size()) != d.config().num_heads)
+    throw Error("fastv:" + std::to_string(K) + " needs layer " + std::to_string(K - 1) +
+                " to run with all its heads (it ranks the image rows); this request's plan does not run it in full");
+  // The ranking row: the last text row, before AdaLLaVA's latency token (see docs/token-selection.md).
+  const int64_t rank_row = model_.adaptive() ? T - 2 : T - 1;
+  run(x.data(), T, l0, int(K) - 1, nullptr, kept_.data());
+  const std::vector<float> row(x.begin() + rank_row * H, x.begin() + (rank_row + 1) * H);
+  run(x.data(), T, int(K) - 1, int(K), nullptr, kept_.data());
+  const std::vector<float> probs =
+      d.attention_probs(int(K) - 1, row.data(), kept_[size_t(rank_row)], cache_, rank_row + 1, precision_);
+  // Keep the image rows with the most attention (lower row first among equals), in row order.
+  std::vector<int64_t> image(size_t(fastv->count));
+  std::iota(image.begin(), image.end(), fastv->first);
+  const int64_t keep = fastv->count - int64_t(std::floor(fastv->r * double(fastv->count)));
+  std::stable_sort(image.begin(), image.end(), [&](int64_t a, int64_t b) {
+    return (a <= rank_row ? probs[size_t(a)] : 0.f) > (b <= rank_row ? probs[size_t(b)] : 0.f);
+  });
+  std::vector<bool> drop(size_t(T), false);
+  for (size_t i = size_t(keep); i < image.size(); ++i) drop[size_t(image[i])] = true;
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t)
+    if (!drop[size_t(t)]) {
+      std::copy(x.begin() + t * H, x.begin() + (t + 1) * H, x.begin() + n * H);
+      kept_[size_t(n++)] = kept_[size_t(t)];
+    }
+  T = n;
+  kept_.resize(size_t(T));
+  x.resize(size_t(T * H));
+  run(x.data(), T, int(K), l1, nullptr, kept_.data());
+}
+
+void Session::finish(const float* x, int64_t T, std::vector<float>& logits, bool all_rows, int64_t advance) {
   const LlamaDecoder& d = model_.decoder();
   const int64_t H = d.hidden();
-  cache_.set_length(cache_.length() + T);
+  cache_.set_length(cache_.length() + advance);
   const int64_t first = all_rows ? 0 : T - 1, rows = T - first;
   std::vector<float> normed(size_t(rows * H));
   d.final_norm(normed.data(), x + first * H, rows);
@@ -97,12 +171,16 @@ void Session::finish(const float* x, int64_t T, std::vector<float>& logits, bool
 }
 
 PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& request, std::vector<float>& logits,
-                            bool all_rows, std::vector<float>* layer_outputs) {
+                            bool all_rows, std::vector<float>* layer_outputs, const FastVRequest* fastv) {
   const LlamaDecoder& d = model_.decoder();
   const TextConfig& t = d.config();
   const int64_t H = d.hidden();
   const int N = t.num_layers;
   const AdaLlavaParts* ada = model_.adaptive();
+  if (fastv) check_fastv(*fastv, model_);
+  const int64_t rows = T + (ada ? 1 : 0);  // positions the prompt covers
+  kept_.resize(size_t(rows));
+  std::iota(kept_.begin(), kept_.end(), cache_.length());
   PlanReport rep;
   rep.budget = request.budget;
   if (!ada) {
@@ -111,8 +189,8 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
     plan_ = named ? *named : ExecutionPlan::full(N, t.num_heads);
     rep.source = named ? request.policy.name() : "full";
     std::vector<float> x(embeds, embeds + T * H);
-    run(x.data(), T, 0, N, layer_outputs);
-    finish(x.data(), T, logits, all_rows);
+    run_prompt(x, T, 0, N, layer_outputs, fastv);
+    finish(x.data(), T, logits, all_rows, rows);
   } else {
     const AdaConfig& a = ada->config;
     rep.adaptive = true;
@@ -139,7 +217,7 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
         plan_ = *named_plan(request.policy, t);
         break;
     }
-    run(x.data(), T, 0, P, layer_outputs);
+    run_prompt(x, T, 0, P, layer_outputs, fastv);
     if (request.policy.kind == PlanPolicy::Scheduler) {
       const auto t0 = std::chrono::steady_clock::now();
       const float* state = x.data() + (T - 1) * H;  // latency token before layer P, no norm
@@ -148,9 +226,10 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
       plan_ = plan_from_scheduler(rep.scheduler_logits, rep.units, a, N, t.num_heads);
       rep.scheduler_ms = ms_since(t0);
     }
-    run(x.data(), T, P, N, layer_outputs);
-    finish(x.data(), T, logits, all_rows);
+    run_prompt(x, T, P, N, layer_outputs, fastv);
+    finish(x.data(), T, logits, all_rows, rows);
   }
+  if (T < rows) cache_.drop_rows(fastv->k, rows - T);
   rep.plan = plan_;
   rep.executed_fraction = d.executed_fraction(plan_);
   return rep;
@@ -169,7 +248,7 @@ void Session::feed_token(int64_t id, std::vector<float>& logits) {
   std::vector<float> x(size_t(d.hidden()));
   d.embed(x.data(), &id, 1);
   run(x.data(), 1, 0, d.config().num_layers, nullptr);
-  finish(x.data(), 1, logits, false);
+  finish(x.data(), 1, logits, false, 1);
 }
 
 GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
@@ -177,10 +256,12 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   GenerateResult r;
-  const std::vector<float> embeds = prompt_embeddings(model, ids, pixels, opts.precision);
+  const Prompt prompt = prompt_embeddings(model, ids, pixels, opts.precision,
+                                          opts.token_selection ? *opts.token_selection : model.token_selection());
   if (pixels) r.vision_ms = ms_since(t0);  // merging text rows takes microseconds
-  const int64_t H = model.decoder().hidden(), V = model.decoder().vocab();
-  const int64_t rows = int64_t(embeds.size()) / H;
+  const int64_t V = model.decoder().vocab();
+  const int64_t rows = prompt.rows;
+  r.image_rows = prompt.image_rows;
   r.prompt_rows = decoder_rows(model, rows);
   const int64_t ctx = model.config().text.max_position_embeddings;
   const int64_t max_new = std::min<int64_t>(opts.max_new_tokens, ctx - r.prompt_rows);
@@ -191,7 +272,8 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   PlanRequest plan = opts.plan;
   if (opts.before_prefill) opts.before_prefill(plan);
   const auto t1 = clock::now();
-  r.plan = s.prefill(embeds.data(), rows, plan, logits);
+  r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv ? &*prompt.fastv : nullptr);
+  r.image_rows_kept = r.image_rows - (r.prompt_rows - int64_t(s.kept_rows().size()));
   r.prefill_ms = ms_since(t1);
   const auto t2 = clock::now();
   for (int64_t step = 0; step < max_new; ++step) {
@@ -217,13 +299,14 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
 }
 
 std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
-                              Precision precision, const PlanRequest& request, int64_t* rows, PlanReport* report) {
-  const std::vector<float> embeds = prompt_embeddings(model, ids, pixels, precision);
-  const int64_t T = int64_t(embeds.size()) / model.decoder().hidden();
-  *rows = decoder_rows(model, T);
-  Session s(model, *rows, precision);
+                              Precision precision, const PlanRequest& request, int64_t* rows, PlanReport* report,
+                              const TokenSelection* selection) {
+  const Prompt prompt = prompt_embeddings(model, ids, pixels, precision, selection ? *selection : model.token_selection());
+  Session s(model, decoder_rows(model, prompt.rows), precision);
   std::vector<float> logits;
-  PlanReport rep = s.prefill(embeds.data(), T, request, logits, /*all_rows=*/true);
+  PlanReport rep = s.prefill(prompt.embeds.data(), prompt.rows, request, logits, /*all_rows=*/true, nullptr,
+                             prompt.fastv ? &*prompt.fastv : nullptr);
+  *rows = int64_t(s.kept_rows().size());
   if (report) *report = std::move(rep);
   return logits;
 }

@@ -7,6 +7,7 @@
 // Every decoded token then reuses that plan.
 #pragma once
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "adaptive/plan_policy.h"
@@ -33,6 +34,15 @@ struct PlanReport {
   std::vector<float> scheduler_input, scheduler_logits;  // AdaLLaVA with the scheduler
 };
 
+// FastV for a prefill: the image rows [first, first + count) of the prompt, ranked by the
+// head-averaged attention the last text row pays them in layer k-1; the share r that gets the
+// least is dropped from layer k on (their K/V too). Kept rows keep their positions.
+struct FastVRequest {
+  int k = 2;
+  double r = 0.5;
+  int64_t first = 0, count = 0;
+};
+
 class Session {
  public:
   // capacity: most tokens this request will hold (prompt rows, latency token, generated tokens).
@@ -41,8 +51,10 @@ class Session {
   // Runs the prompt embeddings (T, hidden), choosing the plan as the request says. Writes
   // logits of the last row (vocab) or, when all_rows, of every row. For AdaLLaVA the latency
   // token is the last row (T + 1 rows in all). layer_outputs as in LlamaDecoder::run_layers.
+  // With fastv, the rows it drops have no logits: all_rows gives the kept rows, in order.
   PlanReport prefill(const float* embeds, int64_t T, const PlanRequest& request, std::vector<float>& logits,
-                     bool all_rows = false, std::vector<float>* layer_outputs = nullptr);
+                     bool all_rows = false, std::vector<float>* layer_outputs = nullptr,
+                     const FastVRequest* fastv = nullptr);
   // Feeds one token id under the prefill's plan; logits of the next position.
   void feed_token(int64_t id, std::vector<float>& logits);
   // Stops running these layers for the rest of the request (one that fell behind its deadline
@@ -53,16 +65,23 @@ class Session {
   int64_t position() const { return cache_.length(); }
   const KvCache& cache() const { return cache_; }
   const ExecutionPlan& plan() const { return plan_; }
+  // The prompt rows FastV kept (all of them without FastV), ascending.
+  const std::vector<int64_t>& kept_rows() const { return kept_; }
 
  private:
-  // Runs layers [l0, l1) on x (T rows at the next positions) under plan_.
-  void run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs);
-  void finish(const float* x, int64_t T, std::vector<float>& logits, bool all_rows);
+  // Runs layers [l0, l1) on x (T rows, at `positions` or else the next ones) under plan_.
+  void run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs, const int64_t* positions = nullptr);
+  // The prefill's layers [l0, l1): FastV's cut, when its layer falls inside, shrinks x and T.
+  void run_prompt(std::vector<float>& x, int64_t& T, int l0, int l1, std::vector<float>* layer_outputs,
+                  const FastVRequest* fastv);
+  // Logits of the last row (or all rows) of x (T rows); the request advances by `advance` positions.
+  void finish(const float* x, int64_t T, std::vector<float>& logits, bool all_rows, int64_t advance);
 
   const LlavaModel& model_;
   ExecutionPlan plan_;
   Precision precision_;
   KvCache cache_;
+  std::vector<int64_t> kept_;  // prompt rows the layers after FastV's cut hold
 };
 
 struct GenerateOptions {
@@ -71,6 +90,7 @@ struct GenerateOptions {
   SamplingParams sampling;
   Precision precision = Precision::F32;
   PlanRequest plan;
+  std::optional<TokenSelection> token_selection;  // default: the checkpoint's (PruMerge for its checkpoints)
   std::function<bool(int64_t)> on_token;  // called for each generated id; false stops the request
   // Called after the image encode, before the prefill, with the plan request it will run (a
   // deadline controller lowers the budget here when the encode took longer than planned).
@@ -84,6 +104,8 @@ struct GenerateResult {
   std::vector<int64_t> ids;                     // generated ids (EOS included if it ended the answer)
   std::vector<std::vector<float>> step_logits;  // when requested: logits before each choice
   int64_t prompt_rows = 0;                      // decoder prompt length (image rows and latency token included)
+  int64_t image_rows = 0;       // rows the image took in the prompt (after PruMerge, before FastV)
+  int64_t image_rows_kept = 0;  // of those, the rows the last layer saw (FastV drops some)
   PlanReport plan;
   double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
   bool stopped_at_eos = false;
@@ -97,6 +119,6 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
 // Logits of every prompt row (T, vocab), latency token included for AdaLLaVA; *rows gets T.
 std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
                               Precision precision, const PlanRequest& request, int64_t* rows,
-                              PlanReport* report = nullptr);
+                              PlanReport* report = nullptr, const TokenSelection* selection = nullptr);
 
 }  // namespace adallava

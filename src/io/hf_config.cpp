@@ -149,6 +149,7 @@ ModelConfig load_model_config(const std::string& dir) {
       throw f.bad("image_aspect_ratio", "'" + aspect + "' is not supported (pad or square)");
     c.pad_to_square = aspect == "pad";
     c.mm_hidden_size = f.get_int("mm_hidden_size", 1024);
+    c.token_selecting = f.get_str("token_selecting", "none");
     if (f.get_bool("mm_use_im_start_end", false)) throw f.bad("mm_use_im_start_end", "= true is not supported");
     std::string merge = f.get_str("mm_patch_merge_type", "flat");
     if (merge != "flat") throw f.bad("mm_patch_merge_type", "'" + merge + "' is not supported (flat is)");

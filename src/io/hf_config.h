@@ -59,6 +59,7 @@ struct ModelConfig {
   bool pad_to_square = false;      // image_aspect_ratio "pad"
   int mm_hidden_size = 0;          // projector input width (original layout), = vision hidden size
   std::string vision_tower;        // original layout: the CLIP folder as written in the config
+  std::string token_selecting = "none";  // AdaLLaVA: image token selection (model/token_selection.h)
   nlohmann::json raw;              // the file as read, for later layers (AdaLLaVA fields)
 };
 

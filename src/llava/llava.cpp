@@ -105,6 +105,7 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
                               const std::string& vision_prefix) {
   const ModelConfig& c = cfg_;
   const int64_t H = c.text.hidden_size;
+  token_selection_ = TokenSelection::from_config(c.token_selecting, c.path);
   vision_store_ = vision_store;
   vision_prefix_ = vision_prefix;
   const names::LayoutNames n = names::layout_names(c.layout);
@@ -122,9 +123,24 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
   }
 }
 
-std::vector<float> LlavaModel::encode_image(const float* pixels, Precision p) const {
+std::vector<float> LlavaModel::encode_image(const float* pixels, Precision p, const TokenSelection* selection,
+                                            PruMergeTrace* trace) const {
+  const TokenSelection& sel = selection ? *selection : token_selection_;
   const std::vector<float> hidden = vision_->encode(pixels, p);
   const int64_t C = vision_->config().hidden_size;
+  if (sel.merges_patches()) {
+    const int n = vision_->config().num_layers;
+    if (cfg_.keep_cls) throw Error(cfg_.path + ": " + sel.name() + " selects patch features; this model keeps the CLS row too");
+    if (!vision_->selection_layer())
+      throw Error(cfg_.path + ": " + sel.name() + " needs the vision tower's last layer (" + std::to_string(n - 1) +
+                  ") and LLaVA's feature layer -2 (its input); this model has feature layer " +
+                  std::to_string(vision_->feature_index()) + " of " + std::to_string(n) +
+                  (vision_->feature_index() == n - 1 ? " but not the last layer's weights" : ""));
+    const int64_t N = vision_->config().num_patches();
+    const std::vector<float> merged = prumerge(hidden.data(), N, vision_->config(), *vision_->selection_layer(),
+                                               sel.kind == TokenSelection::PruMergePlus, p, trace);
+    return projector_.forward(merged.data(), int64_t(merged.size()) / C, p);
+  }
   const int64_t skip = cfg_.keep_cls ? 0 : 1;  // strategy "default"/"patch" drops CLS
   return projector_.forward(hidden.data() + skip * C, vision_->tokens() - skip, p);
 }
@@ -136,7 +152,7 @@ std::vector<float> LlavaModel::merge_embeddings(const std::vector<int64_t>& ids,
   const int64_t image_id = cfg_.image_token_id;
   int64_t n_placeholders = 0;
   for (int64_t id : ids) n_placeholders += id == image_id;
-  const int64_t n_img = image_tokens();
+  const int64_t n_img = image_features ? int64_t(image_features->size()) / H : 0;
   if (n_placeholders > 0 && !image_features)
     throw Error("the prompt has an image token (" + std::to_string(image_id) + ") but no image was given");
   if (image_features && n_placeholders == 0)

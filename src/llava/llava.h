@@ -14,6 +14,7 @@
 #include "model/llama_decoder.h"
 #include "model/projector.h"
 #include "model/tensor_names.h"
+#include "model/token_selection.h"
 #include "vision/clip_preprocess.h"
 
 namespace adallava {
@@ -58,15 +59,20 @@ class LlavaModel {
   const TensorRecord* vision_tensor(const std::string& name) const;
   // Every tensor's bytes (for bandwidth probes).
   std::vector<std::pair<const void*, size_t>> weight_spans() const;
-  // Rows one image contributes to the sequence.
+  // Rows one image contributes to the sequence without token selection (with PruMerge: at most this).
   int image_tokens() const;
+  // The checkpoint's own token selection (AdaLLaVA's token_selecting; none otherwise).
+  const TokenSelection& token_selection() const { return token_selection_; }
 
-  // pixels (3, S, S) -> projected image features (image_tokens(), hidden).
-  std::vector<float> encode_image(const float* pixels, Precision p) const;
+  // pixels (3, S, S) -> projected image features (rows, hidden): image_tokens() rows, or the
+  // rows PruMerge keeps and merges when `selection` (default: the checkpoint's) says so. FastV
+  // acts later, in the decoder. trace, if given, receives PruMerge's intermediate values.
+  std::vector<float> encode_image(const float* pixels, Precision p, const TokenSelection* selection = nullptr,
+                                  PruMergeTrace* trace = nullptr) const;
 
   // The decoder input: text embeddings with the image features spliced in place of the image
   // token. One placeholder expands to all image rows (transformers 4.44 / LLaVA); a run of
-  // exactly image_tokens() placeholders is filled in order (transformers ≥ 4.45).
+  // exactly as many placeholders as image rows is filled in order (transformers ≥ 4.45).
   // Returns (T, hidden); *merged_ids gets the ids with image rows marked by the image token.
   std::vector<float> merge_embeddings(const std::vector<int64_t>& ids, const std::vector<float>* image_features,
                                       std::vector<int64_t>* merged_ids = nullptr) const;
@@ -85,6 +91,7 @@ class LlavaModel {
   Projector projector_;
   std::optional<AdaLlavaParts> adaptive_;
   PreprocessConfig preprocess_;
+  TokenSelection token_selection_;
   DType weight_dtype_ = DType::F32;
 };
 

@@ -38,6 +38,15 @@ ClipVisionTower ClipVisionTower::load(const TensorStore& store, const VisionConf
     L.fc2 = load_linear(store, p + names::kFc2, C, I, true);
     t.layers_.push_back(std::move(L));
   }
+  const std::string last = names::vision_layer(prefix, cfg.num_layers - 1);
+  if (feature_index == cfg.num_layers - 1 && store.has(last + names::kVisionQ + ".weight")) {
+    SelectionLayer s;
+    s.ln_w = load_vector(store, last + names::kNorm1 + ".weight", C);
+    s.ln_b = load_vector(store, last + names::kNorm1 + ".bias", C);
+    s.q = load_linear(store, last + names::kVisionQ, C, C, true);
+    s.k = load_linear(store, last + names::kVisionK, C, C, true);
+    t.selection_ = std::move(s);
+  }
   return t;
 }
 

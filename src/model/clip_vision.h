@@ -3,11 +3,13 @@
 // the selected hidden state run (LLaVA reads the penultimate one, so the last block and the
 // post-LayerNorm are never used).
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "model/prumerge.h"
 #include "model/weights.h"
 
 namespace adallava {
@@ -47,6 +49,9 @@ class ClipVisionTower {
   const ClipLayer& layer(int l) const { return layers_[size_t(l)]; }
   const WeightView& patch_weight() const { return patch_; }
   const std::vector<float>& pre_norm_weight() const { return pre_ln_w_; }
+  // The last layer's LayerNorm and Q/K, which PruMerge reads; null when the feature layer is not
+  // its input or the checkpoint lacks it (llama.cpp's mmproj files drop the last layer).
+  const SelectionLayer* selection_layer() const { return selection_ ? &*selection_ : nullptr; }
 
  private:
   VisionConfig cfg_;
@@ -54,6 +59,7 @@ class ClipVisionTower {
   WeightView patch_;  // [hidden, 3·P·P]
   std::vector<float> class_emb_, pos_emb_, pre_ln_w_, pre_ln_b_;
   std::vector<ClipLayer> layers_;
+  std::optional<SelectionLayer> selection_;
 };
 
 }  // namespace adallava

@@ -11,6 +11,7 @@ KvCache::KvCache(int n_layers, int head_dim, int64_t capacity, DType dtype)
     : k_(size_t(n_layers)),
       v_(size_t(n_layers)),
       heads_(size_t(n_layers), 0),
+      dropped_(size_t(n_layers), 0),
       head_dim_(head_dim),
       dtype_(dtype),
       capacity_(capacity) {}
@@ -24,6 +25,10 @@ void KvCache::allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1
     v_[size_t(l)].resize(n);
     heads_[size_t(l)] = h;
   }
+}
+
+void KvCache::drop_rows(int l0, int64_t n) {
+  for (size_t l = size_t(l0); l < dropped_.size(); ++l) dropped_[l] += n;
 }
 
 KvView KvCache::layer(int l) {

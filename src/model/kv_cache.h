@@ -27,13 +27,18 @@ class KvCache {
   int heads(int l) const { return heads_[size_t(l)]; }
   DType dtype() const { return dtype_; }
   int64_t capacity() const { return capacity_; }
+  // Positions the request has covered; a layer caches fewer rows where FastV dropped some.
   int64_t length() const { return length_; }
   void set_length(int64_t n) { length_ = n; }
+  int64_t rows(int l) const { return length_ - dropped_[size_t(l)]; }
+  // Layers [l0, end) hold n fewer rows than positions (FastV kept only part of the prompt there).
+  void drop_rows(int l0, int64_t n);
   size_t bytes() const;
 
  private:
   std::vector<std::vector<uint8_t>> k_, v_;
   std::vector<int> heads_;
+  std::vector<int64_t> dropped_;
   int head_dim_ = 0;
   DType dtype_ = DType::F32;
   int64_t capacity_ = 0, length_ = 0;

@@ -1,5 +1,6 @@
 #include "model/llama_decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -202,7 +203,7 @@ void LlamaDecoder::run_layers(float* x, int64_t T, int l0, int l1, const int64_t
       check_plan(l, lp);
       if (cache.heads(l) != kv_heads_for(lp, cfg_.num_heads, cfg_.num_kv_heads))
         throw Error("internal: KV cache of layer " + std::to_string(l) + " does not match the plan");
-      run_layer(layers_[size_t(l)], lp, x, T, positions, cache.layer(l), cache.length(), p, nullptr);
+      run_layer(layers_[size_t(l)], lp, x, T, positions, cache.layer(l), cache.rows(l), p, nullptr);
     }
     if (layer_outputs) std::memcpy(layer_outputs->data() + size_t(l) * T * H, x, size_t(T * H) * 4);
   }
@@ -216,6 +217,36 @@ void LlamaDecoder::forward_layer(int l, const LayerPlan& lp, float* x, int64_t T
   const int64_t n = int64_t(nkv) * T * cfg_.head_dim;
   KvView kv{sized(k, n), sized(v, n), T, cfg_.head_dim, nkv};
   run_layer(layers_[size_t(l)], lp, x, T, positions, kv, 0, p, trace);
+}
+
+std::vector<float> LlamaDecoder::attention_probs(int l, const float* x, int64_t position, KvCache& cache,
+                                                 int64_t n_keys, Precision p) const {
+  const LlamaLayer& L = layers_[size_t(l)];
+  const int64_t H = cfg_.hidden_size;
+  const int nh = cfg_.num_heads, hd = cfg_.head_dim, group = cfg_.num_heads / cfg_.num_kv_heads;
+  if (cache.heads(l) != cfg_.num_kv_heads)
+    throw Error("internal: attention probabilities need layer " + std::to_string(l) + " to run all its heads");
+  std::vector<float> xn(static_cast<size_t>(H)), q(size_t(nh * hd)), k(static_cast<size_t>(hd)),
+      probs(static_cast<size_t>(n_keys), 0.f);
+  rms_norm(xn.data(), x, L.attn_norm.data(), 1, H, cfg_.rms_norm_eps);
+  matmul(q.data(), nh * hd, xn.data(), H, 1, L.q.w, nullptr, p);
+  rope_apply(q.data(), nh * hd, 1, nh, hd, &position, inv_freq_.data());
+  const KvView kv = cache.layer(l);
+  std::vector<double> logit(static_cast<size_t>(n_keys));
+  const double scale = 1.0 / std::sqrt(double(hd));
+  for (int h = 0; h < nh; ++h) {
+    for (int64_t j = 0; j < n_keys; ++j) {
+      to_f32(kv.dtype, kv.row(kv.k, h / group, j), k.data(), size_t(hd));
+      double s = 0;
+      for (int c = 0; c < hd; ++c) s += double(q[size_t(h * hd + c)]) * double(k[size_t(c)]);
+      logit[size_t(j)] = s * scale;
+    }
+    const double mx = *std::max_element(logit.begin(), logit.end());
+    double sum = 0;
+    for (double& v : logit) sum += (v = std::exp(v - mx));
+    for (int64_t j = 0; j < n_keys; ++j) probs[size_t(j)] += float(logit[size_t(j)] / sum / nh);
+  }
+  return probs;
 }
 
 void LlamaDecoder::final_norm(float* out, const float* x, int64_t T) const {

@@ -62,6 +62,12 @@ class LlamaDecoder {
   void forward_layer(int l, const LayerPlan& lp, float* x, int64_t T, const int64_t* positions, Precision p,
                      LlamaLayerTrace* trace = nullptr) const;
 
+  // The attention probabilities of one query row over the first n_keys rows cached in layer l,
+  // averaged over the heads: x is the row's input to layer l, at `position`. FastV ranks image
+  // rows by this. Layer l must have run with all its heads.
+  std::vector<float> attention_probs(int l, const float* x, int64_t position, KvCache& cache, int64_t n_keys,
+                                     Precision p) const;
+
   // out (T, H) = RMSNorm(x) with the final gain.
   void final_norm(float* out, const float* x, int64_t T) const;
   // logits (T, vocab) = normed (T, H) · lm_headᵀ

@@ -53,7 +53,6 @@ TEST(AdaConfig, RejectsInconsistentConfigs) {
   expect_error(config({{"scheduler_type", "H"}, {"scheduler_rank", 3}}), "scheduler_rank");
   expect_error(config({{"scheduler_type", "H"}, {"scheduler_rank", 0}}), "scheduler_rank");
   expect_error(config({{"scheduler_type", "H"}, {"scheduler_rank", 2}}, 8, 8, 2), "KV head");
-  expect_error(config({{"token_selecting", "prumerge"}}), "token_selecting");
 }
 
 }  // namespace

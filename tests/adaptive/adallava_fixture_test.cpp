@@ -1,6 +1,9 @@
 // AdaLLaVA against the authors' released code, for every fixture folder of model_type
 // ada_llava_llama (any size, L or H): unit tables, latency encoder, scheduler, plans, the
-// decoder under each plan, and greedy generation. Tolerances (fixtures/README): logits 1e-4,
+// decoder under each plan, and greedy generation. Plans, prefill logits and generation run for
+// the token-selection fixtures too (their checkpoints say token_selecting; the selection's own
+// values are checked in tests/model/prumerge_test.cpp); the other checks use files only the
+// full-token fixtures record. Tolerances (fixtures/README): logits 1e-4,
 // intermediate states 5e-5, latency token and scheduler logits 1e-5; units, plans and ids exact.
 #include <gtest/gtest.h>
 
@@ -45,9 +48,12 @@ struct Fixture {
   std::vector<float> pixels;
 };
 
-std::vector<Fixture> load_fixtures() {
+enum class Which { All, FullTokens };
+
+std::vector<Fixture> load_fixtures(Which which = Which::FullTokens) {
   std::vector<Fixture> out;
   for (const std::string& dir : test::fixtures_of_type("ada_llava_llama")) {
+    if (which == Which::FullTokens && manifest(dir)["model"].value("token_selecting", "none") != "none") continue;
     Fixture f{dir, LlavaModel::load(dir), read_npy(dir + "/budgets.npy").to_f64(), npy_i64(dir + "/input_ids.npy"),
               npy_f32(dir + "/pixel_values.npy")};
     out.push_back(std::move(f));
@@ -132,7 +138,9 @@ TEST(AdaLlavaFixture, LatencyEncoderMatches) {
 }
 
 TEST(AdaLlavaFixture, SchedulerPlansAndPrefillLogitsMatchForEveryBudget) {
-  for (const Fixture& f : load_fixtures()) {
+  const auto fixtures = load_fixtures(Which::All);
+  EXPECT_GE(fixtures.size(), 6u) << "L and H, without and with prumerge and prumerge+";
+  for (const Fixture& f : fixtures) {
     SCOPED_TRACE(f.dir);
     const TextConfig& t = f.model->config().text;
     const int H = t.hidden_size, V = t.vocab_size;
@@ -189,7 +197,7 @@ TEST(AdaLlavaFixture, ResidualStreamUnderAPlanMatches) {
 }
 
 TEST(AdaLlavaFixture, GreedyGenerationMatchesWithThePlanReused) {
-  for (const Fixture& f : load_fixtures()) {
+  for (const Fixture& f : load_fixtures(Which::All)) {
     SCOPED_TRACE(f.dir);
     const TextConfig& t = f.model->config().text;
     const auto want_ids = npy_i64(f.dir + "/generated_ids.npy");
