@@ -18,7 +18,7 @@ std::string fixtures_dir() {
 
 std::string fixture(const std::string& name) { return fixtures_dir() + "/" + name; }
 
-std::vector<std::string> fixtures_of_type(const std::string& model_type) {
+std::vector<std::string> fixtures_of_type(const std::string& model_type, bool token_selection) {
   std::vector<std::string> out;
   if (!fs::is_directory(fixtures_dir())) return out;
   for (auto& e : fs::directory_iterator(fixtures_dir())) {
@@ -26,7 +26,10 @@ std::vector<std::string> fixtures_of_type(const std::string& model_type) {
     if (!fs::exists(cfg)) continue;
     std::ifstream in(cfg);
     auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_object() && j.value("model_type", "") == model_type) out.push_back(e.path().string());
+    if (!j.is_object() || j.value("model_type", "") != model_type) continue;
+    const auto sel = j.find("token_selecting");
+    const bool selects = sel != j.end() && sel->is_string() && *sel != "none";
+    if (selects == token_selection) out.push_back(e.path().string());
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -13,8 +13,10 @@ namespace adallava::test {
 // tests/fixtures, or $ADALLAVA_FIXTURES.
 std::string fixtures_dir();
 std::string fixture(const std::string& name);
-// Fixture folders whose config.json has this model_type (any size or config).
-std::vector<std::string> fixtures_of_type(const std::string& model_type);
+// Fixture folders whose config.json has this model_type (any size or config): those without
+// token selection, or (token_selection) those whose checkpoint selects image tokens, which
+// record the selection and generation but not the training and per-layer files.
+std::vector<std::string> fixtures_of_type(const std::string& model_type, bool token_selection = false);
 
 std::vector<float> npy_f32(const std::string& path);
 std::vector<int64_t> npy_i64(const std::string& path);

@@ -23,6 +23,7 @@ namespace {
 struct EvalCliOptions {
   ModelOptions model;
   std::string data, images, budgets, plans, layers, report, deadlines;
+  std::vector<std::string> selections;
   int limit = 0;
   uint64_t seed = 0;
   bool json = false;
@@ -60,8 +61,15 @@ void run_eval(const EvalCliOptions& o) {
   e.precision = engine->precision();
   std::vector<data::Record> records = data::load_llava_json(o.data);
   if (o.limit > 0 && size_t(o.limit) < records.size()) records.resize(size_t(o.limit));
+  std::vector<std::optional<TokenSelection>> selections;
+  for (const std::string& s : o.selections) selections.push_back(PlanOptions::parse_token_selection(s));
+  if (selections.empty()) selections.push_back(std::nullopt);  // the checkpoint's
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<eval::EvalResult> results = eval::evaluate(*engine, records, o.images, e);
+  std::vector<eval::EvalResult> results;
+  for (const auto& s : selections) {
+    e.token_selection = s;
+    for (eval::EvalResult& r : eval::evaluate(*engine, records, o.images, e)) results.push_back(std::move(r));
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!o.report.empty()) {
     std::error_code ec;
@@ -82,12 +90,14 @@ void run_eval(const EvalCliOptions& o) {
     return;
   }
   if (!e.deadlines_ms.empty()) std::printf("%11s %7s %6s %7s ", "deadline ms", "missed", "p50 ms", "p95 ms");
-  std::printf("%-11s %6s %9s %9s %7s\n", "plan", "budget", "fraction", "accuracy", "plans");
+  std::printf("%-11s %-13s %6s %9s %7s %9s %9s %7s\n", "plan", "selection", "budget", "fraction", "image", "GFLOPs",
+              "accuracy", "plans");
   for (const eval::EvalResult& r : results) {
     if (r.deadline_ms)
       std::printf("%11g %6.1f%% %6.1f %7.1f ", *r.deadline_ms, 100 * r.violation_rate, r.p50_ms, r.p95_ms);
-    std::printf("%-11s %6.3g %9.3f %8.1f%% %7d  ", r.plan.c_str(), r.budget, r.executed_fraction,
-                100 * r.all.accuracy(), r.distinct_plans);
+    std::printf("%-11s %-13s %6.3g %9.3f %7.1f %9.4g %8.1f%% %7d  ", r.plan.c_str(), r.token_selection.c_str(),
+                r.budget, r.executed_fraction, r.image_rows, r.prefill_gflops, 100 * r.all.accuracy(),
+                r.distinct_plans);
     for (const auto& [kind, s] : r.per_kind) std::printf(" %s %.0f%%", kind.c_str(), 100 * s.accuracy());
     std::printf("\n");
   }
@@ -110,6 +120,9 @@ void register_eval(CLI::App& app) {
   sub->add_option("--deadline-ms", o->deadlines,
                   "comma-separated deadlines: each record a whole request (encode, prefill, decode) within D ms, "
                   "one at a time, the engine picking its budget; reports misses and latency per deadline");
+  sub->add_option("--token-selection", o->selections,
+                  "image tokens, one run each: none, prumerge, prumerge+, fastv, fastv:K,R (several: space separated; "
+                  "default: the checkpoint's)");
   sub->add_option("--limit", o->limit, "evaluate the first N records only")->check(CLI::Range(1, 1 << 30));
   sub->add_option("--seed", o->seed, "seed of the random plans (record i uses seed + i)");
   sub->add_option("--report", o->report, "folder for report.md and accuracy.svg");

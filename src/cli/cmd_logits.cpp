@@ -23,6 +23,7 @@ void register_logits(CLI::App& app) {
   sub->callback([o]() {
     Request req;
     req.plan = o->plan.resolve();
+    req.token_selection = o->plan.selection();
     req.ids = parse_ids(o->ids);
     const auto engine = o->model.load_engine();
     if (!o->image.empty()) req.image = load_image(o->image);

@@ -26,6 +26,7 @@ void run(const RunOptions& o) {
   Request req;
   req.plan = o.plan.resolve();  // a bad budget or deadline fails before the model loads
   req.deadline_ms = o.plan.deadline();
+  req.token_selection = o.plan.selection();
   const auto engine = o.model.load_engine();
   if (!o.image.empty()) req.image = load_image(o.image);
   if (!o.ids.empty()) req.ids = parse_ids(o.ids);
@@ -51,6 +52,9 @@ void run(const RunOptions& o) {
     j["ids"] = r.ids;
     j["prompt_ids"] = r.prompt_ids;
     j["prompt_tokens"] = r.prompt_rows;
+    j["token_selection"] = r.token_selection;
+    j["image_tokens"] = r.image_rows;
+    j["image_tokens_kept"] = r.image_rows_kept;
     j["generated_tokens"] = r.ids.size();
     j["stopped_at_eos"] = r.finish_reason == "stop";
     j["finish_reason"] = r.finish_reason;
@@ -68,6 +72,9 @@ void run(const RunOptions& o) {
       std::fprintf(stderr, "[budget %g: %d units, %s plan, layers %s, %.1f%% of the decoder]\n", r.plan.budget,
                    r.plan.units, r.plan.source.c_str(), plan_json(r.plan.plan)["executed_layers"].dump().c_str(),
                    100.0 * r.plan.executed_fraction);
+    if (r.token_selection != "none")
+      std::fprintf(stderr, "[%s: %lld image rows, %lld after the cut]\n", r.token_selection.c_str(),
+                   static_cast<long long>(r.image_rows), static_cast<long long>(r.image_rows_kept));
     std::fprintf(stderr, "[%lld prompt rows, %zu tokens; vision %.1f ms, prefill %.1f ms, decode %.1f ms (%.2f tok/s)]\n",
                  static_cast<long long>(r.prompt_rows), r.ids.size(), r.vision_ms, r.prefill_ms, r.decode_ms,
                  r.ids.size() > 1 ? double(r.ids.size() - 1) * 1000.0 / r.decode_ms : 0.0);

@@ -118,6 +118,22 @@ void PlanOptions::add_to(CLI::App& app, bool with_deadline) {
   app.add_option("--plan", plan,
                  "who picks the plan: scheduler (default), early-exit, random, or a layer list such as 0,1,2,5");
   app.add_option("--plan-seed", plan_seed, "seed of --plan random");
+  add_token_selection(app, token_selection);
+}
+
+void PlanOptions::add_token_selection(CLI::App& app, std::string& into) {
+  app.add_option("--token-selection", into,
+                 "image tokens: none, prumerge, prumerge+ (chosen before the decoder), fastv or fastv:K,R (the share R "
+                 "of image rows dropped from layer K on); default: the checkpoint's token_selecting");
+}
+
+std::optional<TokenSelection> PlanOptions::parse_token_selection(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  try {
+    return TokenSelection::parse(text);
+  } catch (const Error& e) {
+    throw Error(std::string("--token-selection: ") + e.what());
+  }
 }
 
 PlanRequest PlanOptions::resolve() const {

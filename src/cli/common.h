@@ -31,16 +31,22 @@ struct ModelOptions {
   Precision resolve_precision(const LlavaModel& m) const;
 };
 
-// --budget or --deadline-ms, --plan, --plan-seed: how a request's execution plan is chosen.
+// --budget or --deadline-ms, --plan, --plan-seed, --token-selection: how much of the model a
+// request runs, on which image tokens.
 struct PlanOptions {
   std::string budget = "1";
   std::string deadline_ms;  // empty: none
   std::string plan = "scheduler";
   uint64_t plan_seed = 0;
+  std::string token_selection;  // empty: the checkpoint's
 
   void add_to(CLI::App& app, bool with_deadline = true);  // logits has no deadline
   PlanRequest resolve() const;  // throws Error for a bad budget or plan
   std::optional<double> deadline() const;  // throws Error for a bad deadline
+  // --token-selection (nothing: the checkpoint's); throws Error for a bad value.
+  std::optional<TokenSelection> selection() const { return parse_token_selection(token_selection); }
+  static void add_token_selection(CLI::App& app, std::string& into);
+  static std::optional<TokenSelection> parse_token_selection(const std::string& text);
 };
 
 // {"executed_layers": [...], "layers": [{"layer", "heads", "mlp_groups"}, ...]}

@@ -67,15 +67,18 @@ void DeadlineControl::before_step(Session& s, const PlanReport& report, int64_t 
   dropped_ += int(n);
 }
 
-void DeadlineControl::before_prefill(PlanRequest& plan) {
+void DeadlineControl::before_prefill(PlanRequest& plan, int64_t prompt_rows) {
+  const bool fewer_rows = prompt_rows < prompt_rows_;
+  prompt_rows_ = prompt_rows;
   const AdaLlavaParts* ada = llava_.adaptive();
   if (!ada) return;
   const double left = deadline_ms_ - elapsed_ms();
-  RequestShape rest{false, prompt_rows_, max_new_tokens_, planned_units_};
+  RequestShape rest{false, prompt_rows_, max_new_tokens_, fewer_rows ? ada->config.max_units() : planned_units_};
   while (rest.units > 0 && model_.predict(rest).total() * model_.margin() > left) --rest.units;
   if (rest.units == planned_units_) return;
   plan.budget = budget_of_units(rest.units, ada->config);
-  dropped_before_prefill_ = planned_units_ - rest.units;
+  dropped_before_prefill_ = std::max(planned_units_ - rest.units, 0);
+  planned_units_ = rest.units;
 }
 
 bool DeadlineControl::late(int64_t produced) const {

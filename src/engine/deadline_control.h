@@ -20,9 +20,10 @@ class DeadlineControl {
   DeadlineControl(const LatencyModel& model, const LlavaModel& llava, double deadline_ms, Clock::time_point start,
                   int64_t prompt_rows, int max_new_tokens, int planned_units);
 
-  // After the encode: the largest unit count up to the planned one whose prefill and decode
-  // fit in the time left (the narrowest when none does), as the request's budget.
-  void before_prefill(PlanRequest& plan);
+  // After the encode, with the decoder rows the prompt took: the largest unit count up to the
+  // planned one whose prefill and decode fit in the time left (the narrowest when none does), as
+  // the request's budget. When token selection left fewer rows than planned for, up to the most.
+  void before_prefill(PlanRequest& plan, int64_t prompt_rows);
   // Before the decode step that follows `produced` tokens.
   void before_step(Session& s, const PlanReport& report, int64_t produced);
   // Whether the token after `produced` ones would come after the deadline even with the
@@ -31,6 +32,8 @@ class DeadlineControl {
   int dropped_layers() const { return dropped_; }
   // Units given up after the encode (0 when the encode kept to the plan).
   int dropped_before_prefill() const { return dropped_before_prefill_; }
+  // The units the prefill ran with (the plan's, or what before_prefill chose).
+  int prefill_units() const { return planned_units_; }
 
  private:
   double elapsed_ms() const;

@@ -205,6 +205,7 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   g.sampling = r.sampling;
   g.precision = precision_;
   g.plan = r.plan;
+  g.token_selection = r.token_selection;
   RequestShape shape{r.image.has_value(), prompt_rows(out.prompt_ids, r.image.has_value()), r.max_new_tokens, 0};
   const int most_threads = omp_get_max_threads();
   std::optional<LatencyModel> lm;
@@ -224,7 +225,7 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   std::optional<DeadlineControl> control;
   if (lm) {
     control.emplace(*lm, *model_, *r.deadline_ms, start, shape.prompt_rows, r.max_new_tokens, shape.units);
-    g.before_prefill = [&](PlanRequest& plan) { timed([&] { control->before_prefill(plan); }); };
+    g.before_prefill = [&](PlanRequest& plan, int64_t rows) { timed([&] { control->before_prefill(plan, rows); }); };
     g.before_step = [&](Session& s, const PlanReport& rep, int64_t produced) {
       timed([&] { control->before_step(s, rep, produced); });
     };
@@ -241,6 +242,8 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   out.ids = std::move(gr.ids);
   out.text = tokenizer_ ? tokenizer_->decode(out.ids) : "";
   out.prompt_rows = gr.prompt_rows;
+  out.token_selection = (r.token_selection ? *r.token_selection : model_->token_selection()).name();
+  out.image_rows = gr.image_rows, out.image_rows_kept = gr.image_rows_kept;
   out.finish_reason = late ? "deadline" : gr.cancelled ? "cancelled" : gr.stopped_at_eos ? "stop" : "length";
   out.plan = std::move(gr.plan);
   out.vision_ms = gr.vision_ms, out.prefill_ms = gr.prefill_ms, out.decode_ms = gr.decode_ms, out.total_ms = gr.total_ms;
@@ -250,7 +253,8 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
     out.narrowed_layers = control->dropped_layers();
     out.narrowed_before_prefill = control->dropped_before_prefill();
     shape.new_tokens = int(out.ids.size());  // what ran, so an early stop does not skew the model
-    shape.units -= out.narrowed_before_prefill;
+    shape.units = control->prefill_units();
+    shape.prompt_rows = gr.prompt_rows;  // token selection may have left fewer than planned for
     // A narrowed decode ran less than any one plan: it says nothing about the decode costs.
     const double decode_ms = out.narrowed_layers ? 0 : gr.decode_ms;
     std::lock_guard<std::mutex> lock(latency_mutex_);
@@ -267,7 +271,8 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
 std::vector<float> Engine::logits(const Request& r, int64_t* rows, PlanReport* report) const {
   const std::vector<int64_t> ids = prompt_ids(r);
   const std::vector<float> px = r.image ? pixels(*r.image) : std::vector<float>{};
-  return all_logits(*model_, ids, r.image ? px.data() : nullptr, precision_, r.plan, rows, report);
+  return all_logits(*model_, ids, r.image ? px.data() : nullptr, precision_, r.plan, rows, report,
+                    r.token_selection ? &*r.token_selection : nullptr);
 }
 
 }  // namespace adallava

@@ -41,6 +41,8 @@ struct Request {
   // engine picks the budget (plan.budget is then ignored) and stops decoding when the next
   // token would come too late.
   std::optional<double> deadline_ms;
+  // Which image tokens run (PruMerge, PruMerge+, FastV); default: the checkpoint's own.
+  std::optional<TokenSelection> token_selection;
 };
 
 // A generated token, with the text it adds (empty while a multi-byte character is split).
@@ -55,6 +57,9 @@ struct Response {
   std::string text;
   std::vector<int64_t> ids, prompt_ids;
   int64_t prompt_rows = 0;  // decoder prompt length (image rows and latency token included)
+  std::string token_selection;  // the selection that ran: none, prumerge, prumerge+, fastv:K,R
+  int64_t image_rows = 0;       // rows the image took in the prompt (after PruMerge)
+  int64_t image_rows_kept = 0;  // of those, the rows the last decoder layer saw (FastV drops some)
   std::string finish_reason;  // "stop" (end of sequence), "length", "cancelled" or "deadline"
   PlanReport plan;
   double vision_ms = 0, prefill_ms = 0, decode_ms = 0, total_ms = 0;
@@ -100,7 +105,8 @@ class Engine {
   bool calibration_cached() const;
   // The decoder rows a request's prompt takes (image rows and latency token included).
   int64_t prompt_rows(const std::vector<int64_t>& ids, bool image) const;
-  // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA.
+  // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA; with FastV,
+  // of the rows it kept.
   std::vector<float> logits(const Request& r, int64_t* rows, PlanReport* report = nullptr) const;
 
  private:

@@ -32,6 +32,9 @@ nlohmann::json results_json(const std::vector<EvalResult>& results) {
                    {"distinct_plans", r.distinct_plans},
                    {"top_plans", top},
                    {"ms_per_record", r.ms_per_record},
+                   {"token_selection", r.token_selection},
+                   {"image_rows", r.image_rows},
+                   {"prefill_gflops", r.prefill_gflops},
                    {"per_kind", per_kind}});
     if (r.deadline_ms) {
       nlohmann::json& j = arr.back();
@@ -50,18 +53,19 @@ std::string markdown_report(const std::vector<EvalResult>& results, const std::s
     for (const auto& [k, s] : r.per_kind) kinds.insert(k);
   std::ostringstream o;
   o << "# " << title << "\n\n";
-  o << "Exact-match accuracy (%) per budget and plan policy; executed fraction of the decoder; "
-       "distinct plans over the records.\n\n";
-  o << "| plan | budget | executed fraction | accuracy | distinct plans |";
+  o << "Exact-match accuracy (%) per budget, plan policy and token selection; executed fraction of the "
+       "decoder; image rows the last layer saw and the decoder's prefill GFLOPs (means); distinct plans over the "
+       "records.\n\n";
+  o << "| plan | selection | budget | executed fraction | image rows | prefill GFLOPs | accuracy | distinct plans |";
   for (const std::string& k : kinds) o << " " << k << " |";
-  o << "\n| --- | --- | --- | --- | --- |";
+  o << "\n| --- | --- | --- | --- | --- | --- | --- | --- |";
   for (size_t i = 0; i < kinds.size(); ++i) o << " --- |";
   o << "\n";
   for (const EvalResult& r : results) {
-    char frac[32];
-    std::snprintf(frac, sizeof frac, "%.3f", r.executed_fraction);
-    o << "| " << r.plan << " | " << r.budget << " | " << frac << " | " << pct(r.all.accuracy()) << " | "
-      << r.distinct_plans << " |";
+    char nums[96];
+    std::snprintf(nums, sizeof nums, "%.3f | %.1f | %.4g", r.executed_fraction, r.image_rows, r.prefill_gflops);
+    o << "| " << r.plan << " | " << r.token_selection << " | " << r.budget << " | " << nums << " | "
+      << pct(r.all.accuracy()) << " | " << r.distinct_plans << " |";
     for (const std::string& k : kinds) {
       auto it = r.per_kind.find(k);
       o << " " << (it == r.per_kind.end() ? "" : pct(it->second.accuracy())) << " |";
@@ -95,12 +99,18 @@ std::string markdown_report(const std::vector<EvalResult>& results, const std::s
 }
 
 PlotSpec accuracy_plot(const std::vector<EvalResult>& results, const std::string& title) {
-  PlotSpec spec{title, "executed fraction of the decoder", "exact-match accuracy (%)", {}};
+  // Several token selections: the x axis is the prefill's FLOPs, which they change (as the
+  // paper's Figure 5); otherwise the executed fraction of the decoder.
+  bool selections = false;
+  for (const EvalResult& r : results) selections |= r.token_selection != results.front().token_selection;
+  PlotSpec spec{title, selections ? "decoder prefill GFLOPs" : "executed fraction of the decoder",
+                "exact-match accuracy (%)", {}};
   std::map<std::string, size_t> index;
   for (const EvalResult& r : results) {
-    auto [it, fresh] = index.try_emplace(r.plan, spec.series.size());
-    if (fresh) spec.series.push_back({r.plan, {}, {}, true, false});
-    spec.series[it->second].x.push_back(r.executed_fraction);
+    const std::string name = selections ? r.plan + ", " + r.token_selection : r.plan;
+    auto [it, fresh] = index.try_emplace(name, spec.series.size());
+    if (fresh) spec.series.push_back({name, {}, {}, true, false});
+    spec.series[it->second].x.push_back(selections ? r.prefill_gflops : r.executed_fraction);
     spec.series[it->second].y.push_back(100 * r.all.accuracy());
   }
   return spec;

@@ -44,6 +44,7 @@ std::string plan_description(const ExecutionPlan& p) {
 struct Outcome {
   bool correct = false, met = true;
   double fraction = 1, ms = 0, budget = 1;
+  double image_rows = 0, prefill_flops = 0;
   std::string signature;
 };
 
@@ -81,15 +82,17 @@ void answer_record(const Engine& engine, const data::Record& r, size_t index, co
   const auto [q, a] = question_and_answer(r);
   // The record's question carries its own image marker.
   const std::vector<int64_t> ids = engine.question_ids(q->value, /*add_image_marker=*/false);
+  const TokenSelection selection = o.token_selection ? *o.token_selection : m.token_selection();
   std::vector<float> features;
   if (!r.image.empty()) {
     const std::vector<float> pixels =
         clip_preprocess(load_image((std::filesystem::path(images) / r.image).string()), m.preprocess_config());
-    features = m.encode_image(pixels.data(), o.precision);
+    features = m.encode_image(pixels.data(), o.precision, &selection);
   }
-  const std::vector<float> embeds = m.merge_embeddings(ids, r.image.empty() ? nullptr : &features);
-  const int64_t T = int64_t(embeds.size()) / m.config().text.hidden_size;
+  const Prompt prompt = build_prompt(m, ids, r.image.empty() ? nullptr : &features, selection);
+  const int64_t T = prompt.rows;
   const std::string want = normalise_answer(a->value);
+  const int64_t decoder_rows = T + (m.adaptive() ? 1 : 0);
   const size_t B = o.budgets.size();
   for (size_t p = 0; p < policies.size(); ++p)
     for (size_t b = 0; b < B; ++b) {
@@ -100,7 +103,7 @@ void answer_record(const Engine& engine, const data::Record& r, size_t index, co
       req.policy.seed = o.seed + index;
       Session s(m, T + 2 + o.max_new_tokens, o.precision);
       std::vector<float> logits;
-      const PlanReport rep = s.prefill(embeds.data(), T, req, logits);
+      const PlanReport rep = s.prefill(prompt.embeds.data(), T, req, logits, false, nullptr, prompt.fastv_request());
       std::vector<int64_t> answer;
       for (int k = 0; k < o.max_new_tokens; ++k) {
         const int64_t id = argmax(logits.data(), m.config().text.vocab_size);
@@ -111,6 +114,9 @@ void answer_record(const Engine& engine, const data::Record& r, size_t index, co
       Outcome& oc = out[p * B + b];
       oc.correct = normalise_answer(tok.decode(answer)) == want;
       oc.fraction = rep.executed_fraction;
+      oc.image_rows = double(prompt.image_rows - (decoder_rows - int64_t(s.kept_rows().size())));
+      oc.prefill_flops = m.decoder().prefill_flops(rep.plan, decoder_rows, int64_t(s.kept_rows().size()),
+                                                   prompt.fastv ? prompt.fastv->k : m.config().text.num_layers);
       oc.signature = plan_description(rep.plan);
       oc.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
@@ -125,13 +131,14 @@ std::string record_error(const data::Record& r, const std::exception& e) {
 // One record as a request with a deadline, through the engine: the image encode counts. A
 // deadline the engine refuses as infeasible is a miss with no answer.
 Outcome answer_with_deadline(const Engine& engine, const data::Record& r, const std::string& images,
-                             double deadline_ms, int max_new_tokens) {
+                             double deadline_ms, const EvalOptions& o) {
   const auto [q, a] = question_and_answer(r);
   Request req;
   if (!r.image.empty()) req.image = load_image((std::filesystem::path(images) / r.image).string());
   req.ids = engine.question_ids(q->value, /*add_image_marker=*/false);  // the question has its marker
-  req.max_new_tokens = max_new_tokens;
+  req.max_new_tokens = o.max_new_tokens;
   req.deadline_ms = deadline_ms;
+  req.token_selection = o.token_selection;
   Outcome oc;
   try {
     const Response resp = engine.generate(req);
@@ -141,6 +148,7 @@ Outcome answer_with_deadline(const Engine& engine, const data::Record& r, const 
     oc.budget = resp.plan.budget;
     oc.fraction = resp.plan.executed_fraction;
     oc.signature = plan_description(resp.plan.plan);
+    oc.image_rows = double(resp.image_rows_kept);
   } catch (const InfeasibleDeadline&) {  // refused: the narrowest plan cannot make one token in time
     oc.met = false, oc.fraction = 0, oc.budget = 0;
     oc.signature = "refused";
@@ -166,6 +174,8 @@ EvalResult summarise(const std::vector<data::Record>& records, const OutcomeOf& 
     res.per_kind[kind].total++, res.per_kind[kind].correct += oc.correct;
     fraction += oc.fraction;
     ms += oc.ms;
+    res.image_rows += oc.image_rows / double(records.size());
+    res.prefill_gflops += oc.prefill_flops * 1e-9 / double(records.size());
     uses[oc.signature]++;
   }
   res.executed_fraction = fraction / double(records.size());
@@ -189,7 +199,7 @@ std::vector<EvalResult> evaluate_deadlines(const Engine& engine, const std::vect
     std::vector<Outcome> out;
     for (const data::Record& r : records) {
       try {
-        out.push_back(answer_with_deadline(engine, r, images, d, o.max_new_tokens));
+        out.push_back(answer_with_deadline(engine, r, images, d, o));
       } catch (const std::exception& e) {
         throw Error(record_error(r, e));
       }
@@ -197,6 +207,7 @@ std::vector<EvalResult> evaluate_deadlines(const Engine& engine, const std::vect
     EvalResult res = summarise(records, [&](size_t i) -> const Outcome& { return out[i]; });
     res.plan = "deadline";
     res.deadline_ms = d;
+    res.token_selection = (o.token_selection ? *o.token_selection : engine.model().token_selection()).name();
     results.push_back(res);
   }
   return results;
@@ -236,6 +247,7 @@ std::vector<EvalResult> evaluate(const Engine& engine, const std::vector<data::R
       EvalResult res = summarise(records, [&](size_t i) -> const Outcome& { return out[(i * P + p) * B + b]; });
       res.budget = o.budgets[b];
       res.plan = o.plans[p];
+      res.token_selection = (o.token_selection ? *o.token_selection : m.token_selection()).name();
       results.push_back(res);
     }
   return results;

@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "llava/llava.h"
+#include "model/token_selection.h"
 #include "text/tokenizer.h"
 #include "data/llava_data.h"
 
@@ -27,6 +28,7 @@ struct EvalOptions {
   int max_new_tokens = 6;
   uint64_t seed = 0;  // random plans: record i uses seed + i
   Precision precision = Precision::F32;
+  std::optional<TokenSelection> token_selection;  // default: the checkpoint's
 };
 
 struct KindScore {
@@ -47,6 +49,9 @@ struct EvalResult {
   // layer run in part as "4[h0.2 m1]", its heads and MLP groups) and how many records ran it.
   std::vector<std::pair<std::string, int>> top_plans;
   double ms_per_record = 0;  // prefill + decode, summed over threads
+  std::string token_selection = "none";
+  double image_rows = 0;      // mean image rows the decoder's last layer saw (after PruMerge and FastV)
+  double prefill_gflops = 0;  // mean decoder FLOPs of the prefill (LlamaDecoder::prefill_flops), 1e9
   // With a deadline (then budget is the mean budget the engine picked): the share of records
   // that missed it (refused ones included) and the records' latency percentiles.
   std::optional<double> deadline_ms;

@@ -29,14 +29,6 @@ void check_context(const LlavaModel& model, int64_t rows) {
                 std::to_string(ctx) + " tokens (max_position_embeddings)");
 }
 
-// The decoder input of a request: image encoded (if any, with PruMerge if selected) and
-// spliced into the prompt; FastV, if selected, is set up for the prefill.
-struct Prompt {
-  std::vector<float> embeds;
-  int64_t rows = 0, image_first = 0, image_rows = 0;
-  std::optional<FastVRequest> fastv;
-};
-
 Prompt prompt_embeddings(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
                          Precision precision, const TokenSelection& selection) {
   std::vector<float> features;
@@ -44,18 +36,7 @@ Prompt prompt_embeddings(const LlavaModel& model, const std::vector<int64_t>& id
     if (!model.has_vision()) throw Error(model.dir() + ": this model has no vision tower, so it takes no image");
     features = model.encode_image(pixels, precision, &selection);
   }
-  Prompt p;
-  std::vector<int64_t> merged;
-  p.embeds = model.merge_embeddings(ids, pixels ? &features : nullptr, &merged);
-  p.rows = int64_t(p.embeds.size()) / model.decoder().hidden();
-  if (p.rows == 0) throw Error("empty prompt");
-  check_context(model, decoder_rows(model, p.rows));
-  const auto first = std::find(merged.begin(), merged.end(), model.config().image_token_id);
-  p.image_first = first - merged.begin();
-  p.image_rows = std::count(merged.begin(), merged.end(), model.config().image_token_id);
-  if (selection.kind == TokenSelection::FastV && p.image_rows > 0)
-    p.fastv = FastVRequest{selection.fastv_k, selection.fastv_r, p.image_first, p.image_rows};
-  return p;
+  return build_prompt(model, ids, pixels ? &features : nullptr, selection);
 }
 
 // The plan a request names itself (a layer list or a whole plan), or null.
@@ -97,6 +78,21 @@ void check_fastv(const FastVRequest& f, const LlavaModel& model) {
 }
 
 }  // namespace
+
+Prompt build_prompt(const LlavaModel& model, const std::vector<int64_t>& ids, const std::vector<float>* features,
+                    const TokenSelection& selection) {
+  Prompt p;
+  std::vector<int64_t> merged;
+  p.embeds = model.merge_embeddings(ids, features, &merged);
+  p.rows = int64_t(p.embeds.size()) / model.decoder().hidden();
+  if (p.rows == 0) throw Error("empty prompt");
+  check_context(model, decoder_rows(model, p.rows));
+  p.image_first = std::find(merged.begin(), merged.end(), model.config().image_token_id) - merged.begin();
+  p.image_rows = std::count(merged.begin(), merged.end(), model.config().image_token_id);
+  if (selection.kind == TokenSelection::FastV && p.image_rows > 0)
+    p.fastv = FastVRequest{selection.fastv_k, selection.fastv_r, p.image_first, p.image_rows};
+  return p;
+}
 
 Session::Session(const LlavaModel& model, int64_t capacity, Precision precision)
     : model_(model), precision_(precision) {
@@ -270,9 +266,9 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   Sampler sampler(opts.sampling);
   std::vector<float> logits;
   PlanRequest plan = opts.plan;
-  if (opts.before_prefill) opts.before_prefill(plan);
+  if (opts.before_prefill) opts.before_prefill(plan, r.prompt_rows);
   const auto t1 = clock::now();
-  r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv ? &*prompt.fastv : nullptr);
+  r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv_request());
   r.image_rows_kept = r.image_rows - (r.prompt_rows - int64_t(s.kept_rows().size()));
   r.prefill_ms = ms_since(t1);
   const auto t2 = clock::now();
@@ -305,7 +301,7 @@ std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t
   Session s(model, decoder_rows(model, prompt.rows), precision);
   std::vector<float> logits;
   PlanReport rep = s.prefill(prompt.embeds.data(), prompt.rows, request, logits, /*all_rows=*/true, nullptr,
-                             prompt.fastv ? &*prompt.fastv : nullptr);
+                             prompt.fastv_request());
   *rows = int64_t(s.kept_rows().size());
   if (report) *report = std::move(rep);
   return logits;

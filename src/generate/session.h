@@ -43,6 +43,19 @@ struct FastVRequest {
   int64_t first = 0, count = 0;
 };
 
+// A request's decoder input: the prompt's embeddings with the image rows spliced in, where
+// they are, and FastV's request for the prefill when the selection is FastV.
+struct Prompt {
+  std::vector<float> embeds;  // (rows, hidden)
+  int64_t rows = 0, image_first = 0, image_rows = 0;
+  std::optional<FastVRequest> fastv;
+  const FastVRequest* fastv_request() const { return fastv ? &*fastv : nullptr; }
+};
+
+// features: the image's rows from encode_image (with PruMerge already applied), or null.
+Prompt build_prompt(const LlavaModel& model, const std::vector<int64_t>& ids, const std::vector<float>* features,
+                    const TokenSelection& selection);
+
 class Session {
  public:
   // capacity: most tokens this request will hold (prompt rows, latency token, generated tokens).
@@ -92,9 +105,10 @@ struct GenerateOptions {
   PlanRequest plan;
   std::optional<TokenSelection> token_selection;  // default: the checkpoint's (PruMerge for its checkpoints)
   std::function<bool(int64_t)> on_token;  // called for each generated id; false stops the request
-  // Called after the image encode, before the prefill, with the plan request it will run (a
-  // deadline controller lowers the budget here when the encode took longer than planned).
-  std::function<void(PlanRequest&)> before_prefill;
+  // Called after the image encode, before the prefill, with the plan request it will run and the
+  // decoder rows of the prompt (a deadline controller re-plans here when the encode took longer
+  // than planned, or token selection left fewer rows).
+  std::function<void(PlanRequest&, int64_t)> before_prefill;
   // Called before each decode step with the session, the prefill's plan report and the tokens
   // generated so far (a deadline controller narrows the plan here).
   std::function<void(Session&, const PlanReport&, int64_t)> before_step;

@@ -268,6 +268,16 @@ double LlamaDecoder::layer_weights(const LayerPlan& lp) const {
   return double(H) * double(2 * na * hd + 2 * nkv * hd + 3 * neurons);
 }
 
+double LlamaDecoder::prefill_flops(const ExecutionPlan& plan, int64_t rows, int64_t kept, int cut) const {
+  double f = 2.0 * double(cfg_.vocab_size) * double(cfg_.hidden_size);
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    const LayerPlan& lp = plan.layer(l);
+    const double n = double(l < cut ? rows : kept);
+    f += 2.0 * layer_weights(lp) * n + 2.0 * double(lp.heads.size()) * cfg_.head_dim * n * (n + 1);
+  }
+  return f;
+}
+
 double LlamaDecoder::executed_fraction(const ExecutionPlan& plan) const {
   const ExecutionPlan full = ExecutionPlan::full(cfg_.num_layers, cfg_.num_heads);
   double run = 0, all = 0;

@@ -78,6 +78,10 @@ class LlamaDecoder {
   // Share of the decoder layers' matrix work per token that the plan runs, in [0, 1] (the
   // attention-score part, which grows with the context, is left out; so are embeddings and lm_head).
   double executed_fraction(const ExecutionPlan& plan) const;
+  // FLOPs of a prefill of `rows` rows under the plan: the matrices of what runs, the causal
+  // attention's scores and sums, and lm_head on the last row. Layers from `cut` on see only
+  // `kept` of the rows (FastV; cut = num_layers without it).
+  double prefill_flops(const ExecutionPlan& plan, int64_t rows, int64_t kept, int cut) const;
   // Weights (multiply-adds per token) of one layer's matrices under a layer plan.
   double layer_weights(const LayerPlan& lp) const;
 

@@ -52,8 +52,10 @@ enum class Which { All, FullTokens };
 
 std::vector<Fixture> load_fixtures(Which which = Which::FullTokens) {
   std::vector<Fixture> out;
-  for (const std::string& dir : test::fixtures_of_type("ada_llava_llama")) {
-    if (which == Which::FullTokens && manifest(dir)["model"].value("token_selecting", "none") != "none") continue;
+  std::vector<std::string> dirs = test::fixtures_of_type("ada_llava_llama");
+  if (which == Which::All)
+    for (const std::string& d : test::fixtures_of_type("ada_llava_llama", true)) dirs.push_back(d);
+  for (const std::string& dir : dirs) {
     Fixture f{dir, LlavaModel::load(dir), read_npy(dir + "/budgets.npy").to_f64(), npy_i64(dir + "/input_ids.npy"),
               npy_f32(dir + "/pixel_values.npy")};
     out.push_back(std::move(f));

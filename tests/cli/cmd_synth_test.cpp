@@ -115,7 +115,7 @@ TEST(CmdSynth, SynthInitTrainEvalPipeline) {
   EXPECT_EQ(j["results"][2]["top_plans"][0]["plan"], "0,1,2,3");  // early exit at full budget
   EXPECT_EQ(j["results"][3]["top_plans"][0]["plan"], "0,1");      // and with the prefix alone
   EXPECT_EQ(j["results"][3]["top_plans"][0]["records"], 8);
-  EXPECT_NE(test::read_file(t.file("report/report.md")).find("| scheduler | 0.5 |"), std::string::npos);
+  EXPECT_NE(test::read_file(t.file("report/report.md")).find("| scheduler | none | 0.5 |"), std::string::npos);
   EXPECT_NE(test::read_file(t.file("report/accuracy.svg")).find("early-exit"), std::string::npos);
 
   // Explicit layer lists work on a plain checkpoint too: the executed fraction is the share of

@@ -6,6 +6,7 @@
 #include "engine/deadline_control.h"
 
 #include "adaptive/budget.h"
+#include "adaptive/deadline.h"
 
 #include <gtest/gtest.h>
 
@@ -81,7 +82,7 @@ TEST(DeadlineControl, AnEncodeThatRanLateLowersTheBudgetBeforeThePrefill) {
     DeadlineControl c(lm, *m, deadline, DeadlineControl::Clock::now() - std::chrono::microseconds(int64_t((deadline - left) * 1000)),
                       rows, 1, G);
     PlanRequest plan;
-    c.before_prefill(plan);
+    c.before_prefill(plan, rows);
     EXPECT_EQ(c.dropped_before_prefill(), G - fits);
     EXPECT_EQ(budget_units(plan.budget, a), fits);
   }
@@ -89,9 +90,18 @@ TEST(DeadlineControl, AnEncodeThatRanLateLowersTheBudgetBeforeThePrefill) {
   DeadlineControl on_time(lm, *m, 1000, DeadlineControl::Clock::now(), rows, 1, G);
   PlanRequest plan;
   plan.budget = 0.5;
-  on_time.before_prefill(plan);
+  on_time.before_prefill(plan, rows);
   EXPECT_EQ(plan.budget, 0.5);
   EXPECT_EQ(on_time.dropped_before_prefill(), 0);
+
+  // Planned for 40 rows with room for 2 gated layers; token selection left 10: all of them fit.
+  const double deadline = 40.0 * (P + 2) + 5;
+  DeadlineControl fewer(lm, *m, deadline, DeadlineControl::Clock::now(), 40, 1, 2);
+  plan.budget = budget_of_units(2, a);
+  fewer.before_prefill(plan, rows);
+  EXPECT_EQ(budget_units(plan.budget, a), G);
+  EXPECT_EQ(fewer.prefill_units(), G);
+  EXPECT_EQ(fewer.dropped_before_prefill(), 0);
 }
 
 }  // namespace

@@ -28,12 +28,7 @@ nlohmann::json manifest(const std::string& dir) {
   return nlohmann::json::parse(in);
 }
 
-std::vector<std::string> selection_fixtures() {
-  std::vector<std::string> out;
-  for (const std::string& dir : test::fixtures_of_type("ada_llava_llama"))
-    if (manifest(dir)["model"].value("token_selecting", "none") != "none") out.push_back(dir);
-  return out;
-}
+std::vector<std::string> selection_fixtures() { return test::fixtures_of_type("ada_llava_llama", true); }
 
 TEST(PruMergeFixture, SelectionAndMergeMatchTheAuthorsCode) {
   const auto dirs = selection_fixtures();
