@@ -77,11 +77,12 @@ struct Outcome {
 };
 
 Outcome run_one(const Engine& e, const BenchRequest& br, const Policy& p, double deadline_left, double static_budget,
-                int max_new_tokens) {
+                const DeadlineBenchOptions& opts) {
   Request r;
   r.image = br.image;
   r.ids = br.ids;
-  r.max_new_tokens = max_new_tokens;
+  r.max_new_tokens = opts.max_new_tokens;
+  r.token_selection = opts.token_selection;
   if (p.kind == Policy::Adaptive) r.deadline_ms = std::max(deadline_left, 1e-3);
   else r.plan.budget = p.kind == Policy::Fixed ? p.budget : static_budget;
   Outcome o;
@@ -149,7 +150,7 @@ std::vector<Outcome> run_policy(const Engine& e, const std::vector<BenchRequest>
     const auto arrival = at.empty() ? Clock::now() : t0 + std::chrono::microseconds(int64_t(at[i] * 1000));
     if (Clock::now() < arrival) std::this_thread::sleep_until(arrival);
     const double waited = std::max(0.0, ms_between(arrival, Clock::now()));
-    Outcome oc = run_one(e, reqs[i], p, o.deadline_ms - waited, static_budget, o.max_new_tokens);
+    Outcome oc = run_one(e, reqs[i], p, o.deadline_ms - waited, static_budget, o);
     oc.start_ms = ms_between(t0, arrival);
     oc.epoch_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
                  ms_between(arrival, Clock::now()) / 1000;

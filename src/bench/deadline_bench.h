@@ -19,6 +19,7 @@ struct DeadlineBenchOptions {
   std::vector<std::string> policies = {"adaptive", "fixed:1", "static"};
   int max_new_tokens = 8;
   uint64_t seed = 1;
+  std::optional<TokenSelection> token_selection;  // default: the checkpoint's
 };
 
 // A request and, where known, its answer (one word).

@@ -1,5 +1,6 @@
 #include "bench/synthetic_model.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "adaptive/ada_config.h"
@@ -15,7 +16,8 @@ using names::TensorSpec;
 
 std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
   const int outputs = c.model_type == "ada_llava_llama" ? parse_ada_config(c).head_outputs(c.text.num_heads) : 0;
-  const int used = c.vision.num_layers + 1 + c.vision_feature_layer;  // blocks the selected state needs
+  // The blocks the selected state needs, and the one after it (PruMerge reads the last layer's Q and K).
+  const int used = std::min(c.vision.num_layers, c.vision.num_layers + 2 + c.vision_feature_layer);
   return names::llava_tensors(c.text, c.vision, used, Layout::HfLlava, outputs, kLatencyEncodingDim);
 }
 

@@ -21,6 +21,7 @@
 #include "adaptive/deadline.h"
 #include "bench/deadline_bench.h"
 #include "bench/deadline_plot.h"
+#include "bench/selection_bench.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
 #include "tensor/error.h"
@@ -33,6 +34,7 @@ struct BenchOptions {
   std::string preset, dtype = "bf16", precision, variant = "L", budgets = "1";
   std::string kernels;  // a kernel set to force (empty: the fastest per operation)
   int threads = 0, prompt_tokens = 600, decode_tokens = 16, repeats = 1;
+  std::string token_selection;  // empty: none measured (the deadline bench: the checkpoint's)
   bool json = false;
   bool train_step = false;  // measure training steps instead of inference
   TrainStepBenchOptions train;
@@ -200,6 +202,7 @@ void deadline_bench(const BenchOptions& o) {
   DeadlineBenchOptions d = o.deadline;
   d.deadline_ms = parse_deadline_ms(o.deadline_ms, "--deadline-ms");
   d.max_new_tokens = o.decode_tokens;
+  d.token_selection = PlanOptions::parse_token_selection(o.token_selection);
   d.policies.clear();
   std::stringstream ss(o.policies);
   for (std::string p; std::getline(ss, p, ',');) d.policies.push_back(p);
@@ -289,6 +292,14 @@ void bench(const BenchOptions& o) {
   j["kv_cache_bytes"] = full["kv_cache_bytes"];
   j["peak_rss_bytes"] = peak_rss_bytes() - rounds.plain_bytes;  // the model's, without the probe's buffer
   if (model->adaptive()) j["results"] = results;
+  if (const auto sel = PlanOptions::parse_token_selection(o.token_selection)) {
+    SelectionBenchOptions s;
+    s.selection = *sel;
+    s.budget = budgets[0];
+    s.precision = precision;
+    s.repeats = std::max(o.repeats, 3);
+    j["token_selection"] = bench_token_selection(*model, s);
+  }
   print_json(j, o.json);
 }
 
@@ -310,6 +321,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("--seed", o->deadline.seed, "with --deadline-ms: seed of the requests and arrivals");
   sub->add_option("--plot", o->plot, "with --deadline-ms: latency over time as SVG (and its -budget twin)");
   sub->add_option("--load-log", o->load_log, "with --plot: bench/contention.sh's --log, to show when the load was on");
+  PlanOptions::add_token_selection(*sub, o->token_selection);
   sub->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16"}));

@@ -79,7 +79,7 @@ void run_eval(const EvalCliOptions& o) {
                               std::filesystem::path(o.data).filename().string() + " (" +
                               std::to_string(records.size()) + " records)";
     const std::string md = (std::filesystem::path(o.report) / "report.md").string();
-    write_file_atomically(md, eval::markdown_report(results, title) + "\n![accuracy against executed fraction](accuracy.svg)\n");
+    write_file_atomically(md, eval::markdown_report(results, title) + "\n![accuracy per budget](accuracy.svg)\n");
     write_svg((std::filesystem::path(o.report) / "accuracy.svg").string(), eval::accuracy_plot(results, title));
   }
   if (o.json) {

@@ -89,7 +89,7 @@ std::string markdown_report(const std::vector<EvalResult>& results, const std::s
   for (const EvalResult& r : results) {
     if (r.distinct_plans < 2 || r.plan == "random") continue;
     if (!heading) o << "\nMost used plans (layers that run; records):\n\n", heading = true;
-    o << "- " << r.plan << " at " << r.budget << ":";
+    o << "- " << r.plan << (r.token_selection == "none" ? "" : ", " + r.token_selection) << " at " << r.budget << ":";
     for (size_t i = 0; i < r.top_plans.size(); ++i)
       o << (i ? "; " : " ") << r.top_plans[i].first << " (" << r.top_plans[i].second << ")";
     if (r.distinct_plans > int(r.top_plans.size())) o << "; " << r.distinct_plans - int(r.top_plans.size()) << " more";

@@ -126,18 +126,20 @@ void LlavaModel::bind_weights(const TensorStore& main, const TensorStore* vision
 std::vector<float> LlavaModel::encode_image(const float* pixels, Precision p, const TokenSelection* selection,
                                             PruMergeTrace* trace) const {
   const TokenSelection& sel = selection ? *selection : token_selection_;
-  const std::vector<float> hidden = vision_->encode(pixels, p);
+  std::vector<float> last_input;
+  const std::vector<float> hidden = vision_->encode(pixels, p, nullptr, nullptr, sel.merges_patches() ? &last_input : nullptr);
   const int64_t C = vision_->config().hidden_size;
   if (sel.merges_patches()) {
     const int n = vision_->config().num_layers;
     if (cfg_.keep_cls) throw Error(cfg_.path + ": " + sel.name() + " selects patch features; this model keeps the CLS row too");
     if (!vision_->selection_layer())
       throw Error(cfg_.path + ": " + sel.name() + " needs the vision tower's last layer (" + std::to_string(n - 1) +
-                  ") and LLaVA's feature layer -2 (its input); this model has feature layer " +
+                  ") and a feature layer of -2 or -1 (its input or output); this model has feature layer " +
                   std::to_string(vision_->feature_index()) + " of " + std::to_string(n) +
                   (vision_->feature_index() == n - 1 ? " but not the last layer's weights" : ""));
     const int64_t N = vision_->config().num_patches();
-    const std::vector<float> merged = prumerge(hidden.data(), N, vision_->config(), *vision_->selection_layer(),
+    const float* input = last_input.empty() ? hidden.data() : last_input.data();
+    const std::vector<float> merged = prumerge(input, hidden.data(), N, vision_->config(), *vision_->selection_layer(),
                                                sel.kind == TokenSelection::PruMergePlus, p, trace);
     return projector_.forward(merged.data(), int64_t(merged.size()) / C, p);
   }

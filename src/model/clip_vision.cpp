@@ -39,7 +39,10 @@ ClipVisionTower ClipVisionTower::load(const TensorStore& store, const VisionConf
     t.layers_.push_back(std::move(L));
   }
   const std::string last = names::vision_layer(prefix, cfg.num_layers - 1);
-  if (feature_index == cfg.num_layers - 1 && store.has(last + names::kVisionQ + ".weight")) {
+  if (feature_index == cfg.num_layers) {  // the last layer runs anyway
+    const ClipLayer& L = t.layers_.back();
+    t.selection_ = SelectionLayer{L.ln1_w, L.ln1_b, L.q, L.k};
+  } else if (feature_index == cfg.num_layers - 1 && store.has(last + names::kVisionQ + ".weight")) {
     SelectionLayer s;
     s.ln_w = load_vector(store, last + names::kNorm1 + ".weight", C);
     s.ln_b = load_vector(store, last + names::kNorm1 + ".bias", C);
@@ -51,7 +54,7 @@ ClipVisionTower ClipVisionTower::load(const TensorStore& store, const VisionConf
 }
 
 std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std::vector<float>* all_states,
-                                           ClipTrace* trace) const {
+                                           ClipTrace* trace, std::vector<float>* last_input) const {
   const int64_t C = cfg_.hidden_size, P = cfg_.patch_size, S = cfg_.image_size, G = cfg_.grid();
   const int64_t N = tokens(), I = cfg_.intermediate_size, nh = cfg_.num_heads, hd = C / nh;
   const int64_t patch_len = 3 * P * P;
@@ -76,6 +79,7 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
   std::vector<float> xn(size_t(N * C)), q(size_t(N * C)), k(size_t(N * C)), v(size_t(N * C)), att(size_t(N * C)),
       h(size_t(N * I));
   for (const ClipLayer& L : layers_) {
+    if (last_input && &L - layers_.data() == cfg_.num_layers - 1) *last_input = x;
     ClipTrace::Layer* tr = trace ? &trace->layers.emplace_back() : nullptr;
     if (tr) tr->x = x;
     layer_norm(xn.data(), x.data(), L.ln1_w.data(), L.ln1_b.data(), N, C, cfg_.layer_norm_eps);

@@ -43,14 +43,16 @@ class ClipVisionTower {
 
   // pixels (3, S, S) -> hidden state `feature_index` (tokens, hidden), CLS in row 0.
   // all_states, if given, receives hidden states 0..feature_index ((feature_index+1), tokens, hidden).
-  // trace, if given, receives what the backward needs.
+  // trace, if given, receives what the backward needs. last_input, if given, receives the input
+  // of the last layer when that layer runs (feature layer -1; PruMerge's ranking reads it).
   std::vector<float> encode(const float* pixels, Precision p, std::vector<float>* all_states = nullptr,
-                            ClipTrace* trace = nullptr) const;
+                            ClipTrace* trace = nullptr, std::vector<float>* last_input = nullptr) const;
   const ClipLayer& layer(int l) const { return layers_[size_t(l)]; }
   const WeightView& patch_weight() const { return patch_; }
   const std::vector<float>& pre_norm_weight() const { return pre_ln_w_; }
-  // The last layer's LayerNorm and Q/K, which PruMerge reads; null when the feature layer is not
-  // its input or the checkpoint lacks it (llama.cpp's mmproj files drop the last layer).
+  // The last layer's LayerNorm and Q/K, which PruMerge reads; null when the feature layer is
+  // neither its input nor its output, or the checkpoint lacks it (llama.cpp's mmproj files drop
+  // the last layer).
   const SelectionLayer* selection_layer() const { return selection_ ? &*selection_ : nullptr; }
 
  private:

@@ -66,14 +66,14 @@ std::vector<int64_t> spatial_samples(int64_t n_out, int64_t N, const std::vector
 
 }  // namespace
 
-std::vector<float> prumerge(const float* hidden, int64_t N, const VisionConfig& cfg, const SelectionLayer& sel,
-                            bool plus, Precision p, PruMergeTrace* trace) {
+std::vector<float> prumerge(const float* input, const float* features, int64_t N, const VisionConfig& cfg,
+                            const SelectionLayer& sel, bool plus, Precision p, PruMergeTrace* trace) {
   const int64_t C = cfg.hidden_size, rows = N + 1;
   PruMergeTrace local;
   PruMergeTrace& t = trace ? *trace : local;
   // 1. Q and K of the last layer (with biases, before CLIP's own head scaling).
   std::vector<float> xn(size_t(rows * C));
-  layer_norm(xn.data(), hidden, sel.ln_w.data(), sel.ln_b.data(), rows, C, cfg.layer_norm_eps);
+  layer_norm(xn.data(), input, sel.ln_w.data(), sel.ln_b.data(), rows, C, cfg.layer_norm_eps);
   t.q.resize(size_t(rows * C)), t.k.resize(size_t(rows * C));
   sel.q.forward(t.q.data(), xn.data(), rows, p);
   sel.k.forward(t.k.data(), xn.data(), rows, p);
@@ -109,7 +109,7 @@ std::vector<float> prumerge(const float* hidden, int64_t N, const VisionConfig& 
     norm = std::max(std::sqrt(norm), 1e-12);
     for (int64_t c = 0; c < C; ++c) key[size_t(j * C + c)] = double(kj[c]) / norm;
   }
-  const float* F = hidden + C;  // patch features, CLS dropped
+  const float* F = features + C;  // patch features, CLS dropped
   const int64_t K = int64_t(t.kept.size()), k_nb = std::min<int64_t>(kNeighbours, N - 1);
   std::vector<float> merged(size_t((K + 1) * C));
   t.neighbours.assign(size_t(K * k_nb), 0);

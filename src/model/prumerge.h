@@ -35,10 +35,11 @@ struct PruMergeTrace {
   std::vector<float> neighbour_cos;     // (kept, k)
 };
 
-// hidden: the tower's hidden state (N+1, C) that is both the LLaVA feature layer and the last
-// layer's input (mm_vision_select_layer -2). Returns the merged rows (kept + 1, C), before the
-// projector.
-std::vector<float> prumerge(const float* hidden, int64_t n_patches, const VisionConfig& cfg, const SelectionLayer& sel,
-                            bool plus, Precision p, PruMergeTrace* trace = nullptr);
+// input: the last layer's input (N+1, C), CLS row 0, whose Q and K rank and match the patches;
+// features: LLaVA's feature layer (N+1, C), the rows that are kept and merged. For LLaVA's
+// mm_vision_select_layer -2 (the authors' case) the two are the same hidden state. Returns the
+// merged rows (kept + 1, C), before the projector.
+std::vector<float> prumerge(const float* input, const float* features, int64_t n_patches, const VisionConfig& cfg,
+                            const SelectionLayer& sel, bool plus, Precision p, PruMergeTrace* trace = nullptr);
 
 }  // namespace adallava

@@ -157,6 +157,42 @@ TEST(Cli, RunWithADeadlinePicksTheBudgetAndReportsIt) {
                      "--deadline-ms");
 }
 
+TEST(Cli, TokenSelectionFromTheCheckpointOrTheFlag) {
+  const std::string dir = test::fixture("adallava_tiny_L_prumerge_plus");
+  const auto ids = test::npy_i64(dir + "/input_ids.npy");
+  const auto want = test::npy_i64(dir + "/generated_ids.npy");
+  const auto budgets = read_npy(dir + "/budgets.npy").to_f64();
+  const size_t n = want.size() / budgets.size();
+  const std::string common = "run -m " + dir + " --image " + dir + "/image.png --ids " + join_ids(ids) + " -n " +
+                             std::to_string(n) + " --ignore-eos --json --budget " + std::to_string(budgets[1]);
+  Result r = run_cli(common);  // the checkpoint says prumerge+
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["token_selection"], "prumerge+");
+  EXPECT_EQ(j["image_tokens"].get<int>(), 124);
+  EXPECT_EQ(j["ids"].get<std::vector<int64_t>>(), std::vector<int64_t>(want.begin() + long(n), want.begin() + long(2 * n)));
+  r = run_cli(common + " --token-selection none");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["image_tokens"].get<int>(), 576);
+  r = run_cli(common + " --token-selection fastv:2,0.75");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["image_tokens"].get<int>(), 576);
+  EXPECT_EQ(j["image_tokens_kept"].get<int>(), 144);
+  expect_clean_error(run_cli(common + " --token-selection prune"), "--token-selection: token selection 'prune' is not");
+  expect_clean_error(run_cli(common + " --token-selection fastv:5,0.5"), "prefix");
+  expect_clean_error(run_cli(common + " --token-selection fastv:2,1.5"), "must be in [0, 1)");
+
+  // The bench: image rows kept and the prefill against the full-token one.
+  r = run_cli("bench --synthetic ada-llava-tiny --token-selection prumerge+ --prompt-tokens 8 --decode-tokens 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out)["token_selection"];
+  EXPECT_EQ(j["token_selection"], "prumerge+");
+  EXPECT_LT(j["image_tokens_kept"].get<int>(), j["image_tokens"].get<int>());
+  EXPECT_GT(j["prefill_ratio"].get<double>(), 0);
+  EXPECT_LT(j["prefill_gflops_selected"].get<double>(), j["prefill_gflops_full"].get<double>());
+}
+
 TEST(Cli, LogitsWithABudgetIncludeTheLatencyToken) {
   const std::string dir = test::fixture("adallava_tiny_H");
   test::TempDir d;

@@ -63,7 +63,8 @@ TEST(PruMergeFixture, SelectionAndMergeMatchTheAuthorsCode) {
     // The merged rows themselves, straight from the selected hidden state of the fixture.
     const auto hidden = npy_f32(dir + "/vision_selected_layer.npy");
     const std::vector<float> merged =
-        prumerge(hidden.data(), 576, model->vision().config(), *model->vision().selection_layer(), plus, Precision::F32);
+        prumerge(hidden.data(), hidden.data(), 576, model->vision().config(), *model->vision().selection_layer(), plus,
+                 Precision::F32);
     EXPECT_TRUE(all_close(merged, npy_f32(dir + "/merged_features_pre_projector.npy"), kStateAtol, "merged rows"));
 
     // The decoder input: the merged rows spliced at the image marker.
@@ -115,7 +116,7 @@ TEST(PruMerge, AnyGridIsDefinedWhereTheAuthorsCodeWouldCrash) {
       TinyTower t = tiny_tower(grid, 1.f);
       PruMergeTrace tr;
       const int64_t N = int64_t(grid) * grid;
-      const std::vector<float> merged = prumerge(t.hidden.data(), N, t.cfg, t.sel, plus, Precision::F32, &tr);
+      const std::vector<float> merged = prumerge(t.hidden.data(), t.hidden.data(), N, t.cfg, t.sel, plus, Precision::F32, &tr);
       EXPECT_EQ(merged.size(), (tr.kept.size() + 1) * 8);
       EXPECT_EQ(tr.kept.size() + tr.complement.size(), size_t(N));
       EXPECT_EQ(tr.neighbours.size(), tr.kept.size() * size_t(std::min<int64_t>(32, N - 1)));
@@ -129,7 +130,7 @@ TEST(PruMerge, NoOutliersKeepsOnlyTheSumOrTheGrid) {
   TinyTower t = tiny_tower(24, 0.f);
   for (bool plus : {false, true}) {
     PruMergeTrace tr;
-    const std::vector<float> merged = prumerge(t.hidden.data(), 576, t.cfg, t.sel, plus, Precision::F32, &tr);
+    const std::vector<float> merged = prumerge(t.hidden.data(), t.hidden.data(), 576, t.cfg, t.sel, plus, Precision::F32, &tr);
     EXPECT_TRUE(tr.outliers.empty());
     // PruMerge: the extra row alone. PruMerge+: the grid of a single outlier (step 192), not a crash.
     EXPECT_EQ(tr.kept, plus ? std::vector<int64_t>({0, 192, 384}) : std::vector<int64_t>{});
