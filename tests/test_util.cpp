@@ -35,6 +35,11 @@ std::vector<std::string> fixtures_of_type(const std::string& model_type, bool to
   return out;
 }
 
+nlohmann::json manifest(const std::string& dir) {
+  std::ifstream in(dir + "/manifest.json");
+  return nlohmann::json::parse(in);
+}
+
 std::vector<float> npy_f32(const std::string& path) { return read_npy(path).to_f32(); }
 std::vector<int64_t> npy_i64(const std::string& path) { return read_npy(path).to_i64(); }
 

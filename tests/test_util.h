@@ -2,6 +2,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -17,6 +19,9 @@ std::string fixture(const std::string& name);
 // token selection, or (token_selection) those whose checkpoint selects image tokens, which
 // record the selection and generation but not the training and per-layer files.
 std::vector<std::string> fixtures_of_type(const std::string& model_type, bool token_selection = false);
+
+// DIR/manifest.json: what the reference run recorded besides arrays.
+nlohmann::json manifest(const std::string& dir);
 
 std::vector<float> npy_f32(const std::string& path);
 std::vector<int64_t> npy_i64(const std::string& path);

@@ -21,6 +21,7 @@ namespace {
 
 using test::all_close;
 using test::npy_f32;
+using test::manifest;
 using test::npy_i64;
 
 constexpr double kLogitsAtol = 1e-4;
@@ -29,11 +30,6 @@ constexpr double kEncoderAtol = 1e-5;
 
 std::vector<float> row(const std::vector<float>& v, size_t i, size_t n) {
   return std::vector<float>(v.begin() + long(i * n), v.begin() + long((i + 1) * n));
-}
-
-nlohmann::json manifest(const std::string& dir) {
-  std::ifstream in(dir + "/manifest.json");
-  return nlohmann::json::parse(in);
 }
 
 DType dtype_named(const std::string& s) {

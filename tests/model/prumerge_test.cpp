@@ -18,15 +18,11 @@ namespace {
 
 using test::all_close;
 using test::npy_f32;
+using test::manifest;
 using test::npy_i64;
 
 constexpr double kStateAtol = 5e-5;
 constexpr double kAttentionAtol = 1e-5;
-
-nlohmann::json manifest(const std::string& dir) {
-  std::ifstream in(dir + "/manifest.json");
-  return nlohmann::json::parse(in);
-}
 
 std::vector<std::string> selection_fixtures() { return test::fixtures_of_type("ada_llava_llama", true); }
 
