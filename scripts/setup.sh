@@ -12,6 +12,7 @@ packages=(
   libcli11-dev                         # command-line parsing
   libgtest-dev libgmock-dev            # tests
   stress-ng                            # bench/contention.sh: load that other jobs put on the machine
+  libcpp-httplib-dev libssl-dev        # adallava serve: HTTP, base64, SHA-256
 )
 
 missing=()

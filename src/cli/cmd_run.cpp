@@ -52,9 +52,7 @@ void run(const RunOptions& o) {
     j["ids"] = r.ids;
     j["prompt_ids"] = r.prompt_ids;
     j["prompt_tokens"] = r.prompt_rows;
-    j["token_selection"] = r.token_selection;
-    j["image_tokens"] = r.image_rows;
-    j["image_tokens_kept"] = r.image_rows_kept;
+    add_selection_report(j, r);
     j["generated_tokens"] = r.ids.size();
     j["stopped_at_eos"] = r.finish_reason == "stop";
     j["finish_reason"] = r.finish_reason;

@@ -13,5 +13,6 @@ void register_init(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_info(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace adallava::cli

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "engine/response_json.h"
 #include "generate/session.h"
 #include "kernels/matmul.h"
 #include "llava/llava.h"
@@ -49,12 +50,6 @@ struct PlanOptions {
   static std::optional<TokenSelection> parse_token_selection(const std::string& text);
 };
 
-// {"executed_layers": [...], "layers": [{"layer", "heads", "mlp_groups"}, ...]}
-nlohmann::json plan_json(const ExecutionPlan& plan);
-// budget, units, executed_fraction, plan_source, plan (and the scheduler time) of a request.
-void add_plan_report(nlohmann::json& j, const PlanReport& r);
-// deadline_ms, predicted_ms, met and the predicted time per phase of a request with a deadline.
-void add_deadline_report(nlohmann::json& j, const Response& r);
 
 // The flags of a library option name: "drop_layers" → "--drop-layers", "a/b" → "--a/--b".
 std::string flags_of(const std::string& option);

@@ -1,5 +1,6 @@
 #include "vision/image.h"
 
+#include <algorithm>
 #include <jpeglib.h>
 
 #include <csetjmp>
@@ -31,11 +32,11 @@ namespace adallava {
 
 namespace {
 
-void check_size(int64_t w, int64_t h, const std::string& name) {
+void check_size(int64_t w, int64_t h, const std::string& name, int64_t max_pixels) {
   if (w <= 0 || h <= 0) throw Error(name + ": image has no pixels");
-  if (w * h > kMaxImagePixels)
+  if (w * h > max_pixels)
     throw Error(name + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels exceeds the limit of " +
-                std::to_string(kMaxImagePixels) + " pixels");
+                std::to_string(max_pixels) + " pixels");
 }
 
 uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
@@ -75,7 +76,7 @@ void jpeg_error_exit(j_common_ptr cinfo) {
 void jpeg_silence(j_common_ptr, int) {}
 
 // libjpeg with its defaults (islow IDCT, fancy upsampling): the decoder Pillow uses.
-RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
+RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   jpeg_decompress_struct cinfo;
   JpegErrorJump err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -91,9 +92,11 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name) 
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) failure = "CMYK JPEG is not supported";
-  else if (int64_t(cinfo.image_width) * int64_t(cinfo.image_height) > kMaxImagePixels || cinfo.image_width == 0)
+  else if (cinfo.image_width == 0 || cinfo.image_height == 0)
+    failure = "image has no pixels";
+  else if (int64_t(cinfo.image_width) * int64_t(cinfo.image_height) > max_pixels)
     failure = "image of " + std::to_string(cinfo.image_width) + "x" + std::to_string(cinfo.image_height) +
-              " pixels exceeds the limit";
+              " pixels exceeds the limit of " + std::to_string(max_pixels) + " pixels";
   if (!failure.empty()) {
     jpeg_destroy_decompress(&cinfo);
     throw Error(name + ": " + failure);
@@ -114,15 +117,16 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name) 
 
 }  // namespace
 
-RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name) {
-  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return decode_jpeg(data, size, name);
+RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
+  max_pixels = std::min(max_pixels, kMaxImagePixels);
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return decode_jpeg(data, size, name, max_pixels);
   if (size > (size_t(1) << 31)) throw Error(name + ": file too large");
   int w = 0, h = 0, comp = 0;
   int64_t hw = 0, hh = 0;
-  if (header_dimensions(data, size, &hw, &hh)) check_size(hw, hh, name);  // before any allocation
+  if (header_dimensions(data, size, &hw, &hh)) check_size(hw, hh, name, max_pixels);  // before any allocation
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
     throw Error(name + ": not a decodable image (PNG, JPEG, BMP or GIF expected)");
-  check_size(w, h, name);
+  check_size(w, h, name, max_pixels);
   unsigned char* px = stbi_load_from_memory(data, int(size), &w, &h, &comp, 3);
   if (!px) throw Error(name + ": corrupt image: " + std::string(stbi_failure_reason()));
   RgbImage img;

@@ -20,7 +20,8 @@ constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
 
 // Decodes a file; throws Error naming the file for unreadable, corrupt or oversized images.
 RgbImage load_image(const std::string& path);
-RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name);
+// From memory; max_pixels lowers the limit (a server's --max-image-pixels).
+RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels = kMaxImagePixels);
 // Writes a PNG (through a temporary file and a rename); throws Error naming the path.
 void write_png(const std::string& path, const RgbImage& image);
 
