@@ -46,6 +46,8 @@ class Server {
   void set_load_error(const std::string& message);  // the model failed to load: /health says so
   // Refuses waiting requests, lets running ones finish, and makes listen() return.
   void stop();
+  // The slots and the queue (tests hold a slot to see the queue's refusals).
+  Admission& admission() { return admission_; }
 
  private:
   void routes();
