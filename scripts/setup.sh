@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency from Debian's archive. Idempotent: packages that
-# are already present are left alone, and apt is only asked when something is missing.
+# Installs every build and test dependency: Debian's packages, and the npm packages of the
+# server's client test. Idempotent: what is already present is left alone, and apt and npm are
+# only asked when something is missing.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev            # tests
   stress-ng                            # bench/contention.sh: load that other jobs put on the machine
   libcpp-httplib-dev libssl-dev        # adallava serve: HTTP, base64, SHA-256
+  chromium chromium-driver python3-selenium  # the playground's browser test
 )
 
 missing=()
@@ -28,4 +30,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all dependencies present"
+fi
+
+# The openai client the server's tests use, from the npm registry, at the versions the lock file
+# names (tests/js/package-lock.json); nothing is fetched once it is there.
+js="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+if [ ! -d "$js/node_modules/openai" ]; then
+  echo "setup: installing the npm packages of tests/js"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi

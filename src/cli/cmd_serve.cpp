@@ -52,6 +52,7 @@ void serve(ServeOptions o) {
   std::signal(SIGPIPE, SIG_IGN);  // a client that goes away is a failed write, not a dead server
   std::fprintf(stderr, "adallava serve: listening on http://%s:%d (loading %s)\n", o.server.host.c_str(), port,
                o.model.model_dir.c_str());
+  std::string load_error;
   std::thread loader([&] {
     try {
       std::unique_ptr<Engine> engine = o.model.load_engine();
@@ -59,9 +60,10 @@ void serve(ServeOptions o) {
       engine->latency_model();  // deadlines need it: calibrate (or read the cache) before the first one
       s.set_engine(std::move(engine));
       std::fprintf(stderr, "adallava serve: ready\n");
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+    } catch (const std::exception& e) {  // nothing to serve: stop, and say why
+      load_error = e.what();
       s.set_load_error(e.what());
+      g_stop = true;
     }
   });
   std::thread watcher([&] {
@@ -73,6 +75,7 @@ void serve(ServeOptions o) {
   g_stop = true;
   watcher.join();
   loader.join();
+  if (!load_error.empty()) throw Error(load_error);
 }
 
 }  // namespace

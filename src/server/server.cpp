@@ -11,6 +11,7 @@
 #include "adaptive/deadline.h"
 #include "server/api_error.h"
 #include "server/chat_response.h"
+#include "server/playground.h"
 
 namespace adallava::server {
 
@@ -177,6 +178,11 @@ bool Server::authorized(const httplib::Request& req, httplib::Response& res) con
 }
 
 void Server::routes() {
+  http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; img-src 'self' data: blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
+    res.set_content(playground_html(), "text/html; charset=utf-8");
+  });
   http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (engine_.load()) return send_json(res, 200, {{"status", "ok"}});
     std::lock_guard<std::mutex> lock(load_mu_);
@@ -187,7 +193,11 @@ void Server::routes() {
     if (!authorized(req, res)) return;
     json m = {{"id", o_.model_name}, {"object", "model"}, {"owned_by", "adallava"}, {"created", 0}};
     if (const Engine* e = engine_.load()) {
-      m["adallava"] = {{"adaptive", e->model().adaptive() != nullptr},
+      const AdaLlavaParts* ada = e->model().adaptive();
+      m["adallava"] = {{"adaptive", ada != nullptr},
+                       {"scheduler", ada ? (ada->config.type == SchedulerType::L ? "L" : "H") : ""},
+                       {"layers", e->model().config().text.num_layers},
+                       {"heads", e->model().config().text.num_heads},
                        {"vision", e->model().has_vision()},
                        {"token_selection", e->model().token_selection().name()}};
     }
