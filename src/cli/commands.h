@@ -14,5 +14,6 @@ void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_info(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_loadgen(CLI::App& app);
 
 }  // namespace adallava::cli

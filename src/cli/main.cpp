@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   adallava::cli::register_convert(app);
   adallava::cli::register_info(app);
   adallava::cli::register_serve(app);
+  adallava::cli::register_loadgen(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -133,7 +133,10 @@ RequestRecord record_of(const Job& job, const Ran& ran) {
 }  // namespace
 
 Server::Server(ServerOptions options)
-    : o_(std::move(options)), http_(std::make_unique<httplib::Server>()), admission_(o_.parallel, o_.queue) {
+    : o_(std::move(options)),
+      http_(std::make_unique<httplib::Server>()),
+      admission_(o_.parallel, o_.queue),
+      workers_(o_.parallel) {
   http_->set_payload_max_length(o_.limits.max_body_bytes);
   http_->set_read_timeout(o_.timeout_s, 0);
   http_->set_write_timeout(o_.timeout_s, 0);
@@ -293,7 +296,8 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
   };
   if (!job->chat.stream) {
     try {
-      const Ran ran = run_job(engine, *job, {});
+      Ran ran;
+      workers_.run([&] { ran = run_job(engine, *job, {}); });
       send_json(res, 200, completion_json(job->meta, ran.response, ran.text, ran.stopped_by_string));
       metrics_.record(record_of(*job, ran));
     } catch (const std::exception& e) {
@@ -314,7 +318,10 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
     };
     event(chunk_json(job->meta, "", /*first=*/true));
     try {
-      const Ran ran = run_job(*eng, *job, [&](const std::string& piece) { return event(chunk_json(job->meta, piece, false)); });
+      Ran ran;
+      workers_.run([&] {
+        ran = run_job(*eng, *job, [&](const std::string& piece) { return event(chunk_json(job->meta, piece, false)); });
+      });
       event(final_chunk_json(job->meta, ran.response, ran.stopped_by_string));
       metrics_.record(record_of(*job, ran));
     } catch (const std::exception& e) {

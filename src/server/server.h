@@ -12,6 +12,7 @@
 #include "server/admission.h"
 #include "server/chat_request.h"
 #include "server/metrics.h"
+#include "server/workers.h"
 
 namespace httplib {
 class Server;
@@ -63,6 +64,7 @@ class Server {
   mutable std::mutex load_mu_;
   std::string load_error_;
   Admission admission_;
+  Workers workers_;
   Metrics metrics_;
   std::atomic<uint64_t> next_id_{0};
 };

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "server/chat_request.h"
+#include "server/load_generator.h"
+#include "tensor/error.h"
 #include "test_util.h"
 
 namespace adallava::server {
@@ -312,6 +314,44 @@ TEST(ChatRequest, Base64DecodesStrictly) {
   EXPECT_EQ(decode_base64("aGVs\nbG8="), "hello");
   EXPECT_FALSE(decode_base64("aGVsbG8"));
   EXPECT_FALSE(decode_base64("aGV*bG8="));
+}
+
+}  // namespace
+}  // namespace adallava::server
+
+namespace adallava::server {
+namespace {
+
+TEST(LoadGenerator, AShortRunAnswersEveryGoodRequestAndMetricsAgree) {
+  ServerOptions o;
+  o.parallel = 2;
+  o.queue = 64;
+  o.api_key = "k";
+  TestServer ts(o);
+  LoadOptions l;
+  l.url = "http://127.0.0.1:" + std::to_string(ts.port);
+  l.clients = 4;
+  l.duration_s = 3;
+  l.rate = 12;
+  l.malformed = 0.3;
+  l.deadline_ms = 5000;
+  l.max_tokens = 4;
+  l.image = kImage;
+  l.api_key = "k";
+  const json r = run_load(l);
+  EXPECT_GT(r["good_requests"].get<int>(), 0) << r.dump();
+  EXPECT_EQ(r["good_answered"], r["good_requests"]) << r.dump();
+  EXPECT_GT(r["bad_requests"].get<int>(), 0) << r.dump();
+  EXPECT_EQ(r["bad_refused_with_json_error"], r["bad_requests"]) << r.dump();
+  EXPECT_TRUE(r["metrics_match"].get<bool>()) << r.dump();
+  EXPECT_TRUE(r["failures"].empty()) << r.dump();
+  EXPECT_THROW(
+      [] {
+        LoadOptions remote;
+        remote.url = "http://example.com:80";
+        run_load(remote);
+      }(),
+      adallava::Error);
 }
 
 }  // namespace
