@@ -15,6 +15,7 @@ packages=(
   stress-ng                            # bench/contention.sh: load that other jobs put on the machine
   libcpp-httplib-dev libssl-dev        # adallava serve: HTTP, base64, SHA-256
   chromium chromium-driver python3-selenium  # the playground's browser test
+  nginx curl                           # scripts/replicas.sh: replicas behind a balancer
 )
 
 missing=()
