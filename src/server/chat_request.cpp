@@ -1,13 +1,12 @@
 #include "server/chat_request.h"
 
-#include <openssl/evp.h>
-
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "adaptive/deadline.h"
 #include "io/parse_number.h"
 #include "server/api_error.h"
+#include "server/base64.h"
 #include "text/chat_template.h"
 #include "vision/image.h"
 
@@ -94,23 +93,6 @@ std::string message_text(const json& content, size_t index, std::optional<RgbIma
 }
 
 }  // namespace
-
-std::optional<std::string> decode_base64(const std::string& text) {
-  std::string s;
-  s.reserve(text.size());
-  for (char c : text)
-    if (c != '\n' && c != '\r') s += c;
-  if (s.size() % 4 != 0 || s.size() > size_t(INT32_MAX)) return std::nullopt;
-  std::string out(s.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(s.data()), int(s.size()));
-  if (n < 0) return std::nullopt;
-  size_t pad = 0;  // EVP_DecodeBlock counts the padding as zero bytes
-  if (!s.empty() && s.back() == '=') ++pad;
-  if (s.size() > 1 && s[s.size() - 2] == '=') ++pad;
-  out.resize(size_t(n) - pad);
-  return out;
-}
 
 ChatRequest parse_chat_request(const std::string& body, const Engine& engine, const Limits& limits,
                                const std::optional<std::string>& deadline_header) {

@@ -31,7 +31,4 @@ struct ChatRequest {
 ChatRequest parse_chat_request(const std::string& body, const Engine& engine, const Limits& limits,
                                const std::optional<std::string>& deadline_header);
 
-// The bytes of a base64 text (standard alphabet, padded); nothing for anything else.
-std::optional<std::string> decode_base64(const std::string& text);
-
 }  // namespace adallava::server

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "report/stats.h"
+#include "server/base64.h"
 #include "tensor/error.h"
 
 namespace adallava::server {
@@ -32,20 +33,6 @@ Target loopback(const std::string& url) {
   std::smatch m;
   if (!std::regex_match(url, m, re)) throw Error("--url " + url + ": the load generator only drives loopback servers (http://127.0.0.1:PORT)");
   return {m[1].str() == "[::1]" ? "::1" : m[1].str(), std::stoi(m[2].str())};
-}
-
-std::string base64(const std::string& bytes) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = acc << 8 | c, bits += 8;
-    while (bits >= 6) out += t[(acc >> (bits -= 6)) & 63];
-  }
-  if (bits) out += t[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
 }
 
 long rss_kb(int pid) {
@@ -81,7 +68,7 @@ Bad malformed(int k, const std::string& png, const std::string& image_uri) {
     case 0: return {"{\"messages\": [", "bad JSON"};
     case 1: return {question("hi", "").dump().replace(1, 0, "\"max_tokens\": \"ten\", "), "wrong type"};
     case 2: return {question("hi", "data:image/png;base64,!!!not base64!!!").dump(), "broken base64"};
-    case 3: return {question("hi", "data:image/png;base64," + base64(png.substr(0, png.size() / 3))).dump(), "truncated PNG"};
+    case 3: return {question("hi", "data:image/png;base64," + encode_base64(png.substr(0, png.size() / 3))).dump(), "truncated PNG"};
     case 4: {
       json j = question("hi", image_uri);
       j["max_tokens"] = 1000000;
@@ -132,7 +119,7 @@ json run_load(const LoadOptions& o) {
     if (!in) throw Error(o.image + ": cannot read the image");
     png.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  const std::string image_uri = png.empty() ? "" : "data:image/png;base64," + base64(png);
+  const std::string image_uri = png.empty() ? "" : "data:image/png;base64," + encode_base64(png);
   httplib::Headers auth;
   if (!o.api_key.empty()) auth.insert({"Authorization", "Bearer " + o.api_key});
   const auto metrics = [&] {

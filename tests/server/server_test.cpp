@@ -10,6 +10,7 @@
 #include <iterator>
 #include <thread>
 
+#include "server/base64.h"
 #include "server/chat_request.h"
 #include "server/load_generator.h"
 #include "tensor/error.h"
@@ -28,25 +29,7 @@ std::string file_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-std::string base64(const std::string& bytes) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | uint32_t(uint8_t(bytes[i + 1])) << 8 | uint8_t(bytes[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += t[(v >> s) & 63];
-  }
-  if (i < bytes.size()) {
-    const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | (i + 1 < bytes.size() ? uint32_t(uint8_t(bytes[i + 1])) << 8 : 0);
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? t[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-std::string data_uri(const std::string& bytes) { return "data:image/png;base64," + base64(bytes); }
+std::string data_uri(const std::string& bytes) { return "data:image/png;base64," + encode_base64(bytes); }
 
 json ask(const std::string& question, const std::string& image_uri, json extra = json::object()) {
   json content = json::array({{{"type", "text"}, {"text", question}}});
@@ -308,7 +291,9 @@ TEST(Server, ConcurrentRequestsAreAllAnsweredAndCounted) {
   EXPECT_NE(m.find("adallava_executed_fraction_count 12"), std::string::npos) << m;
 }
 
-TEST(ChatRequest, Base64DecodesStrictly) {
+TEST(Base64, RoundTripsAndDecodesStrictly) {
+  for (const std::string& s : std::vector<std::string>{"", "h", "he", "hel", "hello", std::string("\0\xff\x10", 3)})
+    EXPECT_EQ(decode_base64(encode_base64(s)), s);
   EXPECT_EQ(decode_base64("aGVsbG8="), "hello");
   EXPECT_EQ(decode_base64("aGVsbG8h"), "hello!");
   EXPECT_EQ(decode_base64("aGVs\nbG8="), "hello");
