@@ -268,6 +268,16 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   return out;
 }
 
+void Engine::check_deadline(const Request& r) const {
+  if (!r.deadline_ms) return;
+  latency_model();
+  const std::vector<int64_t> ids = prompt_ids(r);
+  RequestShape shape{r.image.has_value(), prompt_rows(ids, r.image.has_value()), r.max_new_tokens, 0};
+  GenerateOptions g;
+  Response out;
+  plan_deadline(*r.deadline_ms, shape, g, out);
+}
+
 std::vector<float> Engine::logits(const Request& r, int64_t* rows, PlanReport* report) const {
   const std::vector<int64_t> ids = prompt_ids(r);
   const std::vector<float> px = r.image ? pixels(*r.image) : std::vector<float>{};

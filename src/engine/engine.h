@@ -96,6 +96,9 @@ class Engine {
   std::vector<float> pixels(const RgbImage& image) const;
 
   Response generate(const Request& r, const TokenCallback& on_token = {}) const;
+  // Throws InfeasibleDeadline when generate would refuse the request's deadline (no plan fits):
+  // for callers that must answer before the work starts (the server's streamed responses).
+  void check_deadline(const Request& r) const;
   // A copy of the latency model of a thread count (0: the most threads), calibrated on first
   // use, then corrected by every request with a deadline that ran with that many threads.
   LatencyModel latency_model(int threads = 0) const;

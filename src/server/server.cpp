@@ -309,6 +309,15 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
     job->slot.release();
     return;
   }
+  try {  // a deadline no plan can meet is a 422 before the stream's headers go out
+    engine.check_deadline(job->chat.request);
+  } catch (const std::exception& e) {
+    const auto [status, type, code] = classify(e);
+    send_error(res, status, e.what(), type, code);
+    metrics_.record({status, ms_between(job->arrival, Clock::now()) / 1000, 0, false, 0, 0, 0, true, false});
+    job->slot.release();
+    return;
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");  // nginx passes the events through as they come
   res.set_chunked_content_provider("text/event-stream", [this, job, eng = &engine, classify](size_t, httplib::DataSink& sink) {

@@ -205,6 +205,8 @@ TEST(Server, EveryBadRequestGetsAJsonErrorAndTheServerLives) {
   expect_error(ts.post(role), 400, "invalid_messages", "robot");
   expect_error(ts.post(ask("hi", ""), {{"X-Deadline-Ms", "soon"}}), 400, "invalid_value", "X-Deadline-Ms");
   expect_error(ts.post(ask("hi", "", {{"deadline_ms", 0.001}})), 422, "deadline_infeasible", "cannot be met");
+  expect_error(ts.post(ask("hi", "", {{"deadline_ms", 0.001}, {"stream", true}})), 422, "deadline_infeasible",
+               "cannot be met");
   // A large image over --max-image-pixels: a 200x200 PNG made here.
   RgbImage big;
   big.width = big.height = 200;
