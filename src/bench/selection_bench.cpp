@@ -35,11 +35,9 @@ void measure(const LlavaModel& m, const std::vector<int64_t>& ids, const std::ve
   const PlanReport rep = s.prefill(prompt.embeds.data(), prompt.rows, request, logits, false, nullptr,
                                    prompt.fastv_request());
   run.prefill_ms = std::min(run.prefill_ms, ms_since(t0));
-  const int64_t kept = int64_t(s.kept_rows().size());
   run.image_rows = prompt.image_rows;
-  run.kept = prompt.image_rows - (rows - kept);
-  run.gflops = m.decoder().prefill_flops(rep.plan, rows, kept,
-                                         prompt.fastv ? prompt.fastv->k : m.config().text.num_layers) * 1e-9;
+  run.kept = prompt.image_rows - s.dropped_rows();
+  run.gflops = s.prefill_flops(rep.plan) * 1e-9;
 }
 
 }  // namespace

@@ -206,7 +206,7 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   g.precision = precision_;
   g.plan = r.plan;
   g.token_selection = r.token_selection;
-  RequestShape shape{r.image.has_value(), prompt_rows(out.prompt_ids, r.image.has_value()), r.max_new_tokens, 0};
+  RequestShape shape = shape_of(r, out.prompt_ids);
   const int most_threads = omp_get_max_threads();
   std::optional<LatencyModel> lm;
   // Time spent deciding, so the benchmark can show what planning costs a request.
@@ -268,11 +268,14 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   return out;
 }
 
+RequestShape Engine::shape_of(const Request& r, const std::vector<int64_t>& ids) const {
+  return {r.image.has_value(), prompt_rows(ids, r.image.has_value()), r.max_new_tokens, 0};
+}
+
 void Engine::check_deadline(const Request& r) const {
   if (!r.deadline_ms) return;
   latency_model();
-  const std::vector<int64_t> ids = prompt_ids(r);
-  RequestShape shape{r.image.has_value(), prompt_rows(ids, r.image.has_value()), r.max_new_tokens, 0};
+  RequestShape shape = shape_of(r, prompt_ids(r));
   GenerateOptions g;
   Response out;
   plan_deadline(*r.deadline_ms, shape, g, out);

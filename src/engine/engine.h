@@ -114,6 +114,8 @@ class Engine {
 
  private:
   std::vector<int64_t> encode_text(const std::string& text) const;
+  // What the latency model predicts for: the request with these prompt ids, no units chosen yet.
+  RequestShape shape_of(const Request& r, const std::vector<int64_t>& ids) const;
   // The models of 1 .. most threads, calibrated on first use (under latency_mutex_).
   std::vector<LatencyModel>& latency_models() const;
   // The deadline's plan: the thread count predicted fastest now, the largest plan that fits

@@ -92,7 +92,6 @@ void answer_record(const Engine& engine, const data::Record& r, size_t index, co
   const Prompt prompt = build_prompt(m, ids, r.image.empty() ? nullptr : &features, selection);
   const int64_t T = prompt.rows;
   const std::string want = normalise_answer(a->value);
-  const int64_t decoder_rows = T + (m.adaptive() ? 1 : 0);
   const size_t B = o.budgets.size();
   for (size_t p = 0; p < policies.size(); ++p)
     for (size_t b = 0; b < B; ++b) {
@@ -114,9 +113,8 @@ void answer_record(const Engine& engine, const data::Record& r, size_t index, co
       Outcome& oc = out[p * B + b];
       oc.correct = normalise_answer(tok.decode(answer)) == want;
       oc.fraction = rep.executed_fraction;
-      oc.image_rows = double(prompt.image_rows - (decoder_rows - int64_t(s.kept_rows().size())));
-      oc.prefill_flops = m.decoder().prefill_flops(rep.plan, decoder_rows, int64_t(s.kept_rows().size()),
-                                                   prompt.fastv ? prompt.fastv->k : m.config().text.num_layers);
+      oc.image_rows = double(prompt.image_rows - s.dropped_rows());
+      oc.prefill_flops = s.prefill_flops(rep.plan);
       oc.signature = plan_description(rep.plan);
       oc.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }

@@ -87,10 +87,10 @@ Prompt build_prompt(const LlavaModel& model, const std::vector<int64_t>& ids, co
   p.rows = int64_t(p.embeds.size()) / model.decoder().hidden();
   if (p.rows == 0) throw Error("empty prompt");
   check_context(model, decoder_rows(model, p.rows));
-  p.image_first = std::find(merged.begin(), merged.end(), model.config().image_token_id) - merged.begin();
+  const int64_t image_first = std::find(merged.begin(), merged.end(), model.config().image_token_id) - merged.begin();
   p.image_rows = std::count(merged.begin(), merged.end(), model.config().image_token_id);
   if (selection.kind == TokenSelection::FastV && p.image_rows > 0)
-    p.fastv = FastVRequest{selection.fastv_k, selection.fastv_r, p.image_first, p.image_rows};
+    p.fastv = FastVRequest{selection.fastv_k, selection.fastv_r, image_first, p.image_rows};
   return p;
 }
 
@@ -177,6 +177,7 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
   const int64_t rows = T + (ada ? 1 : 0);  // positions the prompt covers
   kept_.resize(size_t(rows));
   std::iota(kept_.begin(), kept_.end(), cache_.length());
+  cut_ = fastv ? fastv->k : N;
   PlanReport rep;
   rep.budget = request.budget;
   if (!ada) {
@@ -225,10 +226,16 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
     run_prompt(x, T, P, N, layer_outputs, fastv);
     finish(x.data(), T, logits, all_rows, rows);
   }
-  if (T < rows) cache_.drop_rows(fastv->k, rows - T);
+  dropped_ = rows - T;
+  if (dropped_ > 0) cache_.drop_rows(cut_, dropped_);
   rep.plan = plan_;
   rep.executed_fraction = d.executed_fraction(plan_);
   return rep;
+}
+
+double Session::prefill_flops(const ExecutionPlan& plan) const {
+  const int64_t kept = int64_t(kept_.size());
+  return model_.decoder().prefill_flops(plan, kept + dropped_, kept, cut_);
 }
 
 void Session::drop_layers(const std::vector<int>& layers) {
@@ -269,7 +276,7 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   if (opts.before_prefill) opts.before_prefill(plan, r.prompt_rows);
   const auto t1 = clock::now();
   r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv_request());
-  r.image_rows_kept = r.image_rows - (r.prompt_rows - int64_t(s.kept_rows().size()));
+  r.image_rows_kept = r.image_rows - s.dropped_rows();
   r.prefill_ms = ms_since(t1);
   const auto t2 = clock::now();
   for (int64_t step = 0; step < max_new; ++step) {

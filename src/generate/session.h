@@ -47,7 +47,7 @@ struct FastVRequest {
 // they are, and FastV's request for the prefill when the selection is FastV.
 struct Prompt {
   std::vector<float> embeds;  // (rows, hidden)
-  int64_t rows = 0, image_first = 0, image_rows = 0;
+  int64_t rows = 0, image_rows = 0;
   std::optional<FastVRequest> fastv;
   const FastVRequest* fastv_request() const { return fastv ? &*fastv : nullptr; }
 };
@@ -78,8 +78,11 @@ class Session {
   int64_t position() const { return cache_.length(); }
   const KvCache& cache() const { return cache_; }
   const ExecutionPlan& plan() const { return plan_; }
-  // The prompt rows FastV kept (all of them without FastV), ascending.
+  // The prompt rows FastV kept (all of them without FastV), ascending, and how many it dropped.
   const std::vector<int64_t>& kept_rows() const { return kept_; }
+  int64_t dropped_rows() const { return dropped_; }
+  // FLOPs of the prefill that ran under `plan` (its report's), FastV's cut included.
+  double prefill_flops(const ExecutionPlan& plan) const;
 
  private:
   // Runs layers [l0, l1) on x (T rows, at `positions` or else the next ones) under plan_.
@@ -95,6 +98,8 @@ class Session {
   Precision precision_;
   KvCache cache_;
   std::vector<int64_t> kept_;  // prompt rows the layers after FastV's cut hold
+  int64_t dropped_ = 0;        // prompt rows FastV dropped
+  int cut_ = 0;                // the layer they are gone from (the layer count without FastV)
 };
 
 struct GenerateOptions {

@@ -1,17 +1,28 @@
 #include "model/token_selection.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "io/parse_number.h"
 #include "tensor/error.h"
 
 namespace adallava {
 
+namespace {
+
+// The selections a checkpoint's token_selecting can name.
+std::optional<TokenSelection::Kind> config_kind(const std::string& text) {
+  if (text == "none") return TokenSelection::None;
+  if (text == "prumerge") return TokenSelection::PruMerge;
+  if (text == "prumerge+") return TokenSelection::PruMergePlus;
+  return std::nullopt;
+}
+
+}  // namespace
+
 TokenSelection TokenSelection::parse(const std::string& text) {
   TokenSelection s;
-  if (text == "none") return s;
-  if (text == "prumerge") return s.kind = PruMerge, s;
-  if (text == "prumerge+") return s.kind = PruMergePlus, s;
+  if (const auto k = config_kind(text)) return s.kind = *k, s;
   const std::string bad = "token selection '" + text + "' is not none, prumerge, prumerge+, fastv or fastv:K,R";
   if (text.rfind("fastv", 0) != 0) throw Error(bad);
   s.kind = FastV;
@@ -30,9 +41,7 @@ TokenSelection TokenSelection::parse(const std::string& text) {
 
 TokenSelection TokenSelection::from_config(const std::string& value, const std::string& config_path) {
   TokenSelection s;
-  if (value == "none") return s;
-  if (value == "prumerge") return s.kind = PruMerge, s;
-  if (value == "prumerge+") return s.kind = PruMergePlus, s;
+  if (const auto k = config_kind(value)) return s.kind = *k, s;
   throw Error(config_path + ": field token_selecting '" + value + "' is not none, prumerge or prumerge+");
 }
 

@@ -116,6 +116,16 @@ Ran run_job(const Engine& engine, Job& job, const std::function<bool(const std::
   return ran;
 }
 
+// A request that ended with an error status.
+RequestRecord failed(const Job& job, int status) {
+  RequestRecord rec;
+  rec.status = status;
+  rec.latency_s = ms_between(job.arrival, Clock::now()) / 1000;
+  rec.has_deadline = job.chat.request.deadline_ms.has_value();
+  rec.deadline_met = false;
+  return rec;
+}
+
 RequestRecord record_of(const Job& job, const Ran& ran) {
   RequestRecord rec;
   rec.status = 200;
@@ -243,12 +253,7 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
   job->arrival = Clock::now();
   const auto refuse = [&](int status, const std::string& message, const std::string& type, const std::string& code) {
     send_error(res, status, message, type, code);
-    RequestRecord rec;
-    rec.status = status;
-    rec.latency_s = ms_between(job->arrival, Clock::now()) / 1000;
-    rec.has_deadline = job->chat.request.deadline_ms.has_value();
-    rec.deadline_met = false;
-    metrics_.record(rec);
+    metrics_.record(failed(*job, status));
   };
   if (!authorized(req, res)) return metrics_.record({401});
   const Engine* engine = engine_.load();
@@ -303,8 +308,7 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
     } catch (const std::exception& e) {
       const auto [status, type, code] = classify(e);
       send_error(res, status, e.what(), type, code);
-      metrics_.record({status, ms_between(job->arrival, Clock::now()) / 1000, 0, false, 0, 0, 0,
-                       job->chat.request.deadline_ms.has_value(), false});
+      metrics_.record(failed(*job, status));
     }
     job->slot.release();
     return;
@@ -314,7 +318,7 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
   } catch (const std::exception& e) {
     const auto [status, type, code] = classify(e);
     send_error(res, status, e.what(), type, code);
-    metrics_.record({status, ms_between(job->arrival, Clock::now()) / 1000, 0, false, 0, 0, 0, true, false});
+    metrics_.record(failed(*job, status));
     job->slot.release();
     return;
   }
@@ -336,8 +340,7 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
     } catch (const std::exception& e) {
       const auto [status, type, code] = classify(e);
       event(error_json(e.what(), type, code));
-      metrics_.record({status, ms_between(job->arrival, Clock::now()) / 1000, 0, false, 0, 0, 0,
-                       job->chat.request.deadline_ms.has_value(), false});
+      metrics_.record(failed(*job, status));
     }
     job->slot.release();
     const std::string done = "data: [DONE]\n\n";

@@ -6,8 +6,6 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "server/base64.h"
@@ -23,11 +21,6 @@ using nlohmann::json;
 
 const std::string kModel = std::string(ADALLAVA_MODELS_DIR) + "/adallava-tiny-L";
 const std::string kImage = std::string(ADALLAVA_MODELS_DIR) + "/examples/scene-1.png";
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string data_uri(const std::string& bytes) { return "data:image/png;base64," + encode_base64(bytes); }
 
@@ -90,7 +83,7 @@ std::vector<std::string> events(const std::string& body) {
 
 TEST(Server, AnswersAsTheEngineDoesWithThePlanAndTimings) {
   TestServer ts;
-  const std::string uri = data_uri(file_bytes(kImage));
+  const std::string uri = data_uri(test::read_file(kImage));
   auto r = ts.post(ask("What shape is the object?", uri, {{"budget", 0.75}, {"max_tokens", 6}}));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -101,7 +94,7 @@ TEST(Server, AnswersAsTheEngineDoesWithThePlanAndTimings) {
   // The engine's own answer to the same request.
   const auto engine = Engine::load(kModel);
   Request req;
-  req.image = decode_image(reinterpret_cast<const uint8_t*>(file_bytes(kImage).data()), file_bytes(kImage).size(), "x");
+  req.image = decode_image(reinterpret_cast<const uint8_t*>(test::read_file(kImage).data()), test::read_file(kImage).size(), "x");
   req.prompt = "What shape is the object?";
   req.max_new_tokens = 6;
   req.plan.budget = 0.75;
@@ -121,7 +114,7 @@ TEST(Server, AnswersAsTheEngineDoesWithThePlanAndTimings) {
 
 TEST(Server, StreamsTheSameAnswerInChunksEndingWithDone) {
   TestServer ts;
-  const std::string uri = data_uri(file_bytes(kImage));
+  const std::string uri = data_uri(test::read_file(kImage));
   auto whole = ts.post(ask("What colour is the object?", uri, {{"max_tokens", 6}}));
   ASSERT_TRUE(whole && whole->status == 200);
   auto r = ts.post(ask("What colour is the object?", uri, {{"max_tokens", 6}, {"stream", true}, {"deadline_ms", 60000}}));
@@ -148,7 +141,7 @@ TEST(Server, StreamsTheSameAnswerInChunksEndingWithDone) {
 
 TEST(Server, StopStringsCutTheAnswer) {
   TestServer ts;
-  const std::string uri = data_uri(file_bytes(kImage));
+  const std::string uri = data_uri(test::read_file(kImage));
   auto whole = ts.post(ask("What shape is the object?", uri, {{"max_tokens", 6}}));
   const std::string text = json::parse(whole->body)["choices"][0]["message"]["content"];
   ASSERT_GE(text.size(), 3u) << text;
@@ -174,7 +167,7 @@ TEST(Server, EveryBadRequestGetsAJsonErrorAndTheServerLives) {
   o.limits.max_tokens_cap = 64;
   o.limits.max_image_pixels = 100 * 100;
   TestServer ts(o);
-  const std::string png = file_bytes(kImage);
+  const std::string png = test::read_file(kImage);
   const std::string uri = data_uri(png);
   auto raw = [&](const std::string& body) {
     return ts.client().Post("/v1/chat/completions", body, "application/json");
@@ -213,7 +206,7 @@ TEST(Server, EveryBadRequestGetsAJsonErrorAndTheServerLives) {
   big.pixels.assign(200 * 200 * 3, 128);
   test::TempDir d;
   write_png(d.file("big.png"), big);
-  expect_error(ts.post(ask("hi", data_uri(file_bytes(d.file("big.png"))))), 400, "image_too_large", "--max-image-pixels");
+  expect_error(ts.post(ask("hi", data_uri(test::read_file(d.file("big.png"))))), 400, "image_too_large", "--max-image-pixels");
   expect_error(ts.client().Get("/nowhere"), 404, "not_found", "no such route");
   auto h = ts.client().Get("/health");
   ASSERT_TRUE(h);
@@ -270,7 +263,7 @@ TEST(Server, ConcurrentRequestsAreAllAnsweredAndCounted) {
   o.parallel = 2;
   o.queue = 32;
   TestServer ts(o);
-  const std::string uri = data_uri(file_bytes(kImage));
+  const std::string uri = data_uri(test::read_file(kImage));
   std::atomic<int> ok{0}, bad{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 6; ++c)
