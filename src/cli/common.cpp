@@ -12,10 +12,15 @@
 namespace adallava::cli {
 
 void ModelOptions::add_to(CLI::App& app, bool model_required) {
-  app.add_option("-m,--model", model_dir, "model folder (config.json, model.safetensors)")->required(model_required);
+  app.add_option("-m,--model", model_dir, "model folder (config.json, model.safetensors), or a llama.cpp GGUF text model")
+      ->required(model_required);
   app.add_option("--vision-tower", vision_tower, "CLIP folder for original-LLaVA-layout checkpoints");
-  app.add_option("--precision", precision, "activations entering matrix products: f32 or bf16 (default: bf16 for bf16 weights on CPUs with AVX512_BF16, else f32)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+  app.add_option("--mmproj", mmproj, "llama.cpp mmproj GGUF (vision tower and projector) for a GGUF -m");
+  app.add_option("--precision", precision,
+                 "matrix products: f32 (exact), bf16 (bf16-rounded operands) or q8 (quantized weights: 8-bit "
+                 "activations, llama.cpp's way). Default: q8 for quantized weights, bf16 for bf16 weights on CPUs "
+                 "with AVX512_BF16, else f32")
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
   app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--kernels", kernels,
                  "kernel set: auto (the fastest per operation), portable, avx2, avx512, avx512-bf16 or amx");
@@ -39,12 +44,14 @@ std::unique_ptr<LlavaModel> ModelOptions::load() const {
   apply_kernels_option(kernels);
   LoadOptions o;
   o.vision_tower_dir = vision_tower;
+  o.mmproj = mmproj;
   return LlavaModel::load(model_dir, o);
 }
 
 Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
   if (precision == "f32") return Precision::F32;
   if (precision == "bf16") return Precision::BF16;
+  if (precision == "q8") return Precision::Q8;
   return default_precision(m);
 }
 
@@ -83,7 +90,7 @@ nlohmann::json kernels_json() {
           {"ops", ops}};
 }
 
-const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : p == Precision::Q8 ? "q8" : "f32"; }
 
 std::vector<int64_t> parse_ids(const std::string& list) {
   std::vector<int64_t> ids;

@@ -19,6 +19,7 @@ namespace adallava::cli {
 struct ModelOptions {
   std::string model_dir;
   std::string vision_tower;
+  std::string mmproj;
   std::string precision;  // "", "f32", "bf16"
   std::string kernels;    // "", "auto" or a kernel set name
   int threads = 0;

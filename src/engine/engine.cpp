@@ -11,6 +11,7 @@
 #include "kernels/cpu_features.h"
 #include "tensor/error.h"
 #include "text/chat_template.h"
+#include "text/gguf_tokenizer.h"
 #include "vision/clip_preprocess.h"
 
 namespace adallava {
@@ -58,19 +59,24 @@ class ThreadCount {
 }  // namespace
 
 Precision default_precision(const LlavaModel& model) {
+  if (is_quantized(model.weight_dtype())) return Precision::Q8;
   return model.weight_dtype() == DType::BF16 && cpu_features().avx512_bf16 ? Precision::BF16 : Precision::F32;
 }
 
 std::unique_ptr<Engine> Engine::load(const std::string& dir, const EngineOptions& options) {
   LoadOptions lo;
   lo.vision_tower_dir = options.vision_tower;
+  lo.mmproj = options.mmproj;
   return std::make_unique<Engine>(LlavaModel::load(dir, lo), options);
 }
 
 Engine::Engine(std::unique_ptr<LlavaModel> model, const EngineOptions& options) : model_(std::move(model)) {
   precision_ = options.precision ? *options.precision : default_precision(*model_);
   cache_dir_ = options.calibration_cache ? *options.calibration_cache : default_cache_dir();
-  if (fs::exists(fs::path(model_->dir()) / "tokenizer.model")) {
+  if (model_->gguf()) {
+    tokenizer_ = tokenizer_from_gguf(*model_->gguf());
+    if (model_->config().image_token_id < 0) tokenizer_->add_special_token(kImageMarker, model_->config().image_token_id);
+  } else if (fs::exists(fs::path(model_->dir()) / "tokenizer.model")) {
     tokenizer_ = Tokenizer::load(model_->dir());
     // llava-hf checkpoints mark the image with an added "<image>" token of the image token id.
     if (model_->config().layout != Layout::OriginalLlava && !tokenizer_->has_token(kImageMarker))

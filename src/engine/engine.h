@@ -23,6 +23,7 @@ struct EngineOptions {
   std::optional<Precision> precision;    // default: bf16 for bf16 weights where the CPU has a bf16 kernel
   // Folder of calibration files (adaptive/latency_cache.h); default: default_cache_dir(); "": none.
   std::optional<std::string> calibration_cache;
+  std::string mmproj;                    // llama.cpp mmproj GGUF, with a GGUF text model
 };
 
 // One request. The prompt is either a question (wrapped in the chat template, with the image

@@ -20,6 +20,9 @@ struct TextConfig {
   float rope_theta = 10000.f;
   std::string hidden_act = "silu";
   bool tie_word_embeddings = false;
+  // Rope rotates adjacent pairs (2i, 2i+1) of a head instead of (i, i + d/2): the q/k rows of a
+  // llama.cpp GGUF are stored permuted for that, which leaves q·k unchanged.
+  bool rope_adjacent_pairs = false;
   int64_t bos_token_id = 1;
   int64_t eos_token_id = 2;
 };

@@ -181,6 +181,12 @@ void TensorStore::add_view(const std::string& name, DType dtype, const std::vect
   records_[name] = std::move(r);
 }
 
+void TensorStore::add_mapped(TensorRecord r, std::shared_ptr<const void> owner) {
+  if (kept_.empty() || kept_.back() != owner) kept_.push_back(std::move(owner));
+  const std::string name = r.name;
+  records_[name] = std::move(r);
+}
+
 const TensorRecord* TensorStore::find(const std::string& name) const {
   auto it = records_.find(name);
   return it == records_.end() ? nullptr : &it->second;
@@ -190,7 +196,7 @@ const TensorRecord& TensorStore::get(const std::string& name, const std::vector<
   const TensorRecord* r = find(name);
   if (!r) throw Error(origin_ + ": missing tensor " + name);
   if (!r->is_float)
-    throw Error(r->file + ": tensor " + name + " has dtype " + r->dtype_name + ", expected F32, F16 or BF16");
+    throw Error(r->file + ": tensor " + name + " has dtype " + r->dtype_name + ", expected a float type");
   if (r->shape != shape)
     throw Error(r->file + ": tensor " + name + " has shape " + shape_str(r->shape) + ", config expects " +
                 shape_str(shape));

@@ -16,7 +16,7 @@ namespace adallava {
 struct TensorRecord {
   std::string name;
   std::string dtype_name;     // as written in the header, e.g. "BF16", "I64"
-  bool is_float = false;      // one of F32/F16/BF16, the types the engine computes with
+  bool is_float = false;      // a type the engine computes with (float or block-quantized)
   DType dtype = DType::F32;   // valid when is_float
   std::vector<int64_t> shape;
   const void* data = nullptr;
@@ -36,6 +36,8 @@ class TensorStore {
   void add_owned(const std::string& name, DType dtype, const std::vector<int64_t>& shape, ByteBuffer bytes);
   // Adds a tensor whose bytes live elsewhere and outlive the store (training's f32 params).
   void add_view(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const void* data);
+  // Adds a tensor whose bytes `owner` keeps alive (a GGUF file's mapping).
+  void add_mapped(TensorRecord r, std::shared_ptr<const void> owner);
   void set_origin(const std::string& origin) { origin_ = origin; }
 
   bool has(const std::string& name) const { return records_.count(name) != 0; }
@@ -49,6 +51,7 @@ class TensorStore {
   std::string origin_;  // the directory or file the store was opened from, for messages
   std::vector<std::unique_ptr<MappedFile>> files_;
   std::vector<ByteBuffer> owned_;  // realigned copies and added tensors
+  std::vector<std::shared_ptr<const void>> kept_;  // other files' mappings
   std::map<std::string, TensorRecord> records_;
 };
 

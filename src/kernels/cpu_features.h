@@ -10,6 +10,7 @@ struct CpuFeatures {
   bool avx2 = false;         // AVX2 with FMA and F16C
   bool avx512 = false;       // AVX-512 F/BW/VL/DQ (with FMA and F16C)
   bool avx512_bf16 = false;  // vdpbf16ps
+  bool avx512_vnni = false;  // vpdpbusd (8-bit dot products), with AVX-512 VL
   bool amx_bf16 = false;     // AMX tiles with bf16 products, and Linux granted their state to this process
 };
 

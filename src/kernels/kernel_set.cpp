@@ -91,7 +91,9 @@ KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast) {
   const KernelSet f32 = std::min(set, KernelSet::Avx512);
   // Below the bf16 tiers bf16 products run on FMAs over bf16-rounded operands.
   const KernelSet dp = set >= KernelSet::Avx512Bf16 && dpbf16_fast ? KernelSet::Avx512Bf16 : f32;
-  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32};
+  // The 8-bit products' AVX-512 kernel needs VNNI; without it AVX2's serve.
+  const KernelSet quant = f32 == KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : f32;
+  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant};
 }
 
 KernelSet active_kernel_set() {
@@ -114,7 +116,8 @@ std::vector<std::pair<std::string, std::string>> kernel_choice_fields(const Kern
           {"gemm_bf16", kernel_set_name(c.gemm_bf16)},
           {"gemv_f32", kernel_set_name(c.gemv_f32)},
           {"gemv_bf16", kernel_set_name(c.gemv_bf16)},
-          {"attention", kernel_set_name(c.attention)}};
+          {"attention", kernel_set_name(c.attention)},
+          {"gemv_quant", kernel_set_name(c.gemv_quant)}};
 }
 
 }  // namespace adallava

@@ -10,6 +10,8 @@
 #include "kernels/matmul_amx.h"
 #include "kernels/matmul_avx2.h"
 #include "kernels/matmul_avx512.h"
+#include "kernels/matmul_quant.h"
+#include "tensor/quant.h"
 
 namespace adallava {
 
@@ -22,19 +24,34 @@ WeightView WeightView::row_block(int64_t r0, int64_t n) const {
 
 WeightView WeightView::col_block(int64_t c0, int64_t n) const {
   WeightView v = *this;
-  v.data = at(0, c0);
   v.cols = n;
+  if (is_quantized(dtype)) {  // start at the block holding the first column
+    const int64_t first = col_offset + c0, B = block_elems(dtype);
+    v.data = at(0, first / B * B);
+    v.col_offset = first % B;
+    return v;
+  }
+  v.data = at(0, c0);
   return v;
+}
+
+void weight_row(const WeightView& W, int64_t r, float* out) {
+  if (!is_quantized(W.dtype)) {
+    if (W.col_stride == 1) return to_f32(W.dtype, W.at(r, 0), out, size_t(W.cols));
+    for (int64_t c = 0; c < W.cols; ++c) to_f32(W.dtype, W.at(r, c), out + c, 1);
+    return;
+  }
+  const int64_t B = block_elems(W.dtype);
+  const int64_t span = (W.col_offset + W.cols + B - 1) / B * B;  // whole blocks covering the view
+  if (W.col_offset == 0 && span == W.cols) return dequantize(W.dtype, W.at(r, 0), out, W.cols);
+  thread_local std::vector<float> blocks;
+  blocks.resize(size_t(span));
+  dequantize(W.dtype, W.at(r, 0), blocks.data(), span);
+  std::copy(blocks.begin() + W.col_offset, blocks.begin() + W.col_offset + W.cols, out);
 }
 
 namespace {
 
-float load_weight(const WeightView& W, int64_t r, int64_t c) {
-  const uint8_t* p = W.at(r, c);
-  float f;
-  to_f32(W.dtype, p, &f, 1);
-  return f;
-}
 
 float round_bf16(float f) {
   return bf16_to_f32(f32_to_bf16(f));
@@ -55,11 +72,13 @@ constexpr int64_t kGemvMaxRows = 4;
 void matmul_reference(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {
   const bool bf16 = precision == Precision::BF16;
+  std::vector<float> row(size_t(W.cols));
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < W.rows; ++n) {
+      weight_row(W, n, row.data());
       double acc = bias ? bias[n] : 0.0;
       for (int64_t k = 0; k < W.cols; ++k) {
-        float a = x[m * ldx + k], w = load_weight(W, n, k);
+        float a = x[m * ldx + k], w = row[size_t(k)];
         if (bf16) a = round_bf16(a), w = round_bf16(w);
         acc += double(a) * double(w);
       }
@@ -80,10 +99,9 @@ void matmul_portable(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t
     std::vector<float> wrow(static_cast<size_t>(K));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < W.rows; ++n) {
-      for (int64_t k = 0; k < K; ++k) {
-        float w = load_weight(W, n, k);
-        wrow[size_t(k)] = bf16 ? round_bf16(w) : w;
-      }
+      weight_row(W, n, wrow.data());
+      if (bf16)
+        for (float& w : wrow) w = round_bf16(w);
       for (int64_t m = 0; m < M; ++m) {
         const float* xr = x + m * ldx;
         float acc = 0.f;
@@ -115,6 +133,8 @@ void dispatch(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, con
       }
     return;
   }
+  if (is_quantized(W.dtype)) return matmul_quantized(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+  if (precision == Precision::Q8) precision = Precision::F32;  // float weights: see Precision
   // Few rows: stream the weights once (memory bound). Under bf16 precision the activations are
   // rounded to bf16 first, so both paths compute the same products; f32/f16 weights under bf16
   // precision take the packed path, which rounds them the same way.

@@ -12,25 +12,39 @@
 
 namespace adallava {
 
-enum class Precision { F32, BF16 };
+// F32: exact products. BF16: operands rounded to bf16. Q8: llama.cpp's way with quantized
+// weights (activations quantized to 8 bits per block, integer products; many rows run on
+// dequantized bf16 tiles where the CPU has a bf16 kernel); float weights under Q8 run as F32.
+enum class Precision { F32, BF16, Q8 };
 
 // A [rows, cols] matrix; element (r, c) lives at data + (r * row_stride + c * col_stride) elements.
 // In a linear layer rows are output features (N) and cols input features (K), as PyTorch stores them.
+// A block-quantized matrix (tensor/quant.h) has col_stride 1 and rows of row_stride elements
+// (whole blocks); its column c is element col_offset + c of the row, so a column block may start
+// inside a quantization block.
 struct WeightView {
   DType dtype = DType::F32;
   const void* data = nullptr;
   int64_t rows = 0, cols = 0;
   int64_t row_stride = 0, col_stride = 1;
+  int64_t col_offset = 0;  // quantized only: < block_elems(dtype)
 
   static WeightView dense(DType t, const void* p, int64_t rows, int64_t cols) { return {t, p, rows, cols, cols, 1}; }
-  // The same matrix read transposed (e.g. a V cache [T, d] used as W = Vᵀ [d, T]).
+  // The same matrix read transposed (e.g. a V cache [T, d] used as W = Vᵀ [d, T]); float only.
   WeightView transposed() const { return {dtype, data, cols, rows, col_stride, row_stride}; }
   WeightView row_block(int64_t r0, int64_t n) const;
   WeightView col_block(int64_t c0, int64_t n) const;
+  // Element (r, c) of a float matrix; for a quantized one, the block that holds (r, c + col_offset)
+  // when that is a block's first element.
   const uint8_t* at(int64_t r, int64_t c) const {
+    if (is_quantized(dtype))
+      return static_cast<const uint8_t*>(data) + row_bytes(dtype, row_stride) * size_t(r) + row_bytes(dtype, c);
     return static_cast<const uint8_t*>(data) + (r * row_stride + c * col_stride) * int64_t(dtype_size(dtype));
   }
 };
+
+// Row r of W, columns [0, W.cols), as floats (any dtype; quantized blocks are dequantized).
+void weight_row(const WeightView& W, int64_t r, float* out);
 
 // y[m, n] (+)= sum_k x[m, k] * W[n, k] + bias[n]   for m < M, n < W.rows, k < W.cols.
 // x rows are ldx floats apart, y rows ldy floats apart. bias may be null. With accumulate the

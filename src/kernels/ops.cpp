@@ -101,8 +101,9 @@ void rope_inv_freq(float* inv_freq, int head_dim, float theta) {
 }
 
 void rope_apply(float* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t* positions,
-                const float* inv_freq) {
+                const float* inv_freq, bool adjacent_pairs) {
   const int half = head_dim / 2;
+  const int second = adjacent_pairs ? 1 : half, stride = adjacent_pairs ? 2 : 1;  // pair i: (stride·i, stride·i + second)
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
   for (int64_t t = 0; t < T; ++t) {
     for (int i = 0; i < half; ++i) {
@@ -113,9 +114,10 @@ void rope_apply(float* x, int64_t ld, int64_t T, int n_heads, int head_dim, cons
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + t * ld + int64_t(h) * head_dim;
       for (int i = 0; i < half; ++i) {
-        float a = v[i], b = v[i + half];
-        v[i] = a * cs[size_t(i)] - b * sn[size_t(i)];
-        v[i + half] = b * cs[size_t(i)] + a * sn[size_t(i)];
+        float* p = v + stride * i;
+        float a = p[0], b = p[second];
+        p[0] = a * cs[size_t(i)] - b * sn[size_t(i)];
+        p[second] = b * cs[size_t(i)] + a * sn[size_t(i)];
       }
     }
   }

@@ -26,9 +26,10 @@ void add_inplace(float* y, const float* x, int64_t n);  // y += x
 
 // HF LLaMA rotary embedding (half-split "rotate_half" layout) applied in place to n_heads heads
 // of size head_dim in each of T rows (row stride ld); row t has position positions[t].
-// inv_freq (head_dim/2) as transformers computes it in f32.
+// inv_freq (head_dim/2) as transformers computes it in f32. adjacent_pairs rotates (2i, 2i+1)
+// instead (llama.cpp's layout of GGUF q/k rows), with the same angles.
 void rope_apply(float* x, int64_t ld, int64_t T, int n_heads, int head_dim, const int64_t* positions,
-                const float* inv_freq);
+                const float* inv_freq, bool adjacent_pairs = false);
 void rope_inv_freq(float* inv_freq, int head_dim, float theta);
 
 }  // namespace adallava

@@ -55,6 +55,8 @@ int LlavaModel::image_tokens() const {
 }
 
 std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadOptions& opts) {
+  if (fs::path(dir).extension() == ".gguf" && !fs::is_directory(dir)) return load_gguf(dir, opts.mmproj);
+  if (!opts.mmproj.empty()) throw Error(opts.mmproj + ": an mmproj file goes with a GGUF text model, not a folder");
   auto m = std::make_unique<LlavaModel>();
   m->dir_ = dir;
   m->cfg_ = load_model_config(dir);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adaptive/ada_llava.h"
+#include "io/gguf.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/clip_vision.h"
@@ -28,11 +29,15 @@ using names::kEmbeddedVisionPrefix;
 
 struct LoadOptions {
   std::string vision_tower_dir;  // original layout: overrides config.mm_vision_tower
+  std::string mmproj;            // GGUF: llama.cpp's mmproj file (vision tower and projector)
 };
 
 class LlavaModel {
  public:
+  // A model folder, or a llama.cpp GGUF text model (with opts.mmproj for the image side).
   static std::unique_ptr<LlavaModel> load(const std::string& dir, const LoadOptions& opts = {});
+  // llama.cpp's LLaVA-1.5 pair: text GGUF and (optional) mmproj GGUF; see llava_gguf.cpp.
+  static std::unique_ptr<LlavaModel> load_gguf(const std::string& text_path, const std::string& mmproj_path);
   // A model from tensors already in memory: llava-hf layout (synthetic benchmarks), or the
   // original layout with the tower under kEmbeddedVisionPrefix (training's f32 params).
   static std::unique_ptr<LlavaModel> from_store(const ModelConfig& cfg, std::unique_ptr<TensorStore> store,
@@ -61,6 +66,8 @@ class LlavaModel {
   std::vector<std::pair<const void*, size_t>> weight_spans() const;
   // Rows one image contributes to the sequence without token selection (with PruMerge: at most this).
   int image_tokens() const;
+  // The GGUF text file the model came from (its vocabulary is the tokenizer); null otherwise.
+  const GgufFile* gguf() const { return gguf_.get(); }
   // The checkpoint's own token selection (AdaLLaVA's token_selecting; none otherwise).
   const TokenSelection& token_selection() const { return token_selection_; }
 
@@ -93,6 +100,7 @@ class LlavaModel {
   PreprocessConfig preprocess_;
   TokenSelection token_selection_;
   DType weight_dtype_ = DType::F32;
+  std::shared_ptr<const GgufFile> gguf_;
 };
 
 }  // namespace adallava

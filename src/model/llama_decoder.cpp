@@ -104,8 +104,8 @@ void LlamaDecoder::attention_block(const LlamaLayer& L, const LayerPlan& lp, flo
     matmul(v + off, kvd, xn, H, T, L.v.w.row_block(int64_t(h0) * hd, int64_t(n) * hd), nullptr, p);
     off += int64_t(n) * hd;
   }
-  rope_apply(q, qd, T, na, hd, positions, inv_freq_.data());
-  rope_apply(k, kvd, T, nkv, hd, positions, inv_freq_.data());
+  rope_apply(q, qd, T, na, hd, positions, inv_freq_.data(), cfg_.rope_adjacent_pairs);
+  rope_apply(k, kvd, T, nkv, hd, positions, inv_freq_.data(), cfg_.rope_adjacent_pairs);
   kv_store(kv, k, kvd, v, kvd, T, past);
   attention(att, qd, q, qd, T, past, na, kv, 1.f / std::sqrt(float(hd)), /*causal=*/true, probs);
   if (!lp.head_gates.empty()) {  // the masked form: each head's output times its gate (the trace keeps it ungated)
@@ -230,7 +230,7 @@ std::vector<float> LlamaDecoder::attention_probs(int l, const float* x, int64_t 
       probs(static_cast<size_t>(n_keys), 0.f);
   rms_norm(xn.data(), x, L.attn_norm.data(), 1, H, cfg_.rms_norm_eps);
   matmul(q.data(), nh * hd, xn.data(), H, 1, L.q.w, nullptr, p);
-  rope_apply(q.data(), nh * hd, 1, nh, hd, &position, inv_freq_.data());
+  rope_apply(q.data(), nh * hd, 1, nh, hd, &position, inv_freq_.data(), cfg_.rope_adjacent_pairs);
   const KvView kv = cache.layer(l);
   std::vector<double> logit(static_cast<size_t>(n_keys));
   const double scale = 1.0 / std::sqrt(double(hd));
@@ -289,11 +289,12 @@ double LlamaDecoder::executed_fraction(const ExecutionPlan& plan) const {
 }
 
 size_t LlamaDecoder::weight_bytes(const ExecutionPlan* plan) const {
-  const size_t elt = dtype_size(lm_head_.dtype);
-  size_t b = size_t(lm_head_.rows * lm_head_.cols) * elt;
+  // Layers at the bytes per element of their MLP (a mixed GGUF keeps a few matrices in another type).
+  double b = double(lm_head_.rows * lm_head_.cols) * bytes_per_element(lm_head_.dtype);
   const ExecutionPlan full = ExecutionPlan::full(cfg_.num_layers, cfg_.num_heads);
-  for (int l = 0; l < cfg_.num_layers; ++l) b += size_t(layer_weights((plan ? *plan : full).layer(l))) * elt;
-  return b;
+  for (int l = 0; l < cfg_.num_layers; ++l)
+    b += layer_weights((plan ? *plan : full).layer(l)) * bytes_per_element(layers_[size_t(l)].gate.w.dtype);
+  return size_t(b);
 }
 
 }  // namespace adallava

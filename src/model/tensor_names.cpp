@@ -1,5 +1,7 @@
 #include "model/tensor_names.h"
 
+#include <cctype>
+
 namespace adallava::names {
 
 LayoutNames layout_names(Layout layout) {
@@ -15,6 +17,53 @@ std::string decoder_layer(const std::string& decoder, int l) {
 
 std::string vision_layer(const std::string& vision, int l) {
   return vision + "encoder.layers." + std::to_string(l) + ".";
+}
+
+namespace {
+
+// "blk.N.<part>" → "<prefix>layers.N.<name>" style pairs: a GGUF part and the layer's own name.
+struct PartName {
+  const char* gguf;
+  const char* hf;
+};
+constexpr PartName kGgufTextLayer[] = {{"attn_norm.weight", kAttnNorm}, {"attn_q.weight", kQ},
+                                       {"attn_k.weight", kK},           {"attn_v.weight", kV},
+                                       {"attn_output.weight", kO},      {"ffn_norm.weight", kMlpNorm},
+                                       {"ffn_gate.weight", kGate},      {"ffn_up.weight", kUp},
+                                       {"ffn_down.weight", kDown}};
+constexpr PartName kGgufVisionLayer[] = {{"attn_q", kVisionQ}, {"attn_k", kVisionK},   {"attn_v", kVisionV},
+                                         {"attn_out", kVisionOut}, {"ln1", kNorm1},     {"ln2", kNorm2},
+                                         {"ffn_down", kFc1},       {"ffn_up", kFc2}};
+
+// "blk.12.rest" → (12, "rest") for the given block prefix.
+std::optional<std::pair<int, std::string>> split_block(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0) return std::nullopt;
+  size_t i = prefix.size(), j = i;
+  while (j < name.size() && j - i < 6 && std::isdigit(static_cast<unsigned char>(name[j]))) ++j;
+  if (j == i || j >= name.size() || name[j] != '.') return std::nullopt;
+  return std::make_pair(std::stoi(name.substr(i, j - i)), name.substr(j + 1));
+}
+
+}  // namespace
+
+std::optional<std::string> hf_name_of_gguf(const std::string& g, const LayoutNames& n) {
+  if (g == "token_embd.weight") return n.decoder + kEmbed;
+  if (g == "output_norm.weight") return n.decoder + kFinalNorm;
+  if (g == "output.weight") return n.lm_head;
+  if (auto b = split_block(g, "blk."))
+    for (const PartName& p : kGgufTextLayer)
+      if (b->second == p.gguf) return decoder_layer(n.decoder, b->first) + p.hf;
+  if (g == "mm.0.weight" || g == "mm.0.bias") return n.projector1 + g.substr(4);
+  if (g == "mm.2.weight" || g == "mm.2.bias") return n.projector2 + g.substr(4);
+  if (g == "v.class_embd") return n.vision + kClass;
+  if (g == "v.patch_embd.weight") return n.vision + kPatch;
+  if (g == "v.position_embd.weight") return n.vision + kPositions;
+  if (g == "v.pre_ln.weight" || g == "v.pre_ln.bias") return n.vision + kPreNorm + g.substr(8);
+  if (auto b = split_block(g, "v.blk."))
+    for (const PartName& p : kGgufVisionLayer)
+      for (const char* suffix : {".weight", ".bias"})
+        if (b->second == std::string(p.gguf) + suffix) return vision_layer(n.vision, b->first) + p.hf + suffix;
+  return std::nullopt;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // adds (the authors' names). Loading, saving, training, the synthetic and fresh models and
 // adaptive init all take their names (and, for new tensors, shapes) from here.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,13 @@ LayoutNames layout_names(Layout layout);
 
 std::string decoder_layer(const std::string& decoder, int l);  // "<decoder>layers.<l>."
 std::string vision_layer(const std::string& vision, int l);  // "<vision>encoder.layers.<l>."
+
+// llama.cpp's GGUF names (convert_hf_to_gguf.py for the text model, the LLaVA
+// convert_image_encoder_to_gguf.py for the mmproj file) and the name the same tensor has in
+// this layout; nullopt for a GGUF tensor adallava does not read. GGUF's attn_q/attn_k rows are
+// the HF rows permuted for rope on adjacent pairs (TextConfig::rope_adjacent_pairs), and its
+// CLIP ffn_down is fc1, ffn_up fc2 (the converter swaps the names).
+std::optional<std::string> hf_name_of_gguf(const std::string& gguf_name, const LayoutNames& layout);
 
 // A tensor a new checkpoint holds, and how a fresh one starts.
 struct TensorSpec {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "tensor/quant.h"
+
 namespace adallava {
 
 const char* dtype_name(DType t) {
@@ -9,8 +11,35 @@ const char* dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
+    case DType::Q8_0: return "Q8_0";
+    case DType::Q4_0: return "Q4_0";
+    case DType::Q5_0: return "Q5_0";
+    case DType::Q4_K: return "Q4_K";
+    case DType::Q6_K: return "Q6_K";
   }
   return "?";
+}
+
+int64_t block_elems(DType t) {
+  switch (t) {
+    case DType::F32: case DType::F16: case DType::BF16: return 1;
+    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: return 32;
+    case DType::Q4_K: case DType::Q6_K: return 256;
+  }
+  return 1;
+}
+
+size_t block_bytes(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F16: case DType::BF16: return 2;
+    case DType::Q8_0: return 34;
+    case DType::Q4_0: return 18;
+    case DType::Q5_0: return 22;
+    case DType::Q4_K: return 144;
+    case DType::Q6_K: return 210;
+  }
+  return 0;
 }
 
 float f16_to_f32(uint16_t h) {
@@ -76,6 +105,8 @@ void to_f32(DType t, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
       return;
     }
+    default:
+      return dequantize(t, src, dst, int64_t(n));
   }
 }
 

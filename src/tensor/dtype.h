@@ -1,4 +1,6 @@
-// Element types of stored weights, and exact conversions between them and float.
+// Element types of stored weights, and exact conversions between them and float. Besides the
+// float types, llama.cpp's block-quantized types (GGUF): a row is stored as blocks of 32 or 256
+// elements, each with its own scales (layouts in tensor/quant.h).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -6,9 +8,18 @@
 
 namespace adallava {
 
-enum class DType { F32, F16, BF16 };
+enum class DType { F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K };
 
+inline bool is_quantized(DType t) { return t >= DType::Q8_0; }
+// Elements per block (1 for float types) and bytes per block.
+int64_t block_elems(DType t);
+size_t block_bytes(DType t);
+// Bytes of n elements (n a multiple of block_elems(t)).
+inline size_t row_bytes(DType t, int64_t n) { return size_t(n / block_elems(t)) * block_bytes(t); }
+// Bytes per element of a float type (a quantized type's average, rounded down, is meaningless:
+// use row_bytes or bytes_per_element).
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+inline double bytes_per_element(DType t) { return double(block_bytes(t)) / double(block_elems(t)); }
 const char* dtype_name(DType t);
 
 // bf16 -> f32 is exact: the 16 bits are the high half of the float.
@@ -38,7 +49,8 @@ inline float round_to(DType t, float f) {
   return f;
 }
 
-// Widens n stored elements of type t to float.
+// Widens n stored elements of type t to float (a quantized type: n whole blocks' elements,
+// src at a block's start; bit-exact with ggml's dequantization).
 void to_f32(DType t, const void* src, float* dst, size_t n);
 
 }  // namespace adallava

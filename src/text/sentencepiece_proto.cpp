@@ -1,6 +1,7 @@
 #include "text/sentencepiece_proto.h"
 
 #include <cstdint>
+#include <cstring>
 
 #include "tensor/error.h"
 
@@ -94,6 +95,54 @@ std::string set_add_dummy_prefix(const std::string& model, bool value) {
     write_varint(out, spec.size());
     out += spec;
   }
+  return out;
+}
+
+namespace {
+
+void put_tag(std::string& out, uint32_t field, uint32_t wire) { write_varint(out, uint64_t(field) << 3 | wire); }
+
+void put_bytes(std::string& out, uint32_t field, const std::string& bytes) {
+  put_tag(out, field, 2);
+  write_varint(out, bytes.size());
+  out += bytes;
+}
+
+void put_int(std::string& out, uint32_t field, int64_t v) {
+  put_tag(out, field, 0);
+  write_varint(out, uint64_t(v));  // negative ints take ten bytes, as protobuf's int32 does
+}
+
+}  // namespace
+
+std::string build_llama_model_proto(const std::vector<SpPiece>& pieces, int unk_id, int bos_id, int eos_id) {
+  // ModelProto: pieces = 1 {piece 1, score 2 (float), type 3}, trainer_spec = 2, normalizer_spec = 3.
+  std::string out;
+  for (const SpPiece& p : pieces) {
+    std::string m;
+    put_bytes(m, 1, p.text);
+    put_tag(m, 2, 5);
+    char f[4];
+    std::memcpy(f, &p.score, 4);
+    m.append(f, 4);
+    put_int(m, 3, p.type);
+    put_bytes(out, 1, m);
+  }
+  std::string trainer;  // model_type 3 (BPE = 2), vocab_size 4, byte_fallback 35, unk/bos/eos/pad ids 40..43
+  put_int(trainer, 3, 2);
+  put_int(trainer, 4, int64_t(pieces.size()));
+  put_int(trainer, 35, 1);
+  put_int(trainer, 40, unk_id);
+  put_int(trainer, 41, bos_id);
+  put_int(trainer, 42, eos_id);
+  put_int(trainer, 43, -1);
+  put_bytes(out, 2, trainer);
+  std::string normalizer;  // name 1, add_dummy_prefix 3, remove_extra_whitespaces 4, escape_whitespaces 5
+  put_bytes(normalizer, 1, "identity");
+  put_int(normalizer, 3, 1);
+  put_int(normalizer, 4, 0);
+  put_int(normalizer, 5, 1);
+  put_bytes(out, 3, normalizer);
   return out;
 }
 

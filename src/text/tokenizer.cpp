@@ -49,10 +49,13 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 Tokenizer Tokenizer::from_model_file(const std::string& path, bool legacy) {
+  return from_model_proto(read_file(path), legacy, path);
+}
+
+Tokenizer Tokenizer::from_model_proto(const std::string& proto, bool legacy, const std::string& path) {
   Tokenizer t;
   t.path_ = path;
   t.legacy_ = legacy;
-  const std::string proto = read_file(path);
   t.sp_ = load_sp(proto, path);
   t.sp_nodp_ = load_sp(set_add_dummy_prefix(proto, false), path);
   t.bos_ = t.sp_->bos_id();

@@ -20,6 +20,8 @@ class Tokenizer {
   static Tokenizer load(const std::string& dir);
   // A bare SentencePiece model with explicit settings (tests, trained tokenizers).
   static Tokenizer from_model_file(const std::string& path, bool legacy);
+  // The same from the model's bytes; origin names it in messages.
+  static Tokenizer from_model_proto(const std::string& proto, bool legacy, const std::string& origin);
 
   Tokenizer();
   ~Tokenizer();

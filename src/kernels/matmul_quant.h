@@ -1,0 +1,18 @@
+// Products with block-quantized weights (tensor/quant.h). Under Precision::Q8 a few activation
+// rows (decode) are quantized to 8-bit blocks and meet the weights in integer dot products
+// read straight from the stored blocks; otherwise each thread dequantizes a panel of weight rows
+// (to f32 under F32, bf16 under BF16 and Q8) and runs the float kernels on it.
+#pragma once
+#include <cstdint>
+
+#include "kernels/matmul.h"
+
+namespace adallava {
+
+void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                      const float* bias, Precision precision, bool accumulate);
+
+// Σ w·x over nb blocks by one kernel set's code (tests compare every set with the portable one).
+float quant_dot(KernelSet k, DType wt, const void* w, const void* x_blocks, int64_t nb);
+
+}  // namespace adallava

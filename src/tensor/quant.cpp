@@ -1,0 +1,264 @@
+#include "tensor/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "tensor/error.h"
+
+namespace adallava {
+
+namespace {
+
+float half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+void put_half(uint8_t* p, float f) {
+  const uint16_t h = f32_to_f16(f);
+  std::memcpy(p, &h, 2);
+}
+
+void dequantize_q8_0(const uint8_t* b, float* y) {
+  const float d = half(b);
+  const auto* q = reinterpret_cast<const int8_t*>(b + 2);
+  for (int j = 0; j < 32; ++j) y[j] = float(q[j]) * d;
+}
+
+void dequantize_q4_0(const uint8_t* b, float* y) {
+  const float d = half(b);
+  const uint8_t* q = b + 2;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = float(int(q[j] & 0xF) - 8) * d;
+    y[j + 16] = float(int(q[j] >> 4) - 8) * d;
+  }
+}
+
+void dequantize_q5_0(const uint8_t* b, float* y) {
+  const float d = half(b);
+  uint32_t qh;
+  std::memcpy(&qh, b + 2, 4);
+  const uint8_t* q = b + 6;
+  for (int j = 0; j < 16; ++j) {
+    const int h0 = int((qh >> j) << 4) & 0x10, h1 = int(qh >> (j + 12)) & 0x10;
+    y[j] = float(int((q[j] & 0xF) | h0) - 16) * d;
+    y[j + 16] = float(int((q[j] >> 4) | h1) - 16) * d;
+  }
+}
+
+// Q4_K's 6-bit scale and min of sub-block j (of 8) from the 12 packed bytes.
+void scale_min_k4(int j, const uint8_t* s, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+void dequantize_q4_k(const uint8_t* b, float* y) {
+  const float d = half(b), dmin = half(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  for (int j = 0; j < 4; ++j) {  // 64 elements: two sub-blocks sharing 32 bytes
+    int sc, m;
+    scale_min_k4(2 * j, scales, &sc, &m);
+    const float d1 = d * float(sc), m1 = dmin * float(m);
+    scale_min_k4(2 * j + 1, scales, &sc, &m);
+    const float d2 = d * float(sc), m2 = dmin * float(m);
+    for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0xF) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
+    q += 32;
+  }
+}
+
+void dequantize_q6_k(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = half(b + 208);
+  for (int n = 0; n < 2; ++n) {  // 128 elements each
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = int((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l] = d * float(sc[is]) * float(q1);
+      y[l + 32] = d * float(sc[is + 2]) * float(q2);
+      y[l + 64] = d * float(sc[is + 4]) * float(q3);
+      y[l + 96] = d * float(sc[is + 6]) * float(q4);
+    }
+    y += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+}
+
+void check_blocks(DType t, int64_t n) {
+  if (n % block_elems(t) != 0)
+    throw Error(std::string(dtype_name(t)) + ": " + std::to_string(n) + " elements are not whole blocks of " +
+                std::to_string(block_elems(t)));
+}
+
+}  // namespace
+
+void dequantize(DType t, const void* src, float* dst, int64_t n) {
+  check_blocks(t, n);
+  const auto* b = static_cast<const uint8_t*>(src);
+  const int64_t B = block_elems(t);
+  const size_t bytes = block_bytes(t);
+  void (*one)(const uint8_t*, float*) = nullptr;
+  switch (t) {
+    case DType::Q8_0: one = dequantize_q8_0; break;
+    case DType::Q4_0: one = dequantize_q4_0; break;
+    case DType::Q5_0: one = dequantize_q5_0; break;
+    case DType::Q4_K: one = dequantize_q4_k; break;
+    case DType::Q6_K: one = dequantize_q6_k; break;
+    default: return to_f32(t, src, dst, size_t(n));
+  }
+  for (int64_t i = 0; i < n / B; ++i) one(b + size_t(i) * bytes, dst + i * B);
+}
+
+void quantize(DType t, const float* x, void* dst, int64_t n) {
+  check_blocks(t, n);
+  auto* b = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+    if (t == DType::Q8_0) {
+      float amax = 0.f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+      const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+      put_half(b, d);
+      for (int j = 0; j < 32; ++j) b[2 + j] = uint8_t(int8_t(std::lround(x[j] * id)));
+      b += 34;
+    } else if (t == DType::Q4_0) {
+      float amax = 0.f, max = 0.f;  // the value of largest magnitude, with its sign
+      for (int j = 0; j < 32; ++j)
+        if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+      const float d = max / -8.f, id = d != 0.f ? 1.f / d : 0.f;
+      put_half(b, d);
+      for (int j = 0; j < 16; ++j) {
+        const int q0 = std::min(15, int(int8_t(x[j] * id + 8.5f)));
+        const int q1 = std::min(15, int(int8_t(x[j + 16] * id + 8.5f)));
+        b[2 + j] = uint8_t(q0 | (q1 << 4));
+      }
+      b += 18;
+    } else {
+      throw Error(std::string("quantizing to ") + dtype_name(t) + " is not supported (Q8_0 and Q4_0 are)");
+    }
+  }
+}
+
+void quantize_activation_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
+  for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+    float amax = 0.f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    BlockQ8_0& o = out[i];
+    o.d = d;
+    o.sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      o.q[j] = int8_t(std::lrintf(x[j] * id));
+      o.sum += o.q[j];
+    }
+  }
+}
+
+void quantize_activation_q8_k(const float* x, BlockQ8_K* out, int64_t n) {
+  for (int64_t i = 0; i < n / 256; ++i, x += 256) {
+    float amax = 0.f;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    BlockQ8_K& o = out[i];
+    o.d = d;
+    for (int j = 0; j < 256; ++j) o.q[j] = int8_t(std::lrintf(x[j] * id));
+    for (int s = 0; s < 16; ++s) {
+      int sum = 0;
+      for (int j = 0; j < 16; ++j) sum += o.q[16 * s + j];
+      o.bsums[s] = int16_t(sum);
+    }
+  }
+}
+
+float vec_dot_q8_0(DType wt, const void* w, const BlockQ8_0* x, int64_t n) {
+  const auto* b = static_cast<const uint8_t*>(w);
+  float acc = 0.f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const BlockQ8_0& a = x[i];
+    int32_t dot = 0;
+    if (wt == DType::Q8_0) {
+      const auto* q = reinterpret_cast<const int8_t*>(b + 2);
+      for (int j = 0; j < 32; ++j) dot += int32_t(q[j]) * a.q[j];
+      acc += half(b) * a.d * float(dot);
+      b += 34;
+    } else if (wt == DType::Q4_0) {
+      for (int j = 0; j < 16; ++j) dot += int32_t(b[2 + j] & 0xF) * a.q[j] + int32_t(b[2 + j] >> 4) * a.q[j + 16];
+      acc += half(b) * a.d * float(dot - 8 * a.sum);
+      b += 18;
+    } else {  // Q5_0
+      uint32_t qh;
+      std::memcpy(&qh, b + 2, 4);
+      for (int j = 0; j < 16; ++j) {
+        const int q0 = (b[6 + j] & 0xF) | (int((qh >> j) << 4) & 0x10);
+        const int q1 = (b[6 + j] >> 4) | (int(qh >> (j + 12)) & 0x10);
+        dot += q0 * a.q[j] + q1 * a.q[j + 16];
+      }
+      acc += half(b) * a.d * float(dot - 16 * a.sum);
+      b += 22;
+    }
+  }
+  return acc;
+}
+
+float vec_dot_q8_k(DType wt, const void* w, const BlockQ8_K* x, int64_t n) {
+  const auto* b = static_cast<const uint8_t*>(w);
+  float acc = 0.f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const BlockQ8_K& a = x[i];
+    if (wt == DType::Q4_K) {
+      const uint8_t* q = b + 16;
+      int32_t scaled = 0, mins = 0;
+      for (int s = 0; s < 8; ++s) {
+        int sc, m;
+        scale_min_k4(s, b + 4, &sc, &m);
+        int32_t dot = 0;
+        const uint8_t* qs = q + 32 * (s / 2);
+        for (int l = 0; l < 32; ++l) dot += int32_t(s % 2 ? qs[l] >> 4 : qs[l] & 0xF) * a.q[32 * s + l];
+        scaled += sc * dot;
+        mins += m * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
+      }
+      acc += a.d * (half(b) * float(scaled) - half(b + 2) * float(mins));
+      b += 144;
+    } else {  // Q6_K
+      const uint8_t* ql = b;
+      const uint8_t* qh = b + 128;
+      const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+      int32_t sum = 0;
+      for (int half_block = 0; half_block < 2; ++half_block) {
+        const int base = 128 * half_block;
+        const uint8_t* l0 = ql + 64 * half_block;
+        const uint8_t* h0 = qh + 32 * half_block;
+        for (int part = 0; part < 4; ++part) {  // elements base + 32·part + l
+          for (int g = 0; g < 2; ++g) {         // 16 values per scale
+            int32_t dot = 0;
+            for (int l = 16 * g; l < 16 * g + 16; ++l) {
+              const int lo = part % 2 ? l0[l + 32] : l0[l];
+              const int q = int((part < 2 ? lo & 0xF : lo >> 4) | (((h0[l] >> (2 * part)) & 3) << 4)) - 32;
+              dot += q * a.q[base + 32 * part + l];
+            }
+            sum += int32_t(sc[8 * half_block + 2 * part + g]) * dot;
+          }
+        }
+      }
+      acc += a.d * half(b + 208) * float(sum);
+      b += 210;
+    }
+  }
+  return acc;
+}
+
+}  // namespace adallava

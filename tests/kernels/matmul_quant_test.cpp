@@ -1,0 +1,86 @@
+// Products with quantized weights under every kernel set: exact (f32) products against the
+// reference on the dequantized matrix, for whole matrices and for the row and column blocks
+// that skipped heads and neuron groups cut (a column block may start inside a quantization
+// block); bf16 and 8-bit products within their rounding.
+#include "kernels/matmul_quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "tensor/quant.h"
+#include "test_util.h"
+
+namespace adallava {
+namespace {
+
+// Random stored blocks: quantized from floats where we quantize, else random bytes with small
+// finite scales.
+std::vector<uint8_t> random_blocks(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::vector<uint8_t> w(row_bytes(t, cols) * size_t(rows));
+  if (t == DType::Q8_0 || t == DType::Q4_0) {
+    std::normal_distribution<float> d(0.f, 1.f);
+    std::vector<float> f(static_cast<size_t>(rows * cols));
+    for (float& v : f) v = d(rng);
+    quantize(t, f.data(), w.data(), rows * cols);
+    return w;
+  }
+  for (auto& b : w) b = uint8_t(rng());
+  const uint16_t d = f32_to_f16(0.02f), dmin = f32_to_f16(0.03f);
+  for (size_t off = 0; off < w.size(); off += block_bytes(t)) {
+    if (t == DType::Q6_K) std::memcpy(&w[off + 208], &d, 2);
+    else if (t == DType::Q4_K) std::memcpy(&w[off], &d, 2), std::memcpy(&w[off + 2], &dmin, 2);
+    else std::memcpy(&w[off], &d, 2);
+  }
+  return w;
+}
+
+double worst_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double w = 0;
+  for (size_t i = 0; i < a.size(); ++i) w = std::max(w, std::fabs(double(a[i]) - double(b[i])));
+  return w;
+}
+
+void check(const WeightView& W, int64_t M, Precision p, std::mt19937& rng, const std::string& what) {
+  std::normal_distribution<float> d(0.f, 1.f);
+  const int64_t K = W.cols, N = W.rows, ldx = K + 1, ldy = N + 2;
+  std::vector<float> x(size_t(M * ldx)), bias(static_cast<size_t>(N)), y(size_t(M * ldy), 0.5f);
+  for (float& v : x) v = d(rng);
+  for (float& v : bias) v = d(rng);
+  std::vector<float> ref = y;
+  matmul_reference(ref.data(), ldy, x.data(), ldx, M, W, bias.data(), Precision::F32, /*accumulate=*/true);
+  matmul(y.data(), ldy, x.data(), ldx, M, W, bias.data(), p, /*accumulate=*/true);
+  double scale = 0;
+  for (float v : ref) scale = std::max(scale, std::fabs(double(v)));
+  // f32: accumulation order only; bf16: both operands rounded (2^-9 each); q8: activations to
+  // 8 bits (2^-8 of each block's largest) — relative to the largest output, over sqrt(K) terms.
+  const double rel = p == Precision::F32 ? 1e-6 : p == Precision::BF16 ? 1e-2 : 2e-2;
+  EXPECT_LE(worst_diff(y, ref), rel * scale + 1e-5) << what << " M=" << M;
+}
+
+TEST(MatmulQuant, EveryTypeShapeAndBlockUnderEveryKernelSet) {
+  std::mt19937 rng(5);
+  for (KernelSet k : cpu_kernel_sets()) {
+    test::ScopedKernelSet forced(k);
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+      const int64_t N = 37, K = 512;
+      const std::vector<uint8_t> w = random_blocks(t, N, K, rng);
+      const WeightView W = WeightView::dense(t, w.data(), N, K);
+      const std::string name = std::string(dtype_name(t)) + " on " + kernel_set_name(k);
+      for (Precision p : {Precision::F32, Precision::BF16, Precision::Q8})
+        for (int64_t M : {1, 3, 9, 40}) check(W, M, p, rng, name);
+      // A skipped head's rows and a column block starting mid-block (an H plan's slices).
+      for (Precision p : {Precision::F32, Precision::Q8}) {
+        check(W.row_block(5, 20), 2, p, rng, name + " rows 5..25");
+        check(W.col_block(16, 48), 2, p, rng, name + " cols 16..64");
+        check(W.col_block(256, 256), 1, p, rng, name + " cols 256..512");
+        check(W.col_block(96, 320).col_block(40, 100), 7, p, rng, name + " cols 136..236");
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace adallava
