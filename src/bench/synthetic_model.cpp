@@ -42,7 +42,45 @@ float random_weight(uint64_t r) {
   return f;
 }
 
+// Random blocks of a quantized type with scales that give values of about ±2^-6, as
+// random_weight: quantizing billions of floats would take the benchmark longer than it runs.
+ByteBuffer make_quantized(const TensorSpec& s, DType dtype, uint64_t seed) {
+  const int64_t n = numel(s.shape);
+  ByteBuffer bytes(row_bytes(dtype, n));
+  const size_t bb = block_bytes(dtype), blocks = bytes.size() / bb;
+  const uint16_t d8 = f32_to_f16(1.f / 127 / 48), d4 = f32_to_f16(1.f / 8 / 48), dk = f32_to_f16(1.f / 32 / 48 / 16);
+#pragma omp parallel for schedule(static)
+  for (int64_t chunk = 0; chunk < int64_t((blocks + 4095) / 4096); ++chunk) {
+    uint64_t state = seed ^ (uint64_t(chunk) * 0x2545f4914f6cdd1dull);
+    for (size_t b = size_t(chunk) * 4096; b < std::min(blocks, size_t(chunk + 1) * 4096); ++b) {
+      uint8_t* p = bytes.data() + b * bb;
+      for (size_t i = 0; i < bb; i += 8) {
+        const uint64_t r = splitmix(state);
+        std::memcpy(p + i, &r, std::min<size_t>(8, bb - i));
+      }
+      switch (dtype) {
+        case DType::Q8_0: std::memcpy(p, &d8, 2); break;
+        case DType::Q6_K: std::memcpy(p + 208, &dk, 2); break;
+        case DType::Q4_K: std::memcpy(p, &dk, 2), std::memcpy(p + 2, &dk, 2); break;
+        default: std::memcpy(p, &d4, 2); break;
+      }
+    }
+  }
+  return bytes;
+}
+
+// A quantized model keeps the decoder's matrices (and embeddings, lm_head) in the quantized
+// type, the vision tower and projector in bf16, AdaLLaVA's scheduler and every vector in f32.
+DType dtype_of(const TensorSpec& s, DType dtype) {
+  if (!is_quantized(dtype)) return dtype;
+  const bool decoder = s.name.rfind("language_model.", 0) == 0;
+  if (decoder && s.shape.size() == 2 && s.shape[1] % block_elems(dtype) == 0) return dtype;
+  const bool vision = s.name.rfind("vision_tower.", 0) == 0 || s.name.rfind("multi_modal_projector.", 0) == 0;
+  return vision && s.shape.size() >= 2 ? DType::BF16 : DType::F32;
+}
+
 ByteBuffer make_bytes(const TensorSpec& s, DType dtype, uint64_t seed) {
+  if (is_quantized(dtype)) return make_quantized(s, dtype, seed);
   const int64_t n = numel(s.shape);
   ByteBuffer bytes(size_t(n) * dtype_size(dtype));  // every byte is written below
   const float constant = s.init == TensorSpec::Init::Ones ? 1.f : 0.f;
@@ -138,15 +176,18 @@ ModelConfig synthetic_config(const std::string& preset_name, const std::string& 
 
 size_t synthetic_weight_bytes(const ModelConfig& cfg, DType dtype) {
   size_t n = 0;
-  for (const TensorSpec& s : tensor_specs(cfg)) n += size_t(numel(s.shape));
-  return n * dtype_size(dtype);
+  for (const TensorSpec& s : tensor_specs(cfg)) n += row_bytes(dtype_of(s, dtype), numel(s.shape));
+  return n;
 }
 
 std::unique_ptr<LlavaModel> build_synthetic_model(const ModelConfig& cfg, DType dtype, uint64_t seed) {
   auto store = std::make_unique<TensorStore>();
   store->set_origin(cfg.path);
   uint64_t i = 0;
-  for (const TensorSpec& s : tensor_specs(cfg)) store->add_owned(s.name, dtype, s.shape, make_bytes(s, dtype, seed + 7919 * ++i));
+  for (const TensorSpec& s : tensor_specs(cfg)) {
+    const DType t = dtype_of(s, dtype);
+    store->add_owned(s.name, t, s.shape, make_bytes(s, t, seed + 7919 * ++i));
+  }
   PreprocessConfig pre;
   pre.shortest_edge = pre.crop_height = pre.crop_width = cfg.vision.image_size;
   return LlavaModel::from_store(cfg, std::move(store), pre);

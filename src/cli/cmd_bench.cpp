@@ -211,7 +211,7 @@ void deadline_bench(const BenchOptions& o) {
     engine = o.model.load_engine();
   } else {
     const ModelConfig cfg = synthetic_config(o.preset, o.variant);
-    const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
+    const DType dtype = parse_weight_dtype(o.dtype);
     double build_s = 0;
     engine = std::make_unique<Engine>(build_model(o, cfg, dtype, &build_s), o.model.engine_options());
   }
@@ -232,12 +232,13 @@ void bench(const BenchOptions& o) {
   if (!o.deadline_ms.empty()) return deadline_bench(o);
   if (o.preset.empty()) throw Error("bench: give --synthetic PRESET (or -m MODEL with --deadline-ms)");
   const ModelConfig cfg = synthetic_config(o.preset, o.variant);
-  const DType dtype = o.dtype == "f32" ? DType::F32 : o.dtype == "f16" ? DType::F16 : DType::BF16;
+  const DType dtype = parse_weight_dtype(o.dtype);
   double build_s = 0;
   const auto model = build_model(o, cfg, dtype, &build_s);
   if (o.train_step) return print_json(train_step_report(o, *model), o.json);
   const Precision precision = o.precision == "f32"    ? Precision::F32
                               : o.precision == "bf16" ? Precision::BF16
+                              : o.precision == "q8"   ? Precision::Q8
                                                       : default_precision(*model);
   std::mt19937 rng(1);
   const double vision_s = time_vision(*model, precision, rng);
@@ -322,9 +323,10 @@ void register_bench(CLI::App& app) {
   sub->add_option("--plot", o->plot, "with --deadline-ms: latency over time as SVG (and its -budget twin)");
   sub->add_option("--load-log", o->load_log, "with --plot: bench/contention.sh's --log, to show when the load was on");
   PlanOptions::add_token_selection(*sub, o->token_selection);
-  sub->add_option("--dtype", o->dtype, "weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
-  sub->add_option("--precision", o->precision, "f32 or bf16 activations (default as for run)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+  sub->add_option("--dtype", o->dtype, "weight dtype: bf16, f16, f32, or llama.cpp's q8_0, q4_0, q4_k (decoder matrices)")
+      ->check(CLI::IsMember({"bf16", "f16", "f32", "q8_0", "q4_0", "q4_k"}));
+  sub->add_option("--precision", o->precision, "f32, bf16 or q8 products (default as for run)")
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
   sub->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
   sub->add_option("--kernels", o->kernels,
                   "kernel set to measure: auto (the fastest per operation, the default), portable, avx2, avx512, "

@@ -92,6 +92,15 @@ nlohmann::json kernels_json() {
 
 const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : p == Precision::Q8 ? "q8" : "f32"; }
 
+DType parse_weight_dtype(const std::string& name) {
+  static const std::pair<const char*, DType> kNames[] = {{"f32", DType::F32},   {"f16", DType::F16},
+                                                         {"bf16", DType::BF16}, {"q8_0", DType::Q8_0},
+                                                         {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}};
+  for (const auto& [n, t] : kNames)
+    if (name == n) return t;
+  throw Error("--dtype " + name + ": not a weight type (f32, f16, bf16, q8_0, q4_0, q4_k)");
+}
+
 std::vector<int64_t> parse_ids(const std::string& list) {
   std::vector<int64_t> ids;
   size_t start = 0;

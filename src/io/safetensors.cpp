@@ -161,7 +161,7 @@ void TensorStore::add_owned(const std::string& name, DType dtype, const std::vec
                             ByteBuffer bytes) {
   int64_t numel = 1;
   for (int64_t d : shape) numel *= d;
-  if (bytes.size() != size_t(numel) * dtype_size(dtype))
+  if (numel % block_elems(dtype) != 0 || bytes.size() != row_bytes(dtype, numel))
     throw Error("tensor " + name + ": " + std::to_string(bytes.size()) + " bytes do not fit shape " + shape_str(shape));
   add_view(name, dtype, shape, bytes.data());
   owned_.push_back(std::move(bytes));
@@ -177,7 +177,7 @@ void TensorStore::add_view(const std::string& name, DType dtype, const std::vect
   r.shape = shape;
   r.file = origin_;
   r.data = data;
-  r.nbytes = size_t(r.numel()) * dtype_size(dtype);
+  r.nbytes = row_bytes(dtype, r.numel());
   records_[name] = std::move(r);
 }
 
