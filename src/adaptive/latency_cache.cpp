@@ -72,7 +72,7 @@ nlohmann::json calibration_key(const LlavaModel& m, Precision p, int max_threads
           {"weights", weight_files(m.dir())},
           {"cpu", cpu_features().model},
           {"kernels", kernels},
-          {"precision", p == Precision::BF16 ? "bf16" : p == Precision::Q8 ? "q8" : "f32"},
+          {"precision", precision_name(p)},
           {"max_threads", max_threads}};
 }
 

@@ -80,7 +80,7 @@ LatencyModel LatencyModel::calibrate(const LlavaModel& m, Precision p) {
   const double gflops = 2 * layer_macs * kProbeRows / (prefill_ms / kMsPerS) / kGiga;
   k.attention_pair = 2.0 * 2 * c.num_heads * c.head_dim / (gflops * kGiga) * kMsPerS;
   const double weight_bytes = layer_macs * bytes_per_element(d.embed_weight().dtype);
-  const double kv_bytes = 2.0 * c.num_kv_heads * c.head_dim * (p == Precision::BF16 ? 2 : 4);
+  const double kv_bytes = 2.0 * c.num_kv_heads * c.head_dim * (p == Precision::F32 ? 4 : 2);
   k.kv_row = k.layer_decode * kv_bytes / weight_bytes;
   if (m.has_vision()) {
     k.vision = 2 * vision_macs(m) / (gflops * kGiga) * kMsPerS;

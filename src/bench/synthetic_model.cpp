@@ -6,6 +6,7 @@
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"
 #include "model/tensor_names.h"
+#include "tensor/quant.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -47,7 +48,8 @@ float random_weight(uint64_t r) {
 ByteBuffer make_quantized(const TensorSpec& s, DType dtype, uint64_t seed) {
   const int64_t n = numel(s.shape);
   ByteBuffer bytes(row_bytes(dtype, n));
-  const size_t bb = block_bytes(dtype), blocks = bytes.size() / bb;
+  const int64_t lanes = rows_per_group(dtype);  // an interleaved block holds four rows' scales first
+  const size_t bb = block_bytes(dtype) * size_t(lanes), blocks = bytes.size() / bb;
   const uint16_t d8 = f32_to_f16(1.f / 127 / 48), d4 = f32_to_f16(1.f / 8 / 48), dk = f32_to_f16(1.f / 32 / 48 / 16);
 #pragma omp parallel for schedule(static)
   for (int64_t chunk = 0; chunk < int64_t((blocks + 4095) / 4096); ++chunk) {
@@ -59,10 +61,14 @@ ByteBuffer make_quantized(const TensorSpec& s, DType dtype, uint64_t seed) {
         std::memcpy(p + i, &r, std::min<size_t>(8, bb - i));
       }
       switch (dtype) {
-        case DType::Q8_0: std::memcpy(p, &d8, 2); break;
+        case DType::Q8_0: case DType::Q8_0_R4:
+          for (int64_t l = 0; l < lanes; ++l) std::memcpy(p + 2 * l, &d8, 2);
+          break;
         case DType::Q6_K: std::memcpy(p + 208, &dk, 2); break;
         case DType::Q4_K: std::memcpy(p, &dk, 2), std::memcpy(p + 2, &dk, 2); break;
-        default: std::memcpy(p, &d4, 2); break;
+        default:
+          for (int64_t l = 0; l < lanes; ++l) std::memcpy(p + 2 * l, &d4, 2);
+          break;
       }
     }
   }
@@ -74,7 +80,9 @@ ByteBuffer make_quantized(const TensorSpec& s, DType dtype, uint64_t seed) {
 DType dtype_of(const TensorSpec& s, DType dtype) {
   if (!is_quantized(dtype)) return dtype;
   const bool decoder = s.name.rfind("language_model.", 0) == 0;
-  if (decoder && s.shape.size() == 2 && s.shape[1] % block_elems(dtype) == 0) return dtype;
+  const bool embeddings = s.name.find(names::kEmbed) != std::string::npos;  // rows looked up: plain
+  if (decoder && s.shape.size() == 2 && s.shape[1] % block_elems(dtype) == 0)
+    return !embeddings && has_interleaved_type(dtype) && s.shape[0] % 4 == 0 ? interleaved_type(dtype) : dtype;
   const bool vision = s.name.rfind("vision_tower.", 0) == 0 || s.name.rfind("multi_modal_projector.", 0) == 0;
   return vision && s.shape.size() >= 2 ? DType::BF16 : DType::F32;
 }

@@ -90,7 +90,6 @@ nlohmann::json kernels_json() {
           {"ops", ops}};
 }
 
-const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : p == Precision::Q8 ? "q8" : "f32"; }
 
 DType parse_weight_dtype(const std::string& name) {
   static const std::pair<const char*, DType> kNames[] = {{"f32", DType::F32},   {"f16", DType::F16},

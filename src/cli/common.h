@@ -65,7 +65,6 @@ nlohmann::json kernels_json();
 std::vector<int64_t> parse_ids(const std::string& list);
 // Decodes and preprocesses an image for the model: pixel values (3, S, S).
 std::vector<float> load_pixels(const LlavaModel& model, const std::string& path);
-const char* precision_name(Precision p);
 // A --dtype name: f32, f16, bf16, q8_0, q4_0, q4_k.
 DType parse_weight_dtype(const std::string& name);
 

@@ -98,8 +98,10 @@ Session::Session(const LlavaModel& model, int64_t capacity, Precision precision)
     : model_(model), precision_(precision) {
   const TextConfig& t = model.config().text;
   plan_ = ExecutionPlan::full(t.num_layers, t.num_heads);
-  // K/V are cached in the activations' precision: bf16 activations get a bf16 cache.
-  cache_ = KvCache(t.num_layers, t.head_dim, capacity, precision == Precision::BF16 ? DType::BF16 : DType::F32);
+  // K/V are cached in the activations' precision: bf16 activations get a bf16 cache, and so do
+  // llama.cpp-style 8-bit products (its cache is 16-bit too): half the bytes to keep and read.
+  const bool half = precision == Precision::BF16 || precision == Precision::Q8;
+  cache_ = KvCache(t.num_layers, t.head_dim, capacity, half ? DType::BF16 : DType::F32);
 }
 
 void Session::run(float* x, int64_t T, int l0, int l1, std::vector<float>* layer_outputs,

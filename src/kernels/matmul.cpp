@@ -17,8 +17,10 @@ namespace adallava {
 
 WeightView WeightView::row_block(int64_t r0, int64_t n) const {
   WeightView v = *this;
-  v.data = at(r0, 0);
   v.rows = n;
+  const int64_t first = row_offset + r0, g = rows_per_group(dtype);
+  v.data = at(first, 0);
+  v.row_offset = first % g;
   return v;
 }
 
@@ -43,6 +45,17 @@ void weight_row(const WeightView& W, int64_t r, float* out) {
   }
   const int64_t B = block_elems(W.dtype);
   const int64_t span = (W.col_offset + W.cols + B - 1) / B * B;  // whole blocks covering the view
+  const int64_t stored = W.row_offset + r;
+  if (rows_per_group(W.dtype) > 1) {  // interleaved: this row's blocks, made plain first
+    const DType plain = plain_type(W.dtype);
+    thread_local std::vector<uint8_t> plain_blocks;
+    plain_blocks.resize(row_bytes(plain, span));
+    deinterleave_blocks(W.dtype, W.at(stored, 0), int(stored % 4), plain_blocks.data(), span / B);
+    WeightView row = WeightView::dense(plain, plain_blocks.data(), 1, W.cols);
+    row.row_stride = span;
+    row.col_offset = W.col_offset;
+    return weight_row(row, 0, out);
+  }
   if (W.col_offset == 0 && span == W.cols) return dequantize(W.dtype, W.at(r, 0), out, W.cols);
   thread_local std::vector<float> blocks;
   blocks.resize(size_t(span));

@@ -16,18 +16,21 @@ namespace adallava {
 // weights (activations quantized to 8 bits per block, integer products; many rows run on
 // dequantized bf16 tiles where the CPU has a bf16 kernel); float weights under Q8 run as F32.
 enum class Precision { F32, BF16, Q8 };
+inline const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : p == Precision::Q8 ? "q8" : "f32"; }
 
 // A [rows, cols] matrix; element (r, c) lives at data + (r * row_stride + c * col_stride) elements.
 // In a linear layer rows are output features (N) and cols input features (K), as PyTorch stores them.
 // A block-quantized matrix (tensor/quant.h) has col_stride 1 and rows of row_stride elements
 // (whole blocks); its column c is element col_offset + c of the row, so a column block may start
-// inside a quantization block.
+// inside a quantization block. An interleaved one (Q4_0_R4, ...) stores rows in groups of four;
+// its row r is row row_offset + r counted from the group at data.
 struct WeightView {
   DType dtype = DType::F32;
   const void* data = nullptr;
   int64_t rows = 0, cols = 0;
   int64_t row_stride = 0, col_stride = 1;
   int64_t col_offset = 0;  // quantized only: < block_elems(dtype)
+  int64_t row_offset = 0;  // interleaved only: < rows_per_group(dtype)
 
   static WeightView dense(DType t, const void* p, int64_t rows, int64_t cols) { return {t, p, rows, cols, cols, 1}; }
   // The same matrix read transposed (e.g. a V cache [T, d] used as W = Vᵀ [d, T]); float only.
@@ -35,10 +38,14 @@ struct WeightView {
   WeightView row_block(int64_t r0, int64_t n) const;
   WeightView col_block(int64_t c0, int64_t n) const;
   // Element (r, c) of a float matrix; for a quantized one, the block that holds (r, c + col_offset)
-  // when that is a block's first element.
+  // when that is a block's first element (interleaved: that block of the group holding stored
+  // row r, counted from data).
   const uint8_t* at(int64_t r, int64_t c) const {
-    if (is_quantized(dtype))
-      return static_cast<const uint8_t*>(data) + row_bytes(dtype, row_stride) * size_t(r) + row_bytes(dtype, c);
+    if (is_quantized(dtype)) {
+      const int64_t g = rows_per_group(dtype);
+      return static_cast<const uint8_t*>(data) + row_bytes(dtype, row_stride) * size_t(r / g * g) +
+             row_bytes(dtype, c) * size_t(g);
+    }
     return static_cast<const uint8_t*>(data) + (r * row_stride + c * col_stride) * int64_t(dtype_size(dtype));
   }
 };

@@ -513,4 +513,11 @@ double dpbf16_flops_over_fma() {
   return 2.0 * fma / dp;  // vdpbf16ps does twice an FMA's flops
 }
 
+void to_bf16_row(const float* in, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(in + i)));
+  for (; i < n; ++i) out[i] = to_bf16_bits(in[i]);
+}
+
 }  // namespace adallava::avx512

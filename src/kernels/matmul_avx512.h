@@ -29,6 +29,9 @@ void matmul_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, 
 
 size_t gemm_workspace_bytes(int64_t M, int64_t K, int n_threads);
 
+// f32 → bf16 bits, rounding to nearest even (vcvtneps2bf16; the CPU must have AVX512_BF16).
+void to_bf16_row(const float* in, uint16_t* out, int64_t n);
+
 // vdpbf16ps' FLOP rate over that of FP32 FMAs on this core (one thread, a few milliseconds).
 double dpbf16_flops_over_fma();
 // `iters` rounds of 12 independent FMA chains in registers; returns the flops done (the FMA

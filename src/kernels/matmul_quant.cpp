@@ -3,8 +3,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
+#include "kernels/cpu_features.h"
+#include "kernels/dequant_avx2.h"
+#include "kernels/matmul_avx512.h"
 #include "kernels/quant_dot.h"
 #include "tensor/quant.h"
 
@@ -32,31 +36,91 @@ float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb) {
   return vec_dot_q8_0(wt, w, a, nb * 32);
 }
 
+// The four rows of an interleaved group.
+void dot4(KernelSet k, DType wt, const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out) {
+  const bool q4 = wt == DType::Q4_0_R4;
+  if (k == KernelSet::Avx2) return q4 ? avx2::dot4_q4_0(group, x, nb, out) : avx2::dot4_q8_0(group, x, nb, out);
+  if (k >= KernelSet::Avx512) return q4 ? vnni::dot4_q4_0(group, x, nb, out) : vnni::dot4_q8_0(group, x, nb, out);
+  const DType plain = plain_type(wt);
+  thread_local std::vector<uint8_t> row;
+  uint8_t* r = buffer(row, row_bytes(plain, nb * 32));
+  for (int lane = 0; lane < 4; ++lane) {
+    deinterleave_blocks(wt, group, lane, r, nb);
+    out[lane] = vec_dot_q8_0(plain, r, x, nb * 32);
+  }
+}
+
+// The activation rows as 8-bit blocks over the whole blocks the view's columns lie in (zeros
+// outside the view: they meet the weights of the neighbouring columns and add nothing).
+const uint8_t* quantized_activations(const float* x, int64_t ldx, int64_t M, const WeightView& W, int64_t B,
+                                     int64_t span) {
+  const bool k_blocks = B == 256;
+  const size_t block_size = k_blocks ? sizeof(BlockQ8_K) : sizeof(BlockQ8_0);
+  const int64_t nb = span / B;
+  thread_local std::vector<uint8_t> store;
+  thread_local std::vector<float> padded;
+  uint8_t* xq = buffer(store, size_t(M * nb) * block_size);
+  const bool pad = W.col_offset != 0 || span != W.cols;
+  float* row = pad ? buffer(padded, size_t(span)) : nullptr;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* src = x + m * ldx;
+    if (pad) {
+      std::fill(row, row + span, 0.f);
+      std::copy(src, src + W.cols, row + W.col_offset);
+      src = row;
+    }
+    if (k_blocks) quantize_activation_q8_k(src, reinterpret_cast<BlockQ8_K*>(xq) + m * nb, span);
+    else quantize_activation_q8_0(src, reinterpret_cast<BlockQ8_0*>(xq) + m * nb, span);
+  }
+  return xq;
+}
+
+void store(float* y, int64_t ldy, int64_t m, int64_t n, float v, const float* bias, bool accumulate) {
+  if (bias) v += bias[n];
+  float& out = y[m * ldy + n];
+  out = accumulate ? out + v : v;
+}
+
 // Few rows: each row of x quantized once, every weight row read once for all of them.
 void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, bool accumulate) {
-  const bool k_blocks = uses_q8_k(W.dtype);
-  const int64_t B = k_blocks ? 256 : 32, nb = W.cols / B;
-  const size_t block_size = k_blocks ? sizeof(BlockQ8_K) : sizeof(BlockQ8_0);
-  thread_local std::vector<uint8_t> xq_store;
-  uint8_t* xq = buffer(xq_store, size_t(M * nb) * block_size);
-  for (int64_t m = 0; m < M; ++m) {
-    if (k_blocks) quantize_activation_q8_k(x + m * ldx, reinterpret_cast<BlockQ8_K*>(xq) + m * nb, W.cols);
-    else quantize_activation_q8_0(x + m * ldx, reinterpret_cast<BlockQ8_0*>(xq) + m * nb, W.cols);
-  }
+  const int64_t B = uses_q8_k(W.dtype) ? 256 : 32;
+  const int64_t span = (W.col_offset + W.cols + B - 1) / B * B, nb = span / B;
+  const size_t block_size = B == 256 ? sizeof(BlockQ8_K) : sizeof(BlockQ8_0);
+  const uint8_t* xq = quantized_activations(x, ldx, M, W, B, span);
   const KernelSet k = active_kernels().gemv_quant;
+  if (rows_per_group(W.dtype) == 1) {
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < W.rows; ++n) {
-    const uint8_t* w = W.at(n, 0);
+    for (int64_t n = 0; n < W.rows; ++n)
+      for (int64_t m = 0; m < M; ++m)
+        store(y, ldy, m, n, dot(k, W.dtype, W.at(n, 0), xq + size_t(m * nb) * block_size, nb), bias, accumulate);
+    return;
+  }
+  const int64_t groups = (W.row_offset + W.rows + 3) / 4;
+#pragma omp parallel for schedule(static)
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* group = W.at(4 * g, 0);
     for (int64_t m = 0; m < M; ++m) {
-      float v = dot(k, W.dtype, w, xq + size_t(m * nb) * block_size, nb) + (bias ? bias[n] : 0.f);
-      float& out = y[m * ldy + n];
-      out = accumulate ? out + v : v;
+      float out[4];
+      dot4(k, W.dtype, group, reinterpret_cast<const BlockQ8_0*>(xq) + m * nb, nb, out);
+      for (int lane = 0; lane < 4; ++lane) {
+        const int64_t n = 4 * g + lane - W.row_offset;
+        if (n >= 0 && n < W.rows) store(y, ldy, m, n, out[lane], bias, accumulate);
+      }
     }
   }
 }
 
-// Many rows (or unaligned columns, or exact products): dequantized panels through the float kernels.
+// Row r of W as floats: SIMD for Q4_0 / Q8_0 (plain or interleaved) on whole blocks, else weight_row.
+void dequantized_row(const WeightView& W, int64_t r, float* out, bool simd) {
+  const bool fast = simd && W.col_offset == 0 && W.cols % 32 == 0 &&
+                    (plain_type(W.dtype) == DType::Q4_0 || plain_type(W.dtype) == DType::Q8_0);
+  if (!fast) return weight_row(W, r, out);
+  const int64_t stored = W.row_offset + r;
+  avx2::dequantize_lane(W.dtype, W.at(stored, 0), int(stored % rows_per_group(W.dtype)), W.cols / 32, out);
+}
+
+// Many rows (or exact products): dequantized panels through the float kernels.
 void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                     const float* bias, Precision precision, bool accumulate) {
   // Q8 takes bf16 tiles only where a real bf16 kernel runs them; elsewhere f32 is as fast.
@@ -64,11 +128,13 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
   const bool to_bf16 = precision == Precision::BF16 ||
                        (precision == Precision::Q8 && bf16_kernel >= KernelSet::Avx512Bf16);
   const Precision inner = to_bf16 ? Precision::BF16 : Precision::F32;
+  const bool simd = active_kernels().gemv_quant >= KernelSet::Avx2;
   const int64_t N = W.rows, K = W.cols;
   const int nth = omp_get_max_threads();
   // Enough panels to share among the threads, each a few hundred KB at most.
   const int64_t by_threads = (N + 4 * nth - 1) / (4 * nth);
-  const int64_t chunk = std::clamp<int64_t>((std::min<int64_t>(by_threads, (256 << 10) / std::max<int64_t>(K, 1)) + 15) / 16 * 16, 16, 512);
+  const int64_t by_size = (256 << 10) / std::max<int64_t>(K, 1);
+  const int64_t chunk = std::clamp<int64_t>((std::min(by_threads, by_size) + 15) / 16 * 16, 16, 512);
   const int64_t n_chunks = (N + chunk - 1) / chunk;
   // Each panel's float kernel runs on the thread that made it (OpenMP nests no second team by default).
 #pragma omp parallel for schedule(dynamic, 1)
@@ -80,11 +146,13 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
     uint16_t* packed = to_bf16 ? buffer(bf16_panel, size_t(rows * K)) : nullptr;
     for (int64_t r = 0; r < rows; ++r) {
       if (!to_bf16) {
-        weight_row(W, n0 + r, row + r * K);
+        dequantized_row(W, n0 + r, row + r * K, simd);
         continue;
       }
-      weight_row(W, n0 + r, row);
-      for (int64_t k = 0; k < K; ++k) packed[r * K + k] = f32_to_bf16(row[k]);
+      dequantized_row(W, n0 + r, row, simd);
+      if (cpu_features().avx512_bf16) avx512::to_bf16_row(row, packed + r * K, K);
+      else
+        for (int64_t k = 0; k < K; ++k) packed[r * K + k] = f32_to_bf16(row[k]);
     }
     const WeightView panel = to_bf16 ? WeightView::dense(DType::BF16, packed, rows, K)
                                      : WeightView::dense(DType::F32, row, rows, K);
@@ -98,11 +166,13 @@ float quant_dot(KernelSet k, DType wt, const void* w, const void* x_blocks, int6
   return dot(k, wt, static_cast<const uint8_t*>(w), x_blocks, nb);
 }
 
+void quant_dot4(KernelSet k, DType wt, const void* group, const BlockQ8_0* x, int64_t nb, float* out) {
+  dot4(k, wt, static_cast<const uint8_t*>(group), x, nb, out);
+}
+
 void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {
-  const int64_t B = uses_q8_k(W.dtype) ? 256 : 32;
-  if (precision == Precision::Q8 && M <= kDotMaxRows && W.col_offset == 0 && W.cols % B == 0)
-    return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
+  if (precision == Precision::Q8 && M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
   panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/matmul.h"
+#include "tensor/quant.h"
 
 namespace adallava {
 
@@ -14,5 +15,7 @@ void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
 
 // Σ w·x over nb blocks by one kernel set's code (tests compare every set with the portable one).
 float quant_dot(KernelSet k, DType wt, const void* w, const void* x_blocks, int64_t nb);
+// The same for the four rows of an interleaved group (Q4_0_R4, Q8_0_R4) into out[4].
+void quant_dot4(KernelSet k, DType wt, const void* group, const BlockQ8_0* x, int64_t nb, float* out);
 
 }  // namespace adallava

@@ -7,12 +7,17 @@
 #include "tensor/quant.h"
 
 namespace adallava {
+// dot4_*: the four rows of an interleaved group (Q4_0_R4, Q8_0_R4) at once into out[4].
 namespace avx2 {
 float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 float dot_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
+void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
+void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
 }  // namespace avx2
 namespace vnni {
 float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 float dot_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
+void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
+void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
 }  // namespace vnni
 }  // namespace adallava

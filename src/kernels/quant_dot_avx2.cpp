@@ -12,3 +12,69 @@ namespace adallava::avx2 {
 #undef PRODUCT
 
 }  // namespace adallava::avx2
+
+namespace adallava::avx2 {
+
+namespace {
+
+inline __m128 group_scales(const uint8_t* g, const BlockQ8_0& x) {
+  return _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g))), _mm_set1_ps(x.d));
+}
+
+// (sum of lanes 0..3, sum of lanes 4..7) of a, then of b.
+inline __m128 half_sums(__m256 a, __m256 b) {
+  const __m256 t = _mm256_hadd_ps(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
+  const __m256 u = _mm256_hadd_ps(t, t);  // a0-3 b0-3 a0-3 b0-3 | a4-7 b4-7 ...
+  return _mm_unpacklo_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+}  // namespace
+
+// 64 bytes of nibbles as two vectors of two rows (16 bytes each per 128-bit lane).
+void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i row_of01 = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0), row_of23 = _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2);
+  __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
+  __m128 zero_point = _mm_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, group += 72) {
+    const __m128 s = group_scales(group, x[b]);
+    const __m256i a_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].q)));
+    const __m256i a_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].q + 16)));
+    auto product = [&](const uint8_t* p) {  // i16 pair sums stay below 2·2·15·127
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      const __m256i lo = _mm256_and_si256(w, low4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+      const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
+      return _mm256_cvtepi32_ps(_mm256_madd_epi16(sum16, ones));
+    };
+    const __m256 s8 = _mm256_castps128_ps256(s);
+    acc01 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s8, row_of01), product(group + 8), acc01);
+    acc23 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s8, row_of23), product(group + 40), acc23);
+    zero_point = _mm_fmadd_ps(s, _mm_set1_ps(float(8 * x[b].sum)), zero_point);
+  }
+  _mm_storeu_ps(out, _mm_sub_ps(half_sums(acc01, acc23), zero_point));
+}
+
+// 128 bytes of values: one row per 32-byte vector.
+void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b, group += 136) {
+    const __m128 s = group_scales(group, x[b]);
+    alignas(16) float sc[4];
+    _mm_store_ps(sc, s);
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].q));
+    for (int r = 0; r < 4; ++r) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 8 + 32 * r));
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)), ones);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(sc[r]), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  const __m128 lo = half_sums(acc[0], acc[1]), hi = half_sums(acc[2], acc[3]);
+  // half_sums gives (r0 lanes 0-3, r0 lanes 4-7, r1 ..., ...): add the halves
+  out[0] = _mm_cvtss_f32(lo) + _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 1));
+  out[1] = _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 2)) + _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 3));
+  out[2] = _mm_cvtss_f32(hi) + _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 1));
+  out[3] = _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 2)) + _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 3));
+}
+
+}  // namespace adallava::avx2

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "llava/llava.h"
+#include "model/interleave_weights.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -137,6 +138,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load_gguf(const std::string& text_path, 
   add_tensors(*store, *text, n);
   if (mmproj) add_tensors(*store, *mmproj, n);
   c.text.tie_word_embeddings = !store->has(n.lm_head);
+  interleave_decoder_matrices(*store, n.decoder, n.lm_head, gguf_mapping(*text).get());
   m->stores_.push_back(std::move(store));
   m->gguf_ = text;
   m->bind_weights(*m->stores_[0], m->stores_[0].get(), n.vision);

@@ -16,6 +16,8 @@ const char* dtype_name(DType t) {
     case DType::Q5_0: return "Q5_0";
     case DType::Q4_K: return "Q4_K";
     case DType::Q6_K: return "Q6_K";
+    case DType::Q8_0_R4: return "Q8_0_R4";
+    case DType::Q4_0_R4: return "Q4_0_R4";
   }
   return "?";
 }
@@ -23,7 +25,7 @@ const char* dtype_name(DType t) {
 int64_t block_elems(DType t) {
   switch (t) {
     case DType::F32: case DType::F16: case DType::BF16: return 1;
-    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: return 32;
+    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: case DType::Q8_0_R4: case DType::Q4_0_R4: return 32;
     case DType::Q4_K: case DType::Q6_K: return 256;
   }
   return 1;
@@ -33,8 +35,8 @@ size_t block_bytes(DType t) {
   switch (t) {
     case DType::F32: return 4;
     case DType::F16: case DType::BF16: return 2;
-    case DType::Q8_0: return 34;
-    case DType::Q4_0: return 18;
+    case DType::Q8_0: case DType::Q8_0_R4: return 34;
+    case DType::Q4_0: case DType::Q4_0_R4: return 18;
     case DType::Q5_0: return 22;
     case DType::Q4_K: return 144;
     case DType::Q6_K: return 210;

@@ -1,6 +1,7 @@
 // Element types of stored weights, and exact conversions between them and float. Besides the
 // float types, llama.cpp's block-quantized types (GGUF): a row is stored as blocks of 32 or 256
-// elements, each with its own scales (layouts in tensor/quant.h).
+// elements, each with its own scales (layouts in tensor/quant.h). The _R4 types are the same
+// blocks with four rows interleaved block by block (made at load for the integer kernels).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -8,9 +9,11 @@
 
 namespace adallava {
 
-enum class DType { F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K };
+enum class DType { F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, Q8_0_R4, Q4_0_R4 };
 
 inline bool is_quantized(DType t) { return t >= DType::Q8_0; }
+// Rows stored together, block by block (4 for the _R4 types, else 1).
+inline int64_t rows_per_group(DType t) { return t >= DType::Q8_0_R4 ? 4 : 1; }
 // Elements per block (1 for float types) and bytes per block.
 int64_t block_elems(DType t);
 size_t block_bytes(DType t);

@@ -14,6 +14,9 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const uint8_t* data() const { return data_; }
+  // Drops the whole pages of [p, p + n) (inside this mapping) from the process's memory: bytes
+  // that were copied elsewhere stop counting towards its resident size. Reads stay valid.
+  void release(const void* p, size_t n) const;
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 

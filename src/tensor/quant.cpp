@@ -119,6 +119,8 @@ void dequantize(DType t, const void* src, float* dst, int64_t n) {
     case DType::Q5_0: one = dequantize_q5_0; break;
     case DType::Q4_K: one = dequantize_q4_k; break;
     case DType::Q6_K: one = dequantize_q6_k; break;
+    case DType::Q8_0_R4: case DType::Q4_0_R4:
+      throw Error(std::string("internal: ") + dtype_name(t) + " rows are dequantized through deinterleave_blocks");
     default: return to_f32(t, src, dst, size_t(n));
   }
   for (int64_t i = 0; i < n / B; ++i) one(b + size_t(i) * bytes, dst + i * B);
@@ -150,6 +152,44 @@ void quantize(DType t, const float* x, void* dst, int64_t n) {
     } else {
       throw Error(std::string("quantizing to ") + dtype_name(t) + " is not supported (Q8_0 and Q4_0 are)");
     }
+  }
+}
+
+DType interleaved_type(DType t) {
+  if (t == DType::Q4_0) return DType::Q4_0_R4;
+  if (t == DType::Q8_0) return DType::Q8_0_R4;
+  throw Error(std::string(dtype_name(t)) + " has no interleaved layout");
+}
+
+DType plain_type(DType t) {
+  if (t == DType::Q4_0_R4) return DType::Q4_0;
+  if (t == DType::Q8_0_R4) return DType::Q8_0;
+  return t;
+}
+
+void interleave_rows(DType t, const void* src, void* dst, int64_t rows, int64_t cols) {
+  const size_t bb = block_bytes(t), data = bb - 2, row = row_bytes(t, cols);
+  const int64_t nb = cols / 32;
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  for (int64_t g = 0; g < rows / 4; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* out = d + (size_t(g) * size_t(nb) + size_t(b)) * 4 * bb;
+      for (int lane = 0; lane < 4; ++lane) {
+        const uint8_t* in = s + size_t(4 * g + lane) * row + size_t(b) * bb;
+        std::memcpy(out + 2 * lane, in, 2);
+        std::memcpy(out + 8 + size_t(lane) * data, in + 2, data);
+      }
+    }
+}
+
+void deinterleave_blocks(DType t, const void* group_block, int lane, void* dst, int64_t nb) {
+  const size_t bb = block_bytes(t), data = bb - 2;
+  const auto* g = static_cast<const uint8_t*>(group_block);
+  auto* d = static_cast<uint8_t*>(dst);
+  for (int64_t b = 0; b < nb; ++b, g += 4 * bb, d += bb) {
+    std::memcpy(d, g + 2 * lane, 2);
+    std::memcpy(d + 2, g + 8 + size_t(lane) * data, data);
   }
 }
 

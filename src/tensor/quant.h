@@ -9,6 +9,10 @@
 //                     128 B nibbles                    x = d·sc·q − dmin·m
 //   Q6_K 210 B / 256: 128 B low nibbles, 64 B high 2-bit pairs, 16 × i8 scales, f16 d
 //                                                      x = d·sc·(q − 32)
+//   Q4_0_R4, Q8_0_R4: four rows of Q4_0 / Q8_0 interleaved block by block: for each block
+//                     index the four f16 scales (8 B), then the four rows' values (4 × 16 or
+//                     4 × 32 B). The same bytes as the four rows; one vector load per block
+//                     feeds four rows' products.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +27,15 @@ void dequantize(DType t, const void* src, float* dst, int64_t n);
 // Weight quantization as ggml's reference quantizers do it from float (Q8_0, Q4_0), n a
 // multiple of the block; used by `convert` and by tests.
 void quantize(DType t, const float* src, void* dst, int64_t n);
+
+// The interleaved type of a plain one (Q4_0 → Q4_0_R4, Q8_0 → Q8_0_R4; others: none) and back.
+DType interleaved_type(DType t);
+DType plain_type(DType t);
+inline bool has_interleaved_type(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
+// rows (a multiple of 4) × cols of plain blocks to the interleaved layout.
+void interleave_rows(DType plain, const void* src, void* dst, int64_t rows, int64_t cols);
+// Lane (0..3) of an interleaved group as nb plain blocks; group_block points at a group's block.
+void deinterleave_blocks(DType interleaved, const void* group_block, int lane, void* dst, int64_t nb);
 
 // Activations for the integer products: Q8_0 blocks (with Q8_0, Q4_0, Q5_0 weights) or Q8_K
 // blocks of 256 (with the K types), which also keep the sums of each 16 values.

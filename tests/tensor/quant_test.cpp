@@ -53,8 +53,10 @@ TEST(Quant, DequantizationIsBitExactWithGgml) {
 TEST(Quant, EveryTypeOfTheFixtureIsCovered) {
   const std::string dir = test::fixture("gguf_llava_tiny");
   std::set<DType> seen;
-  for (const char* name : {"ggml-model-Q8_0.gguf", "ggml-model-Q4_0.gguf", "ggml-model-Q4_K_M.gguf"})
-    for (const GgufTensor& t : GgufFile(dir + "/" + name).tensors()) seen.insert(t.dtype);
+  for (const char* name : {"ggml-model-Q8_0.gguf", "ggml-model-Q4_0.gguf", "ggml-model-Q4_K_M.gguf"}) {
+    const GgufFile f(dir + "/" + name);
+    for (const GgufTensor& t : f.tensors()) seen.insert(t.dtype);
+  }
   for (DType t : {DType::F32, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) EXPECT_TRUE(seen.count(t)) << dtype_name(t);
 }
 
@@ -131,6 +133,31 @@ TEST(Quant, DotProductsOfEveryKernelSet) {
     for (KernelSet ks : cpu_kernel_sets()) {
       const float got = quant_dot(ks, t, w.data(), xb, nb);
       EXPECT_NEAR(got, want, 1e-5 * scale) << dtype_name(t) << " on " << kernel_set_name(ks);
+    }
+  }
+}
+
+// Four interleaved rows at once equal the four plain rows' products on every kernel set.
+TEST(Quant, InterleavedDotsMatchPlainOnes) {
+  const int64_t n = 512, nb = n / 32;
+  const std::vector<float> x = random_row(n, 21);
+  std::vector<BlockQ8_0> xq(static_cast<size_t>(nb));
+  quantize_activation_q8_0(x.data(), xq.data(), n);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    std::vector<uint8_t> plain;
+    for (uint32_t r = 0; r < 4; ++r) {
+      const std::vector<uint8_t> row = random_weights(t, n, 40 + r);
+      plain.insert(plain.end(), row.begin(), row.end());
+    }
+    std::vector<uint8_t> inter(plain.size());
+    interleave_rows(t, plain.data(), inter.data(), 4, n);
+    for (KernelSet ks : cpu_kernel_sets()) {
+      float got[4];
+      quant_dot4(ks, interleaved_type(t), inter.data(), xq.data(), nb, got);
+      for (int r = 0; r < 4; ++r) {
+        const float want = quant_dot(KernelSet::Portable, t, plain.data() + row_bytes(t, n) * size_t(r), xq.data(), nb);
+        EXPECT_NEAR(got[r], want, 1e-4 * (1 + std::fabs(want))) << dtype_name(t) << " row " << r << " on " << kernel_set_name(ks);
+      }
     }
   }
 }
