@@ -1,7 +1,8 @@
 // adallava convert: a checkpoint's float tensors in another dtype (f32, bf16, f16), e.g. to ship a
 // trained model at half the size. config.json gets the new torch_dtype (AdaLLaVA rounds budgets
 // in it); tokenizer, preprocessor and generation files are copied; an embedded CLIP tower comes
-// along. Writes a single model.safetensors.
+// along. Writes a single model.safetensors. With --out F.gguf: llama.cpp's LLaVA-1.5 pair instead
+// (F.gguf and F.mmproj.gguf; llava/gguf_export.h), in f32, f16, q8_0, q4_0 or q4_k.
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "adaptive/ada_config.h"
+#include "cli/common.h"
+#include "llava/gguf_export.h"
+#include "text/tokenizer.h"
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
@@ -19,6 +23,19 @@ namespace adallava::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// GGUF pair: text model in `dtype`, tower and projector in f16.
+void convert_to_gguf(const std::string& in, const std::string& out, std::string mmproj_out, const std::string& dtype) {
+  if (dtype == "bf16") throw Error("--dtype bf16: GGUF output takes f32, f16, q8_0, q4_0 or q4_k");
+  if (mmproj_out.empty()) mmproj_out = out.substr(0, out.size() - 5) + ".mmproj.gguf";
+  const auto model = LlavaModel::load(in);
+  const Tokenizer tokenizer = Tokenizer::load(in);
+  GgufExport o;
+  o.dtype = parse_weight_dtype(dtype);
+  o.text_path = out;
+  o.mmproj_path = mmproj_out;
+  std::printf("%s\n", export_gguf(*model, tokenizer, o).c_str());
+}
 
 void convert(const std::string& in, const std::string& out, const std::string& dtype_name) {
   const DType to = dtype_name == "f32" ? DType::F32 : dtype_name == "f16" ? DType::F16 : DType::BF16;
@@ -75,12 +92,21 @@ void convert(const std::string& in, const std::string& out, const std::string& d
 
 void register_convert(CLI::App& app) {
   auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
-  auto dtype = std::make_shared<std::string>("bf16");
+  auto dtype = std::make_shared<std::string>("bf16"), mmproj = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("convert", "write a checkpoint's float tensors in another dtype");
   sub->add_option("-m,--model", *in, "model folder")->required();
-  sub->add_option("--out", *out, "output folder")->required();
-  sub->add_option("--dtype", *dtype, "f32, bf16 or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
-  sub->callback([=]() { convert(*in, *out, *dtype); });
+  sub->add_option("--out", *out, "output folder, or F.gguf for llama.cpp's GGUF pair (F.gguf + F.mmproj.gguf)")
+      ->required();
+  sub->add_option("--dtype", *dtype, "f32, bf16 or f16; for GGUF: f32, f16, q8_0, q4_0 or q4_k")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "q8_0", "q4_0", "q4_k"}));
+  sub->add_option("--mmproj-out", *mmproj, "GGUF: where the vision tower and projector go (default F.mmproj.gguf)");
+  sub->callback([=]() {
+    const bool gguf = out->size() > 5 && out->compare(out->size() - 5, 5, ".gguf") == 0;
+    if (gguf) return convert_to_gguf(*in, *out, *mmproj, *dtype);
+    if (!mmproj->empty()) throw Error("--mmproj-out goes with a .gguf --out");
+    if (dtype->rfind("q", 0) == 0) throw Error("--dtype " + *dtype + ": quantized types are written as GGUF (--out F.gguf)");
+    convert(*in, *out, *dtype);
+  });
 }
 
 }  // namespace adallava::cli

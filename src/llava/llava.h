@@ -54,6 +54,8 @@ class LlavaModel {
   const AdaLlavaParts* adaptive() const { return adaptive_ ? &*adaptive_ : nullptr; }
   // Weights dtype of the decoder (decides the default precision).
   DType weight_dtype() const { return weight_dtype_; }
+  // The checkpoint's tensors (the main file: decoder, projector, AdaLLaVA's parts).
+  const TensorStore& store() const { return *stores_[0]; }
   // A tensor of the checkpoint by name (null if absent).
   const TensorRecord* find_tensor(const std::string& name) const;
   // Whether the vision tower lives in the main checkpoint (kEmbeddedVisionPrefix).

@@ -62,7 +62,9 @@ VisionConfig vision_config(const GgufFile& f) {
   v.hidden_size = as_int(f, "clip.vision.embedding_length", 1, 1 << 16);
   v.intermediate_size = as_int(f, "clip.vision.feed_forward_length", 1, 1 << 18);
   v.num_heads = as_int(f, "clip.vision.attention.head_count", 1, 1024);
-  v.num_layers = as_int(f, "clip.vision.block_count", 1, 1024) + 1;  // the dropped last layer
+  // llama.cpp's converter drops the last layer; adallava's records the tower's own count.
+  v.num_layers = f.has("adallava.vision.num_layers") ? as_int(f, "adallava.vision.num_layers", 1, 1024)
+                                                     : as_int(f, "clip.vision.block_count", 1, 1024) + 1;
   v.image_size = as_int(f, "clip.vision.image_size", 1, 1 << 14);
   v.patch_size = as_int(f, "clip.vision.patch_size", 1, 1 << 14);
   v.layer_norm_eps = float(f.get_float("clip.vision.attention.layer_norm_epsilon"));
@@ -122,7 +124,8 @@ std::unique_ptr<LlavaModel> LlavaModel::load_gguf(const std::string& text_path, 
     c.vision = vision_config(*mmproj);
     c.has_vision = true;
     c.layout = Layout::HfLlava;
-    c.vision_feature_layer = -2;
+    c.vision_feature_layer = int(mmproj->get_int("adallava.vision.feature_layer", -2));
+    c.keep_cls = mmproj->has("adallava.keep_cls") && mmproj->get_bool("adallava.keep_cls");
     c.projector_act = "gelu";
     // The image token: the vocabulary's "<image>" (llava-hf style), else none in the vocabulary
     // and the prompt is split at the marker (the LLaVA repository's way, as llava-cli does).
@@ -132,6 +135,13 @@ std::unique_ptr<LlavaModel> LlavaModel::load_gguf(const std::string& text_path, 
       if (tokens[i] == "<image>") c.image_token_id = int64_t(i);
   }
   c.raw = nlohmann::json::object();
+  if (text->has("adallava.config")) {  // an AdaLLaVA written by `adallava convert`
+    c.raw = nlohmann::json::parse(text->get_string("adallava.config"), nullptr, false);
+    if (!c.raw.is_object()) throw Error(text_path + ": key adallava.config is not a JSON object");
+    c.model_type = c.raw.value("model_type", "ada_llava_llama");
+    if (c.raw.contains("token_selecting") && c.raw["token_selecting"].is_string())
+      c.token_selecting = c.raw["token_selecting"].get<std::string>();
+  }
   auto store = std::make_unique<TensorStore>();
   store->set_origin(text_path);
   const names::LayoutNames n = names::layout_names(c.layout == Layout::HfLlava ? Layout::HfLlava : Layout::TextOnly);
@@ -144,6 +154,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load_gguf(const std::string& text_path, 
   m->bind_weights(*m->stores_[0], m->stores_[0].get(), n.vision);
   if (mmproj) {
     m->preprocess_ = gguf_preprocess_config(*mmproj, c.vision.image_size);
+    m->preprocess_.pad_to_square = mmproj->has("adallava.pad_to_square") && mmproj->get_bool("adallava.pad_to_square");
     m->vision_dir_ = mmproj_path;
   }
   return m;

@@ -46,7 +46,26 @@ std::optional<std::pair<int, std::string>> split_block(const std::string& name, 
 
 }  // namespace
 
+std::vector<std::string> gguf_text_names(int layers, bool tied) {
+  std::vector<std::string> out = {"token_embd.weight"};
+  for (int l = 0; l < layers; ++l)
+    for (const PartName& p : kGgufTextLayer) out.push_back("blk." + std::to_string(l) + "." + p.gguf);
+  out.push_back("output_norm.weight");
+  if (!tied) out.push_back("output.weight");
+  return out;
+}
+
+std::vector<std::string> gguf_mmproj_names(int vision_blocks) {
+  std::vector<std::string> out = {"mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias", "v.class_embd",
+                                  "v.patch_embd.weight", "v.position_embd.weight", "v.pre_ln.weight", "v.pre_ln.bias"};
+  for (int l = 0; l < vision_blocks; ++l)
+    for (const PartName& p : kGgufVisionLayer)
+      for (const char* suffix : {".weight", ".bias"}) out.push_back("v.blk." + std::to_string(l) + "." + p.gguf + suffix);
+  return out;
+}
+
 std::optional<std::string> hf_name_of_gguf(const std::string& g, const LayoutNames& n) {
+  if (g.rfind(kGgufAdaLlavaPrefix, 0) == 0) return g.substr(std::string(kGgufAdaLlavaPrefix).size());
   if (g == "token_embd.weight") return n.decoder + kEmbed;
   if (g == "output_norm.weight") return n.decoder + kFinalNorm;
   if (g == "output.weight") return n.lm_head;

@@ -69,6 +69,12 @@ std::string vision_layer(const std::string& vision, int l);  // "<vision>encoder
 // the HF rows permuted for rope on adjacent pairs (TextConfig::rope_adjacent_pairs), and its
 // CLIP ffn_down is fc1, ffn_up fc2 (the converter swaps the names).
 std::optional<std::string> hf_name_of_gguf(const std::string& gguf_name, const LayoutNames& layout);
+// Every GGUF name of a LLaVA text model of `layers` blocks (tied embeddings: no output) and of
+// an mmproj file with `vision_blocks` blocks, in llama.cpp's converters' order.
+std::vector<std::string> gguf_text_names(int layers, bool tied);
+std::vector<std::string> gguf_mmproj_names(int vision_blocks);
+// AdaLLaVA's own tensors keep their names under this prefix in a GGUF.
+inline constexpr const char* kGgufAdaLlavaPrefix = "adallava.";
 
 // A tensor a new checkpoint holds, and how a fresh one starts.
 struct TensorSpec {

@@ -126,9 +126,54 @@ void dequantize(DType t, const void* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n / B; ++i) one(b + size_t(i) * bytes, dst + i * B);
 }
 
+namespace {
+
+// Q4_K from floats: each sub-block of 32 gets the affine grid spanning its values (min at most
+// 0), its scale and min then rounded to 6 bits of the block's d and dmin. (llama-quantize also
+// searches the grid; this plain fit costs a little accuracy, not compatibility.)
+void quantize_q4_k(const float* x, uint8_t* b) {
+  float scale[8], offset[8];
+  for (int j = 0; j < 8; ++j) {
+    float lo = 0.f, hi = 0.f;
+    for (int l = 0; l < 32; ++l) lo = std::min(lo, x[32 * j + l]), hi = std::max(hi, x[32 * j + l]);
+    scale[j] = (hi - lo) / 15.f;
+    offset[j] = -lo;
+  }
+  const float d = *std::max_element(scale, scale + 8) / 63.f, dmin = *std::max_element(offset, offset + 8) / 63.f;
+  put_half(b, d);
+  put_half(b + 2, dmin);
+  const float dq = half(b), dminq = half(b + 2);  // the scales as stored
+  int sc[8], m[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = dq > 0.f ? std::min(63, int(std::lround(scale[j] / dq))) : 0;
+    m[j] = dminq > 0.f ? std::min(63, int(std::lround(offset[j] / dminq))) : 0;
+  }
+  uint8_t* s = b + 4;
+  for (int j = 0; j < 4; ++j) {
+    s[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+    s[j + 4] = uint8_t((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+    s[j + 8] = uint8_t((sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4));
+  }
+  uint8_t* q = b + 16;
+  for (int j = 0; j < 8; ++j) {
+    const float step = dq * float(sc[j]), zero = dminq * float(m[j]);
+    for (int l = 0; l < 32; ++l) {
+      const int v = step > 0.f ? std::clamp(int(std::lround((x[32 * j + l] + zero) / step)), 0, 15) : 0;
+      uint8_t& byte = q[32 * (j / 2) + l];
+      byte = j % 2 ? uint8_t(byte | (v << 4)) : uint8_t(v);
+    }
+  }
+}
+
+}  // namespace
+
 void quantize(DType t, const float* x, void* dst, int64_t n) {
   check_blocks(t, n);
   auto* b = static_cast<uint8_t*>(dst);
+  if (t == DType::Q4_K) {
+    for (int64_t i = 0; i < n / 256; ++i) quantize_q4_k(x + 256 * i, b + 144 * i);
+    return;
+  }
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
     if (t == DType::Q8_0) {
       float amax = 0.f;
@@ -150,7 +195,7 @@ void quantize(DType t, const float* x, void* dst, int64_t n) {
       }
       b += 18;
     } else {
-      throw Error(std::string("quantizing to ") + dtype_name(t) + " is not supported (Q8_0 and Q4_0 are)");
+      throw Error(std::string("quantizing to ") + dtype_name(t) + " is not supported (Q8_0, Q4_0 and Q4_K are)");
     }
   }
 }

@@ -24,8 +24,8 @@ namespace adallava {
 // n elements (whole blocks) of type t at src to float.
 void dequantize(DType t, const void* src, float* dst, int64_t n);
 
-// Weight quantization as ggml's reference quantizers do it from float (Q8_0, Q4_0), n a
-// multiple of the block; used by `convert` and by tests.
+// Weight quantization from float, n a multiple of the block: Q8_0 and Q4_0 as ggml's reference
+// quantizers do it, Q4_K with a plain per-sub-block fit; used by `convert` and by tests.
 void quantize(DType t, const float* src, void* dst, int64_t n);
 
 // The interleaved type of a plain one (Q4_0 → Q4_0_R4, Q8_0 → Q8_0_R4; others: none) and back.

@@ -99,6 +99,20 @@ void Tokenizer::add_special_token(const std::string& text, int64_t id) {
   if (!text.empty()) added_[text] = id;
 }
 
+std::vector<SpPiece> Tokenizer::vocabulary(int64_t n) const {
+  constexpr int kNormal = 1, kUnknown = 2, kControl = 3, kUnused = 5, kByte = 6;
+  std::vector<SpPiece> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = {"[PAD" + std::to_string(i) + "]", -1000.f, kUnused};
+  for (int i = 0; i < sp_->GetPieceSize() && i < n; ++i) {
+    const int type = sp_->IsUnknown(i) ? kUnknown : sp_->IsControl(i) ? kControl : sp_->IsByte(i) ? kByte
+                     : sp_->IsUnused(i) ? kUnused : kNormal;
+    v[size_t(i)] = {sp_->IdToPiece(i), sp_->GetScore(i), type};
+  }
+  for (const auto& [text, id] : added_)  // added tokens win (<image>, <pad>); <s>, </s>, <unk> are pieces already
+    if (id >= 0 && id < n && v[size_t(id)].text != text) v[size_t(id)] = {text, -1000.f, kControl};
+  return v;
+}
+
 int64_t Tokenizer::vocab_size() const {
   int64_t n = sp_->GetPieceSize();
   for (auto& [text, id] : added_) n = id + 1 > n ? id + 1 : n;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "text/sentencepiece_proto.h"
+
 namespace sentencepiece {
 class SentencePieceProcessor;
 }
@@ -43,6 +45,9 @@ class Tokenizer {
   int64_t bos_id() const { return bos_; }
   int64_t eos_id() const { return eos_; }
   int64_t vocab_size() const;  // SentencePiece pieces plus added tokens
+  // Every id below n as a GGUF vocabulary lists it: the SentencePiece pieces with their scores
+  // and types, the added tokens as control tokens, unused "[PAD<id>]" entries for the rest.
+  std::vector<SpPiece> vocabulary(int64_t n) const;
   bool legacy() const { return legacy_; }
 
  private:

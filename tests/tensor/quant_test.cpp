@@ -90,6 +90,23 @@ TEST(Quant, QuantizeRoundTripsWithinAStep) {
   }
 }
 
+// Q4_K's fit: every element within one step of its sub-block's grid (the 6-bit scale and
+// min add up to a step of rounding).
+TEST(Quant, Q4KQuantizeRoundTripsWithinItsGrid) {
+  const std::vector<float> x = random_row(2048, 17);
+  std::vector<uint8_t> q(row_bytes(DType::Q4_K, 2048));
+  quantize(DType::Q4_K, x.data(), q.data(), 2048);
+  std::vector<float> back(2048);
+  dequantize(DType::Q4_K, q.data(), back.data(), 2048);
+  for (int64_t s = 0; s < 64; ++s) {
+    float lo = 0, hi = 0;
+    for (int l = 0; l < 32; ++l) lo = std::min(lo, x[size_t(32 * s + l)]), hi = std::max(hi, x[size_t(32 * s + l)]);
+    const float step = (hi - lo) / 15;
+    for (int l = 0; l < 32; ++l)
+      EXPECT_LE(std::fabs(back[size_t(32 * s + l)] - x[size_t(32 * s + l)]), 1.5f * step) << "element " << 32 * s + l;
+  }
+}
+
 // Weight blocks for a type: quantized from random values where we quantize, else random bytes
 // with sane scales (K types).
 std::vector<uint8_t> random_weights(DType t, int64_t n, uint32_t seed) {

@@ -1,0 +1,23 @@
+// A loaded LLaVA (or AdaLLaVA) written as llama.cpp's LLaVA-1.5 pair: a text GGUF (decoder in
+// the chosen type, q/k rows permuted as convert_hf_to_gguf.py does, the vocabulary) and an
+// mmproj GGUF (CLIP tower and projector in f16, or f32 for an f32 export; names and conventions of llama.cpp's
+// convert_image_encoder_to_gguf.py). AdaLLaVA's scheduler and latency encoder go into the text
+// file in f32 under "adallava." with its config as the key adallava.config, so the pair loads
+// back as AdaLLaVA; llama.cpp ignores them.
+#pragma once
+#include <string>
+
+#include "llava/llava.h"
+#include "text/tokenizer.h"
+
+namespace adallava {
+
+struct GgufExport {
+  DType dtype = DType::Q8_0;  // decoder matrices: F32, F16, Q8_0, Q4_0 or Q4_K
+  std::string text_path, mmproj_path;
+};
+
+// Returns a one-line summary (tensors and types written).
+std::string export_gguf(const LlavaModel& model, const Tokenizer& tokenizer, const GgufExport& options);
+
+}  // namespace adallava
