@@ -1,10 +1,13 @@
 #include "bench/synthetic_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"
+#include "io/gguf_writer.h"
 #include "model/tensor_names.h"
 #include "tensor/quant.h"
 #include "tensor/error.h"
@@ -199,6 +202,52 @@ std::unique_ptr<LlavaModel> build_synthetic_model(const ModelConfig& cfg, DType 
   PreprocessConfig pre;
   pre.shortest_edge = pre.crop_height = pre.crop_width = cfg.vision.image_size;
   return LlavaModel::from_store(cfg, std::move(store), pre);
+}
+
+void write_synthetic_gguf(const ModelConfig& cfg, DType dtype, const std::string& path, uint64_t seed) {
+  const TextConfig& t = cfg.text;
+  GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  w.add_string("general.name", "adallava synthetic " + cfg.path);
+  w.add_u32("general.quantization_version", 2);
+  w.add_u32("llama.block_count", uint32_t(t.num_layers));
+  w.add_u32("llama.context_length", uint32_t(t.max_position_embeddings));
+  w.add_u32("llama.embedding_length", uint32_t(t.hidden_size));
+  w.add_u32("llama.feed_forward_length", uint32_t(t.intermediate_size));
+  w.add_u32("llama.attention.head_count", uint32_t(t.num_heads));
+  w.add_u32("llama.attention.head_count_kv", uint32_t(t.num_kv_heads));
+  w.add_f32("llama.rope.freq_base", t.rope_theta);
+  w.add_f32("llama.attention.layer_norm_rms_epsilon", t.rms_norm_eps);
+  w.add_u32("llama.rope.dimension_count", uint32_t(t.head_dim));
+  w.add_u32("llama.vocab_size", uint32_t(t.vocab_size));
+  // <unk>, <s>, </s>, the 256 byte pieces, then placeholder words.
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<float> scores = {0.f, 0.f, 0.f};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", b);
+    tokens.push_back(piece), scores.push_back(0.f), types.push_back(6);
+  }
+  for (int64_t i = int64_t(tokens.size()); i < t.vocab_size; ++i)
+    tokens.push_back("\xE2\x96\x81w" + std::to_string(i)), scores.push_back(-float(i)), types.push_back(1);
+  w.add_string("tokenizer.ggml.model", "llama");
+  w.add_strings("tokenizer.ggml.tokens", tokens);
+  w.add_f32s("tokenizer.ggml.scores", scores);
+  w.add_i32s("tokenizer.ggml.token_type", types);
+  w.add_u32("tokenizer.ggml.bos_token_id", 1);
+  w.add_u32("tokenizer.ggml.eos_token_id", 2);
+  w.add_u32("tokenizer.ggml.unknown_token_id", 0);
+  const names::LayoutNames n = names::layout_names(Layout::HfLlava);
+  std::map<std::string, TensorSpec> specs;
+  for (const TensorSpec& s : tensor_specs(cfg)) specs[s.name] = s;
+  uint64_t i = 0;
+  for (const std::string& g : names::gguf_text_names(t.num_layers, false)) {
+    const TensorSpec& s = specs.at(*names::hf_name_of_gguf(g, n));
+    const DType type = s.shape.size() == 2 ? dtype : DType::F32;
+    w.add_tensor(g, type, s.shape, make_bytes(s, type, seed + 7919 * ++i));
+  }
+  w.write(path);
 }
 
 }  // namespace adallava

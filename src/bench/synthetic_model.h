@@ -18,5 +18,9 @@ std::vector<std::string> synthetic_presets();
 size_t synthetic_weight_bytes(const ModelConfig& cfg, DType dtype);
 // Random weights (matrices ~ ±0.03, norm gains 1, biases 0) in the llava-hf layout.
 std::unique_ptr<LlavaModel> build_synthetic_model(const ModelConfig& cfg, DType dtype, uint64_t seed);
+// The decoder of cfg as a llama.cpp text GGUF: random blocks of dtype in llama.cpp's own layout
+// (every matrix, embeddings and output included), f32 norms, a placeholder SentencePiece
+// vocabulary. The same file then runs in llama.cpp's llama-bench and in adallava's bench.
+void write_synthetic_gguf(const ModelConfig& cfg, DType dtype, const std::string& path, uint64_t seed);
 
 }  // namespace adallava

@@ -42,6 +42,7 @@ struct BenchOptions {
   ModelOptions model;  // -m: a real model instead of --synthetic
   std::string deadline_ms, policies = "adaptive,fixed:1,static";
   std::string plot, load_log;  // charts of the run, and the harness's load log for them
+  std::string write_gguf;      // write the synthetic model as a llama.cpp GGUF instead of measuring
   DeadlineBenchOptions deadline;
 };
 
@@ -230,18 +231,29 @@ void bench(const BenchOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   apply_kernels_option(o.kernels);
   if (!o.deadline_ms.empty()) return deadline_bench(o);
-  if (o.preset.empty()) throw Error("bench: give --synthetic PRESET (or -m MODEL with --deadline-ms)");
-  const ModelConfig cfg = synthetic_config(o.preset, o.variant);
-  const DType dtype = parse_weight_dtype(o.dtype);
+  if (o.preset.empty() && o.model.model_dir.empty()) throw Error("bench: give --synthetic PRESET or -m MODEL");
+  if (!o.write_gguf.empty()) {
+    if (o.preset.empty()) throw Error("--write-gguf goes with --synthetic");
+    write_synthetic_gguf(synthetic_config(o.preset, o.variant), parse_weight_dtype(o.dtype), o.write_gguf, 42);
+    return std::printf("wrote %s\n", o.write_gguf.c_str()), void();
+  }
   double build_s = 0;
-  const auto model = build_model(o, cfg, dtype, &build_s);
+  std::unique_ptr<LlavaModel> model;
+  if (o.preset.empty()) {  // a model from files (a GGUF, a folder): its own shapes and types
+    const auto t0 = std::chrono::steady_clock::now();
+    model = o.model.load();
+    build_s = seconds_since(t0);
+  } else {
+    model = build_model(o, synthetic_config(o.preset, o.variant), parse_weight_dtype(o.dtype), &build_s);
+  }
+  const ModelConfig& cfg = model->config();
   if (o.train_step) return print_json(train_step_report(o, *model), o.json);
   const Precision precision = o.precision == "f32"    ? Precision::F32
                               : o.precision == "bf16" ? Precision::BF16
                               : o.precision == "q8"   ? Precision::Q8
                                                       : default_precision(*model);
   std::mt19937 rng(1);
-  const double vision_s = time_vision(*model, precision, rng);
+  const double vision_s = model->has_vision() ? time_vision(*model, precision, rng) : 0.0;
 
   // Decoder prefill of a prompt of random token ids, then greedy decode steps, per budget.
   const int64_t H = cfg.text.hidden_size, V = cfg.text.vocab_size;
@@ -268,13 +280,16 @@ void bench(const BenchOptions& o) {
   const double bytes_per_token = double(full["weight_bytes_per_token"].get<size_t>());
   nlohmann::json j;
   j["preset"] = o.preset;
-  if (model->adaptive()) j["variant"] = o.variant;
-  j["dtype"] = o.dtype;
+  if (!o.preset.empty() && model->adaptive()) j["variant"] = o.variant;
+  if (o.preset.empty()) j["model"] = o.model.model_dir;
+  j["dtype"] = o.preset.empty() ? dtype_name(model->decoder().layer(0).gate.w.dtype) : o.dtype;
   j["precision"] = precision_name(precision);
   j["threads"] = omp_get_max_threads();
   j["kernels"] = kernels_json();
   j["model_build_s"] = build_s;
-  j["weights_bytes"] = synthetic_weight_bytes(cfg, dtype);
+  size_t weights_bytes = 0;
+  for (const auto& [p, n] : model->weight_spans()) weights_bytes += n;
+  j["weights_bytes"] = weights_bytes;
   j["vision_encode_ms"] = vision_s * 1000;
   j["prefill_tokens"] = o.prompt_tokens;
   j["prefill_ms"] = full["llm_prefill_ms"];
@@ -311,8 +326,11 @@ void register_bench(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("bench", "measure speed on a model of real shapes with random weights");
   auto* synthetic =
       sub->add_option("--synthetic", o->preset, "llava-7b, llava-13b, llava-mini, llava-small, llava-tiny, or ada- + one of them (AdaLLaVA)");
-  auto* model = sub->add_option("-m,--model", o->model.model_dir, "with --deadline-ms: a model folder instead");
+  auto* model = sub->add_option("-m,--model", o->model.model_dir, "a model (folder or GGUF) instead of --synthetic");
   synthetic->excludes(model);
+  sub->add_option("--mmproj", o->model.mmproj, "with a GGUF -m: its mmproj file");
+  sub->add_option("--write-gguf", o->write_gguf,
+                  "with --synthetic: write its decoder as a llama.cpp GGUF of --dtype (for llama-bench) and stop");
   sub->add_option("--deadline-ms", o->deadline_ms, "deadline benchmark: every request's deadline in ms");
   sub->add_option("--requests", o->deadline.requests, "with --deadline-ms: requests per policy")
       ->check(CLI::Range(1, 100000));

@@ -59,7 +59,7 @@ void GgufWriter::add_i32s(const std::string& k, const std::vector<int32_t>& v) {
 }
 
 void GgufWriter::add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                            std::vector<uint8_t> bytes) {
+                            ByteBuffer bytes) {
   if (ggml_type_of(dtype) < 0) throw Error(name + ": " + dtype_name(dtype) + " has no GGUF type");
   int64_t numel = 1;
   for (int64_t d : shape) numel *= d;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/byte_buffer.h"
 #include "tensor/dtype.h"
 
 namespace adallava {
@@ -20,7 +21,7 @@ class GgufWriter {
   void add_f32s(const std::string& key, const std::vector<float>& v);
   void add_i32s(const std::string& key, const std::vector<int32_t>& v);
   // shape is row-major, outermost first (PyTorch's); bytes are the tensor's stored blocks.
-  void add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, std::vector<uint8_t> bytes);
+  void add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, ByteBuffer bytes);
   void write(const std::string& path) const;
   size_t tensor_count() const { return tensors_.size(); }
 
@@ -29,7 +30,7 @@ class GgufWriter {
     std::string name;
     DType dtype;
     std::vector<int64_t> shape;
-    std::vector<uint8_t> bytes;
+    ByteBuffer bytes;
   };
   void key(const std::string& k, uint32_t type);
   std::string kv_;

@@ -31,8 +31,8 @@ std::vector<float> permute_for_rope(const std::vector<float>& w, int64_t rows, i
   return out;
 }
 
-std::vector<uint8_t> encode(const std::vector<float>& f, DType t) {
-  std::vector<uint8_t> out(row_bytes(t, int64_t(f.size())));
+ByteBuffer encode(const std::vector<float>& f, DType t) {
+  ByteBuffer out(row_bytes(t, int64_t(f.size())));
   if (is_quantized(t)) {
     quantize(t, f.data(), out.data(), int64_t(f.size()));
   } else if (t == DType::F32) {
@@ -40,7 +40,7 @@ std::vector<uint8_t> encode(const std::vector<float>& f, DType t) {
   } else {
     for (size_t i = 0; i < f.size(); ++i) {
       const uint16_t h = t == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
-      std::memcpy(&out[2 * i], &h, 2);
+      std::memcpy(out.data() + 2 * i, &h, 2);
     }
   }
   return out;
