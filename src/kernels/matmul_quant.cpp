@@ -58,11 +58,13 @@ const uint8_t* quantized_activations(const float* x, int64_t ldx, int64_t M, con
   const size_t block_size = k_blocks ? sizeof(BlockQ8_K) : sizeof(BlockQ8_0);
   const int64_t nb = span / B;
   thread_local std::vector<uint8_t> store;
-  thread_local std::vector<float> padded;
   uint8_t* xq = buffer(store, size_t(M * nb) * block_size);
   const bool pad = W.col_offset != 0 || span != W.cols;
-  float* row = pad ? buffer(padded, size_t(span)) : nullptr;
+  const bool simd = active_kernels().gemv_quant >= KernelSet::Avx2;
+#pragma omp parallel for schedule(static) if (M > kDotMaxRows)
   for (int64_t m = 0; m < M; ++m) {
+    thread_local std::vector<float> padded;
+    float* row = pad ? buffer(padded, size_t(span)) : nullptr;
     const float* src = x + m * ldx;
     if (pad) {
       std::fill(row, row + span, 0.f);
@@ -70,6 +72,7 @@ const uint8_t* quantized_activations(const float* x, int64_t ldx, int64_t M, con
       src = row;
     }
     if (k_blocks) quantize_activation_q8_k(src, reinterpret_cast<BlockQ8_K*>(xq) + m * nb, span);
+    else if (simd) avx2::quantize_activation_q8_0(src, reinterpret_cast<BlockQ8_0*>(xq) + m * nb, span);
     else quantize_activation_q8_0(src, reinterpret_cast<BlockQ8_0*>(xq) + m * nb, span);
   }
   return xq;
@@ -111,6 +114,36 @@ void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   }
 }
 
+// Many rows against Q4_0_R4 weights on VNNI: 8-bit products for the prompt too (each group's
+// blocks read once per tile of rows; no dequantized copy of the weights).
+void integer_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
+                  const float* bias, bool accumulate) {
+  const int64_t span = (W.col_offset + W.cols + 31) / 32 * 32, nb = span / 32;
+  const auto* xq = reinterpret_cast<const BlockQ8_0*>(quantized_activations(x, ldx, M, W, 32, span));
+  // Blocked for the caches: a chunk of groups (a few hundred KB of weights) meets one tile of
+  // activation rows (tens of KB) at a time, so neither streams from memory once per group.
+  constexpr int64_t kGroupsPerChunk = 16, kRowsPerTile = 32;
+  const int64_t groups = (W.row_offset + W.rows + 3) / 4, chunks = (groups + kGroupsPerChunk - 1) / kGroupsPerChunk;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t g0 = c * kGroupsPerChunk, n = std::min(groups, g0 + kGroupsPerChunk) - g0;
+    const uint8_t* group[kGroupsPerChunk];
+    for (int64_t k = 0; k < n; ++k) group[k] = W.at(4 * (g0 + k), 0);
+    thread_local std::vector<float> tile;
+    float* out = buffer(tile, size_t(4 * kGroupsPerChunk * kRowsPerTile));
+    const int64_t ldo = 4 * kGroupsPerChunk;
+    for (int64_t m0 = 0; m0 < M; m0 += kRowsPerTile) {
+      const int64_t rows = std::min(kRowsPerTile, M - m0);
+      vnni::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
+      for (int64_t j = 0; j < 4 * n; ++j) {
+        const int64_t col = 4 * g0 + j - W.row_offset;
+        if (col < 0 || col >= W.rows) continue;
+        for (int64_t m = 0; m < rows; ++m) store(y, ldy, m0 + m, col, out[m * ldo + j], bias, accumulate);
+      }
+    }
+  }
+}
+
 // Row r of W as floats: SIMD for Q4_0 / Q8_0 (plain or interleaved) on whole blocks, else weight_row.
 void dequantized_row(const WeightView& W, int64_t r, float* out, bool simd) {
   const bool fast = simd && W.col_offset == 0 && W.cols % 32 == 0 &&
@@ -131,10 +164,11 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
   const bool simd = active_kernels().gemv_quant >= KernelSet::Avx2;
   const int64_t N = W.rows, K = W.cols;
   const int nth = omp_get_max_threads();
-  // Enough panels to share among the threads, each a few hundred KB at most.
-  const int64_t by_threads = (N + 4 * nth - 1) / (4 * nth);
-  const int64_t by_size = (256 << 10) / std::max<int64_t>(K, 1);
-  const int64_t chunk = std::clamp<int64_t>((std::min(by_threads, by_size) + 15) / 16 * 16, 16, 512);
+  // Enough panels to share among the threads, each a few MB at most: the float kernel packs
+  // the activations again for every panel, so many small panels cost a long prompt dearly.
+  const int64_t by_threads = (N + 2 * nth - 1) / (2 * nth);
+  const int64_t by_size = (4 << 20) / std::max<int64_t>(2 * K, 1);
+  const int64_t chunk = std::clamp<int64_t>((std::min(by_threads, by_size) + 15) / 16 * 16, 16, 1024);
   const int64_t n_chunks = (N + chunk - 1) / chunk;
   // Each panel's float kernel runs on the thread that made it (OpenMP nests no second team by default).
 #pragma omp parallel for schedule(dynamic, 1)
@@ -173,6 +207,8 @@ void quant_dot4(KernelSet k, DType wt, const void* group, const BlockQ8_0* x, in
 void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {
   if (precision == Precision::Q8 && M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
+  if (precision == Precision::Q8 && W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx512)
+    return integer_gemm(y, ldy, x, ldx, M, W, bias, accumulate);
   panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
 }
 

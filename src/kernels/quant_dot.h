@@ -19,5 +19,9 @@ float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 float dot_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
 void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
+// M activation rows (row m's blocks at x + m·x_stride) against n_groups Q4_0_R4 groups:
+// out[m·ldo + 4·k + lane] for group k.
+void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
+               int64_t nb, float* out, int64_t ldo);
 }  // namespace vnni
 }  // namespace adallava

@@ -80,3 +80,60 @@ void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out)
 }
 
 }  // namespace adallava::vnni
+
+namespace adallava::vnni {
+
+namespace {
+
+// G groups (4·G weight rows) against up to kTile activation rows: each block's nibbles are split
+// once per tile, each row's activation broadcasts and starting sum serve all G groups. The −8 of
+// the weights enters as each row-lane's starting sum (−8·Σa of the block).
+template <int G>
+void gemm_q4_0_tile(const uint8_t* const* groups, const BlockQ8_0* x, int64_t x_stride, int rows, int64_t nb,
+                    float* out, int64_t ldo) {
+  constexpr int kTile = 8;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i lane_of = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc[kTile][G];
+  for (int r = 0; r < kTile; ++r)
+    for (int k = 0; k < G; ++k) acc[r][k] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512 s[G];
+    __m512i lo[G], hi[G];
+    for (int k = 0; k < G; ++k) {
+      const uint8_t* g = groups[k] + 72 * b;
+      s[k] = _mm512_permutexvar_ps(
+          lane_of, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g)))));
+      const __m512i w = _mm512_loadu_si512(g + 8);
+      lo[k] = _mm512_and_si512(w, low4);
+      hi[k] = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
+    }
+    for (int r = 0; r < rows; ++r) {
+      const BlockQ8_0& a = x[r * x_stride + b];
+      const __m512i start = _mm512_maskz_set1_epi32(0x1111, -8 * a.sum);
+      const __m512i a_lo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q)));
+      const __m512i a_hi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q + 16)));
+      const __m512 d = _mm512_set1_ps(a.d);
+      for (int k = 0; k < G; ++k) {
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start, lo[k], a_lo), hi[k], a_hi);
+        acc[r][k] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p), s[k]), d, acc[r][k]);
+      }
+    }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int k = 0; k < G; ++k) _mm_storeu_ps(out + r * ldo + 4 * k, lane_sums(acc[r][k]));
+}
+
+}  // namespace
+
+void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
+               int64_t nb, float* out, int64_t ldo) {
+  for (int64_t m0 = 0; m0 < M; m0 += 8) {
+    const int rows = int(std::min<int64_t>(8, M - m0));
+    int k = 0;
+    for (; k + 2 <= n_groups; k += 2) gemm_q4_0_tile<2>(groups + k, x + m0 * x_stride, x_stride, rows, nb, out + m0 * ldo + 4 * k, ldo);
+    if (k < n_groups) gemm_q4_0_tile<1>(groups + k, x + m0 * x_stride, x_stride, rows, nb, out + m0 * ldo + 4 * k, ldo);
+  }
+}
+
+}  // namespace adallava::vnni

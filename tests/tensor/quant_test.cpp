@@ -11,6 +11,7 @@
 
 #include "io/gguf.h"
 #include "kernels/cpu_features.h"
+#include "kernels/dequant_avx2.h"
 #include "kernels/matmul_quant.h"
 #include "test_util.h"
 
@@ -151,6 +152,22 @@ TEST(Quant, DotProductsOfEveryKernelSet) {
       const float got = quant_dot(ks, t, w.data(), xb, nb);
       EXPECT_NEAR(got, want, 1e-5 * scale) << dtype_name(t) << " on " << kernel_set_name(ks);
     }
+  }
+}
+
+// The SIMD activation quantization gives the portable one's blocks exactly.
+TEST(Quant, SimdActivationQuantizationIsExact) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::vector<float> x = random_row(4096, 23);
+  x[5] = 0.f, x[100] = -x[101];  // ties and zeros inside blocks
+  std::fill(x.begin() + 64, x.begin() + 96, 0.f);  // an all-zero block
+  std::vector<BlockQ8_0> a(128), b(128);
+  quantize_activation_q8_0(x.data(), a.data(), 4096);
+  avx2::quantize_activation_q8_0(x.data(), b.data(), 4096);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].d, b[i].d) << i;
+    EXPECT_EQ(a[i].sum, b[i].sum) << i;
+    EXPECT_EQ(std::memcmp(a[i].q, b[i].q, 32), 0) << i;
   }
 }
 
