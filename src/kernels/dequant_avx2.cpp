@@ -66,6 +66,7 @@ void quantize_activation_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
     t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
     t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
     o.sum = _mm_cvtsi128_si32(t);
+    o.zero8 = -8 * o.sum;
   }
 }
 

@@ -206,8 +206,9 @@ void quant_dot4(KernelSet k, DType wt, const void* group, const BlockQ8_0* x, in
 
 void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate) {
-  if (precision == Precision::Q8 && M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
-  if (precision == Precision::Q8 && W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx512)
+  if (precision != Precision::Q8) return panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
+  if (M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
+  if (W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx512)
     return integer_gemm(y, ldy, x, ldx, M, W, bias, accumulate);
   panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
 }

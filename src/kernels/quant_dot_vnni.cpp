@@ -1,6 +1,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/quant_dot.h"
@@ -88,10 +89,10 @@ namespace {
 // G groups (4·G weight rows) against up to kTile activation rows: each block's nibbles are split
 // once per tile, each row's activation broadcasts and starting sum serve all G groups. The −8 of
 // the weights enters as each row-lane's starting sum (−8·Σa of the block).
-template <int G>
-void gemm_q4_0_tile(const uint8_t* const* groups, const BlockQ8_0* x, int64_t x_stride, int rows, int64_t nb,
-                    float* out, int64_t ldo) {
-  constexpr int kTile = 8;
+template <int G, int kTile>
+void gemm_q4_0_tile(const uint8_t* const* groups, const BlockQ8_0* x, int64_t x_stride, int64_t nb, float* out,
+                    int64_t ldo) {
+  constexpr int rows = kTile;  // a compile-time count keeps the accumulators in registers
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i lane_of = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   __m512 acc[kTile][G];
@@ -110,7 +111,7 @@ void gemm_q4_0_tile(const uint8_t* const* groups, const BlockQ8_0* x, int64_t x_
     }
     for (int r = 0; r < rows; ++r) {
       const BlockQ8_0& a = x[r * x_stride + b];
-      const __m512i start = _mm512_maskz_set1_epi32(0x1111, -8 * a.sum);
+      const __m512i start = _mm512_maskz_set1_epi32(0x1111, a.zero8);
       const __m512i a_lo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q)));
       const __m512i a_hi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q + 16)));
       const __m512 d = _mm512_set1_ps(a.d);
@@ -128,11 +129,23 @@ void gemm_q4_0_tile(const uint8_t* const* groups, const BlockQ8_0* x, int64_t x_
 
 void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
                int64_t nb, float* out, int64_t ldo) {
-  for (int64_t m0 = 0; m0 < M; m0 += 8) {
-    const int rows = int(std::min<int64_t>(8, M - m0));
+  auto tile = [&](auto g, auto r, int k, int64_t m0) {
+    gemm_q4_0_tile<decltype(g)::value, decltype(r)::value>(groups + k, x + m0 * x_stride, x_stride, nb,
+                                                           out + m0 * ldo + 4 * k, ldo);
+  };
+  using One = std::integral_constant<int, 1>;
+  using Two = std::integral_constant<int, 2>;
+  using Eight = std::integral_constant<int, 8>;
+  int64_t m0 = 0;
+  for (; m0 + 8 <= M; m0 += 8) {
     int k = 0;
-    for (; k + 2 <= n_groups; k += 2) gemm_q4_0_tile<2>(groups + k, x + m0 * x_stride, x_stride, rows, nb, out + m0 * ldo + 4 * k, ldo);
-    if (k < n_groups) gemm_q4_0_tile<1>(groups + k, x + m0 * x_stride, x_stride, rows, nb, out + m0 * ldo + 4 * k, ldo);
+    for (; k + 2 <= n_groups; k += 2) tile(Two{}, Eight{}, k, m0);
+    if (k < n_groups) tile(One{}, Eight{}, k, m0);
+  }
+  for (; m0 < M; ++m0) {  // the rows left over, one at a time
+    int k = 0;
+    for (; k + 2 <= n_groups; k += 2) tile(Two{}, One{}, k, m0);
+    if (k < n_groups) tile(One{}, One{}, k, m0);
   }
 }
 

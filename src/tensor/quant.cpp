@@ -250,6 +250,7 @@ void quantize_activation_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
       o.q[j] = int8_t(std::lrintf(x[j] * id));
       o.sum += o.q[j];
     }
+    o.zero8 = -8 * o.sum;
   }
 }
 

@@ -42,7 +42,8 @@ void deinterleave_blocks(DType interleaved, const void* group_block, int lane, v
 struct BlockQ8_0 {
   float d;
   int8_t q[32];
-  int32_t sum;  // Σq, for the weights' zero points (Q4_0's −8, Q5_0's −16)
+  int32_t sum;    // Σq, for the weights' zero points (Q4_0's −8, Q5_0's −16)
+  int32_t zero8;  // −8·Σq, ready to broadcast as Q4_0 products' starting sum
 };
 struct BlockQ8_K {
   float d;

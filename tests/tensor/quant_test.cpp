@@ -167,6 +167,7 @@ TEST(Quant, SimdActivationQuantizationIsExact) {
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].d, b[i].d) << i;
     EXPECT_EQ(a[i].sum, b[i].sum) << i;
+    EXPECT_EQ(a[i].zero8, b[i].zero8) << i;
     EXPECT_EQ(std::memcmp(a[i].q, b[i].q, 32), 0) << i;
   }
 }
