@@ -80,8 +80,10 @@ TEST_P(GgufLlava, EightBitProductsStayCloseToTheReference) {
   const std::vector<float> got = logits(*e, &rows);
   const std::vector<float> ref = test::npy_f32(dir() + "/logits_" + GetParam() + ".npy");
   const int64_t V = int64_t(ref.size()) / rows;
-  // Activation quantization costs far less than the weights' own (Q8_0 vs f32: 5e-4 mean KL).
-  EXPECT_LT(mean_kl(ref, got, V), 5e-4);  // measured 0.8-1.1e-4 (Zen 5)
+  // Activation quantization costs about what the weights' own does (the fixture's Q8_0 weights
+  // are 5e-4 mean KL from f32). Measured on Zen 5: Q8_0 8.5e-5, Q4_K_M 8.1e-5, Q4_0 3.5e-4 (its
+  // prompt rows go through 8-bit products too, as llama.cpp's do).
+  EXPECT_LT(mean_kl(ref, got, V), 1e-3);
   EXPECT_GE(argmax_agreement(ref, got, V), rows - 2);
 }
 
