@@ -8,6 +8,7 @@
 #include "adaptive/ada_config.h"
 #include "adaptive/latency_encoder.h"
 #include "io/gguf_writer.h"
+#include "llava/gguf_export.h"
 #include "model/tensor_names.h"
 #include "tensor/quant.h"
 #include "tensor/error.h"
@@ -210,16 +211,7 @@ void write_synthetic_gguf(const ModelConfig& cfg, DType dtype, const std::string
   w.add_string("general.architecture", "llama");
   w.add_string("general.name", "adallava synthetic " + cfg.path);
   w.add_u32("general.quantization_version", 2);
-  w.add_u32("llama.block_count", uint32_t(t.num_layers));
-  w.add_u32("llama.context_length", uint32_t(t.max_position_embeddings));
-  w.add_u32("llama.embedding_length", uint32_t(t.hidden_size));
-  w.add_u32("llama.feed_forward_length", uint32_t(t.intermediate_size));
-  w.add_u32("llama.attention.head_count", uint32_t(t.num_heads));
-  w.add_u32("llama.attention.head_count_kv", uint32_t(t.num_kv_heads));
-  w.add_f32("llama.rope.freq_base", t.rope_theta);
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", t.rms_norm_eps);
-  w.add_u32("llama.rope.dimension_count", uint32_t(t.head_dim));
-  w.add_u32("llama.vocab_size", uint32_t(t.vocab_size));
+  write_llama_hparams(w, t);
   // <unk>, <s>, </s>, the 256 byte pieces, then placeholder words.
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<float> scores = {0.f, 0.f, 0.f};

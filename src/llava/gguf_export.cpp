@@ -112,16 +112,7 @@ std::string text_file(const LlavaModel& m, const Tokenizer& tok, const GgufExpor
   w.add_string("general.name", std::filesystem::path(m.dir()).filename().string());
   w.add_u32("general.file_type", file_type(o.dtype));
   w.add_u32("general.quantization_version", 2);
-  w.add_u32("llama.block_count", uint32_t(t.num_layers));
-  w.add_u32("llama.context_length", uint32_t(t.max_position_embeddings));
-  w.add_u32("llama.embedding_length", uint32_t(t.hidden_size));
-  w.add_u32("llama.feed_forward_length", uint32_t(t.intermediate_size));
-  w.add_u32("llama.attention.head_count", uint32_t(t.num_heads));
-  w.add_u32("llama.attention.head_count_kv", uint32_t(t.num_kv_heads));
-  w.add_f32("llama.rope.freq_base", t.rope_theta);
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", t.rms_norm_eps);
-  w.add_u32("llama.rope.dimension_count", uint32_t(t.head_dim));
-  w.add_u32("llama.vocab_size", uint32_t(t.vocab_size));
+  write_llama_hparams(w, t);
   write_vocabulary(w, tok, t.vocab_size);
   if (is_adallava(c)) w.add_string("adallava.config", c.raw.dump());
   Writer out(w);
@@ -186,6 +177,19 @@ std::string mmproj_file(const LlavaModel& m, const GgufExport& o) {
 }
 
 }  // namespace
+
+void write_llama_hparams(GgufWriter& w, const TextConfig& t) {
+  w.add_u32("llama.block_count", uint32_t(t.num_layers));
+  w.add_u32("llama.context_length", uint32_t(t.max_position_embeddings));
+  w.add_u32("llama.embedding_length", uint32_t(t.hidden_size));
+  w.add_u32("llama.feed_forward_length", uint32_t(t.intermediate_size));
+  w.add_u32("llama.attention.head_count", uint32_t(t.num_heads));
+  w.add_u32("llama.attention.head_count_kv", uint32_t(t.num_kv_heads));
+  w.add_f32("llama.rope.freq_base", t.rope_theta);
+  w.add_f32("llama.attention.layer_norm_rms_epsilon", t.rms_norm_eps);
+  w.add_u32("llama.rope.dimension_count", uint32_t(t.head_dim));
+  w.add_u32("llama.vocab_size", uint32_t(t.vocab_size));
+}
 
 std::string export_gguf(const LlavaModel& model, const Tokenizer& tokenizer, const GgufExport& options) {
   if (options.text_path == options.mmproj_path) throw Error("convert: the text and mmproj files need two names");

@@ -7,6 +7,7 @@
 #pragma once
 #include <string>
 
+#include "io/gguf_writer.h"
 #include "llava/llava.h"
 #include "text/tokenizer.h"
 
@@ -16,6 +17,9 @@ struct GgufExport {
   DType dtype = DType::Q8_0;  // decoder matrices: F32, F16, Q8_0, Q4_0 or Q4_K
   std::string text_path, mmproj_path;
 };
+
+// The llama.* hyperparameter keys of a text GGUF (as convert_hf_to_gguf.py writes them).
+void write_llama_hparams(GgufWriter& w, const TextConfig& t);
 
 // Returns a one-line summary (tensors and types written).
 std::string export_gguf(const LlavaModel& model, const Tokenizer& tokenizer, const GgufExport& options);
