@@ -125,9 +125,6 @@ std::string text_file(const LlavaModel& m, const Tokenizer& tok, const GgufExpor
     if (q || k) values = permute_for_rope(widen(*r), r->shape[0], r->shape[1], q ? t.num_heads : t.num_kv_heads);
     out.tensor(g, *r, o.dtype, std::move(values));
   }
-  if (is_adallava(c))  // the scheduler and the latency encoder ("scheduler.*", older "scheduler_up_proj.*")
-    for (const auto& [name, r] : m.store().records())
-      if (name.rfind("scheduler", 0) == 0) out.tensor(names::kGgufAdaLlavaPrefix + name, r, DType::F32);
   w.write(o.text_path);
   return o.text_path + " (" + std::to_string(w.tensor_count()) + " tensors: " + out.summary() + ")";
 }
@@ -172,6 +169,11 @@ std::string mmproj_file(const LlavaModel& m, const GgufExport& o) {
     if (!r) throw Error(m.dir() + ": missing tensor " + hf);
     out.tensor(g, *r, o.dtype == DType::F32 ? DType::F32 : DType::F16);
   }
+  // AdaLLaVA's scheduler and latency encoder ("scheduler.*", older "scheduler_up_proj.*") go
+  // here: llama.cpp's text loader refuses tensors it does not know, its CLIP loader does not.
+  if (is_adallava(c))
+    for (const auto& [name, r] : m.store().records())
+      if (name.rfind("scheduler", 0) == 0) out.tensor(names::kGgufAdaLlavaPrefix + name, r, DType::F32);
   w.write(o.mmproj_path);
   return o.mmproj_path + " (" + std::to_string(w.tensor_count()) + " tensors: " + out.summary() + ")";
 }

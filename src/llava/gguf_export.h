@@ -1,9 +1,10 @@
 // A loaded LLaVA (or AdaLLaVA) written as llama.cpp's LLaVA-1.5 pair: a text GGUF (decoder in
 // the chosen type, q/k rows permuted as convert_hf_to_gguf.py does, the vocabulary) and an
 // mmproj GGUF (CLIP tower and projector in f16, or f32 for an f32 export; names and conventions of llama.cpp's
-// convert_image_encoder_to_gguf.py). AdaLLaVA's scheduler and latency encoder go into the text
-// file in f32 under "adallava." with its config as the key adallava.config, so the pair loads
-// back as AdaLLaVA; llama.cpp ignores them.
+// convert_image_encoder_to_gguf.py). AdaLLaVA's config goes into the text file as the key
+// adallava.config and its scheduler and latency encoder into the mmproj file in f32 under
+// "adallava.", so the pair loads back as AdaLLaVA and llama.cpp still loads both files (its
+// text loader refuses unknown tensors).
 #pragma once
 #include <string>
 

@@ -139,6 +139,8 @@ std::unique_ptr<LlavaModel> LlavaModel::load_gguf(const std::string& text_path, 
     c.raw = nlohmann::json::parse(text->get_string("adallava.config"), nullptr, false);
     if (!c.raw.is_object()) throw Error(text_path + ": key adallava.config is not a JSON object");
     c.model_type = c.raw.value("model_type", "ada_llava_llama");
+    if (!mmproj)
+      throw Error(text_path + ": this AdaLLaVA keeps its scheduler in the mmproj file written beside it; give --mmproj");
     if (c.raw.contains("token_selecting") && c.raw["token_selecting"].is_string())
       c.token_selecting = c.raw["token_selecting"].get<std::string>();
   }
