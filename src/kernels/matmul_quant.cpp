@@ -27,7 +27,11 @@ T* buffer(std::vector<T>& v, size_t n) {
 }
 
 float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb) {
-  if (uses_q8_k(wt)) return vec_dot_q8_k(wt, w, static_cast<const BlockQ8_K*>(x), nb * 256);
+  if (uses_q8_k(wt)) {  // AVX2 serves the AVX-512 sets too
+    const auto* a = static_cast<const BlockQ8_K*>(x);
+    if (k >= KernelSet::Avx2) return wt == DType::Q4_K ? avx2::dot_q4_k(w, a, nb) : avx2::dot_q6_k(w, a, nb);
+    return vec_dot_q8_k(wt, w, a, nb * 256);
+  }
   const auto* a = static_cast<const BlockQ8_0*>(x);
   if (wt == DType::Q4_0 && k == KernelSet::Avx2) return avx2::dot_q4_0(w, a, nb);
   if (wt == DType::Q8_0 && k == KernelSet::Avx2) return avx2::dot_q8_0(w, a, nb);

@@ -13,6 +13,9 @@ float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 float dot_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
 void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out);
+// The K types against Q8_K activations: nb super-blocks of 256.
+float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb);
+float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb);
 }  // namespace avx2
 namespace vnni {
 float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);

@@ -78,3 +78,90 @@ void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out)
 }
 
 }  // namespace adallava::avx2
+
+namespace adallava::avx2 {
+
+namespace {
+
+inline int hsum_i32(__m256i v) {
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+  return _mm_cvtsi128_si32(t);
+}
+
+inline float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+}  // namespace
+
+// Q4_K: per sub-block pair, one 32-byte load gives both sub-blocks' nibbles; each pair sum is
+// weighted by its 6-bit scale in vpmaddwd; the mins meet the activation's 16-value sums.
+float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  float acc = 0.f;
+  for (int64_t i = 0; i < nb; ++i, w += 144) {
+    const uint8_t* s = w + 4;
+    int sc[8], m[8];
+    for (int j = 0; j < 4; ++j) {
+      sc[j] = s[j] & 63, m[j] = s[j + 4] & 63;
+      sc[j + 4] = (s[j + 8] & 0xF) | ((s[j] >> 6) << 4);
+      m[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
+    }
+    const BlockQ8_K& a = x[i];
+    __m256i sum = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16 + 32 * j));
+      const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 64 * j));
+      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 64 * j + 32));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16(int16_t(sc[2 * j]))));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16(int16_t(sc[2 * j + 1]))));
+    }
+    int mins = 0;
+    for (int j = 0; j < 8; ++j) mins += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+    acc += a.d * (half_at(w) * float(hsum_i32(sum)) - half_at(w + 2) * float(mins));
+  }
+  return acc;
+}
+
+// Q6_K: values q + 32 (0..63) as the unsigned operand; the 32·Σa that adds is taken back with
+// the activation's 16-value sums. Each 16 values have their own i8 scale.
+float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
+  float acc = 0.f;
+  for (int64_t i = 0; i < nb; ++i, w += 210) {
+    const BlockQ8_K& a = x[i];
+    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+    __m256i sum = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = w + 64 * half;
+      const uint8_t* qh = w + 128 + 32 * half;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      const __m256i part[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, two), 4)),
+          _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two), 4))};
+      for (int p = 0; p < 4; ++p) {
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 128 * half + 32 * p));
+        const int8_t s0 = sc[8 * half + 2 * p], s1 = sc[8 * half + 2 * p + 1];
+        const __m256i scales = _mm256_setr_epi16(s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1);
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(part[p], av), scales));
+      }
+    }
+    int offset = 0;  // Σ scale · 32 · Σa over the 16 groups of 16
+    for (int g = 0; g < 16; ++g) offset += int(sc[g]) * a.bsums[g];
+    acc += a.d * half_at(w + 208) * float(hsum_i32(sum) - 32 * offset);
+  }
+  return acc;
+}
+
+}  // namespace adallava::avx2
