@@ -118,12 +118,13 @@ void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   }
 }
 
-// Many rows against Q4_0_R4 weights on VNNI: 8-bit products for the prompt too (each group's
-// blocks read once per tile of rows; no dequantized copy of the weights).
+// Many rows against Q4_0_R4 weights (AVX-512 VNNI or AVX2): 8-bit products for the prompt too
+// (each group's blocks read once per tile of rows; no dequantized copy of the weights).
 void integer_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                   const float* bias, bool accumulate) {
   const int64_t span = (W.col_offset + W.cols + 31) / 32 * 32, nb = span / 32;
   const auto* xq = reinterpret_cast<const BlockQ8_0*>(quantized_activations(x, ldx, M, W, 32, span));
+  const bool vnni = active_kernels().gemv_quant >= KernelSet::Avx512;
   // Blocked for the caches: a chunk of groups (a few hundred KB of weights) meets one tile of
   // activation rows (tens of KB) at a time, so neither streams from memory once per group.
   constexpr int64_t kGroupsPerChunk = 16, kRowsPerTile = 32;
@@ -138,7 +139,8 @@ void integer_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M,
     const int64_t ldo = 4 * kGroupsPerChunk;
     for (int64_t m0 = 0; m0 < M; m0 += kRowsPerTile) {
       const int64_t rows = std::min(kRowsPerTile, M - m0);
-      vnni::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
+      if (vnni) vnni::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
+      else avx2::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
       for (int64_t j = 0; j < 4 * n; ++j) {
         const int64_t col = 4 * g0 + j - W.row_offset;
         if (col < 0 || col >= W.rows) continue;
@@ -212,7 +214,7 @@ void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
                       const float* bias, Precision precision, bool accumulate) {
   if (precision != Precision::Q8) return panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
   if (M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
-  if (W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx512)
+  if (W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx2)
     return integer_gemm(y, ldy, x, ldx, M, W, bias, accumulate);
   panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
 }

@@ -16,6 +16,9 @@ void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out)
 // The K types against Q8_K activations: nb super-blocks of 256.
 float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb);
 float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb);
+// As vnni::gemm_q4_0 below, with vpmaddubsw.
+void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
+               int64_t nb, float* out, int64_t ldo);
 }  // namespace avx2
 namespace vnni {
 float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);

@@ -165,3 +165,54 @@ float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb) {
 }
 
 }  // namespace adallava::avx2
+
+namespace adallava::avx2 {
+
+namespace {
+
+// One Q4_0_R4 group against kRows activation rows: each vector holds two weight rows (one per
+// 128-bit lane), so a group is two vectors; vpmaddubsw pairs then vpmaddwd fours, the −8 of the
+// weights entering as each row-lane's starting sum.
+template <int kRows>
+void gemm_q4_0_rows(const uint8_t* group, const BlockQ8_0* x, int64_t x_stride, int64_t nb, float* out, int64_t ldo) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i row_of01 = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0), row_of23 = _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2);
+  __m256 acc[kRows][2];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, group += 72) {
+    const __m256 s8 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(group))));
+    const __m256 s[2] = {_mm256_permutevar8x32_ps(s8, row_of01), _mm256_permutevar8x32_ps(s8, row_of23)};
+    __m256i lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 8 + 32 * h));
+      lo[h] = _mm256_and_si256(w, low4);
+      hi[h] = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const BlockQ8_0& a = x[r * x_stride + b];
+      const __m256i a_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q)));
+      const __m256i a_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q + 16)));
+      const __m256i start = _mm256_setr_epi32(a.zero8, 0, 0, 0, a.zero8, 0, 0, 0);
+      const __m256 d = _mm256_set1_ps(a.d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], a_lo), _mm256_maddubs_epi16(hi[h], a_hi));
+        const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(sum16, ones), start);
+        acc[r][h] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p), s[h]), d, acc[r][h]);
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r) _mm_storeu_ps(out + r * ldo, half_sums(acc[r][0], acc[r][1]));
+}
+
+}  // namespace
+
+void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
+               int64_t nb, float* out, int64_t ldo) {
+  int64_t m0 = 0;
+  for (; m0 + 4 <= M; m0 += 4)
+    for (int k = 0; k < n_groups; ++k) gemm_q4_0_rows<4>(groups[k], x + m0 * x_stride, x_stride, nb, out + m0 * ldo + 4 * k, ldo);
+  for (; m0 < M; ++m0)
+    for (int k = 0; k < n_groups; ++k) gemm_q4_0_rows<1>(groups[k], x + m0 * x_stride, x_stride, nb, out + m0 * ldo + 4 * k, ldo);
+}
+
+}  // namespace adallava::avx2
