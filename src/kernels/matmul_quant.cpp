@@ -26,10 +26,11 @@ T* buffer(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
-float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb) {
+// next: bytes from a row's block to the next row's (prefetched as the row is read; 0: none).
+float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb, int64_t next = 0) {
   if (uses_q8_k(wt)) {  // AVX2 serves the AVX-512 sets too
     const auto* a = static_cast<const BlockQ8_K*>(x);
-    if (k >= KernelSet::Avx2) return wt == DType::Q4_K ? avx2::dot_q4_k(w, a, nb) : avx2::dot_q6_k(w, a, nb);
+    if (k >= KernelSet::Avx2) return wt == DType::Q4_K ? avx2::dot_q4_k(w, a, nb, next) : avx2::dot_q6_k(w, a, nb, next);
     return vec_dot_q8_k(wt, w, a, nb * 256);
   }
   const auto* a = static_cast<const BlockQ8_0*>(x);
@@ -97,10 +98,12 @@ void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   const uint8_t* xq = quantized_activations(x, ldx, M, W, B, span);
   const KernelSet k = active_kernels().gemv_quant;
   if (rows_per_group(W.dtype) == 1) {
+    const int64_t next = int64_t(row_bytes(W.dtype, W.row_stride));
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < W.rows; ++n)
       for (int64_t m = 0; m < M; ++m)
-        store(y, ldy, m, n, dot(k, W.dtype, W.at(n, 0), xq + size_t(m * nb) * block_size, nb), bias, accumulate);
+        store(y, ldy, m, n, dot(k, W.dtype, W.at(n, 0), xq + size_t(m * nb) * block_size, nb, m == 0 ? next : 0),
+              bias, accumulate);
     return;
   }
   const int64_t groups = (W.row_offset + W.rows + 3) / 4;

@@ -102,42 +102,60 @@ inline float half_at(const uint8_t* p) {
 
 }  // namespace
 
-// Q4_K: per sub-block pair, one 32-byte load gives both sub-blocks' nibbles; each pair sum is
-// weighted by its 6-bit scale in vpmaddwd; the mins meet the activation's 16-value sums.
-float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb) {
+// Q4_K: the 12 bytes of 6-bit scales and mins unpacked with word operations (8 scales, then
+// 8 mins, as bytes); per sub-block pair one 32-byte load gives both sub-blocks' nibbles, each
+// pair sum weighted by its scale in vpmaddwd; the mins meet the activation's 16-value sums in
+// one vpmaddwd. Sums stay in vectors until the row ends.
+float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  float acc = 0.f;
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_min = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i, w += 144) {
-    const uint8_t* s = w + 4;
-    int sc[8], m[8];
-    for (int j = 0; j < 4; ++j) {
-      sc[j] = s[j] & 63, m[j] = s[j + 4] & 63;
-      sc[j + 4] = (s[j + 8] & 0xF) | ((s[j] >> 6) << 4);
-      m[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
-    }
+    if (next > 0)
+      for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(w + next + 64 * line), _MM_HINT_T0);
+    uint32_t u[4];
+    std::memcpy(u, w + 4, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);  // mins 4..7
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;                                // mins 0..3
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);          // scales 4..7
+    u[0] &= 0x3f3f3f3fu;                                                        // scales 0..3
+    u[2] = mins_lo;
+    const __m128i sm = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(u)));      // 8 scales
+    const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(u + 2)));  // 8 mins
     const BlockQ8_K& a = x[i];
+    const __m128i b16 = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)));
+    acc_min = _mm_fmadd_ps(_mm_set1_ps(a.d * half_at(w + 2)), _mm_cvtepi32_ps(_mm_madd_epi16(mn, b16)), acc_min);
     __m256i sum = _mm256_setzero_si256();
-    for (int j = 0; j < 4; ++j) {
+    auto pair = [&](int j, __m256i s_lo, __m256i s_hi) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16 + 32 * j));
       const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
       const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 64 * j));
       const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + 64 * j + 32));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16(int16_t(sc[2 * j]))));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16(int16_t(sc[2 * j + 1]))));
-    }
-    int mins = 0;
-    for (int j = 0; j < 8; ++j) mins += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
-    acc += a.d * (half_at(w) * float(hsum_i32(sum)) - half_at(w + 2) * float(mins));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), s_lo));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), s_hi));
+    };
+    pair(0, _mm256_broadcastw_epi16(sm), _mm256_broadcastw_epi16(_mm_srli_si128(sm, 2)));
+    pair(1, _mm256_broadcastw_epi16(_mm_srli_si128(sm, 4)), _mm256_broadcastw_epi16(_mm_srli_si128(sm, 6)));
+    pair(2, _mm256_broadcastw_epi16(_mm_srli_si128(sm, 8)), _mm256_broadcastw_epi16(_mm_srli_si128(sm, 10)));
+    pair(3, _mm256_broadcastw_epi16(_mm_srli_si128(sm, 12)), _mm256_broadcastw_epi16(_mm_srli_si128(sm, 14)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a.d * half_at(w)), _mm256_cvtepi32_ps(sum), acc);
   }
-  return acc;
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_sub_ps(s, acc_min);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }
 
 // Q6_K: values q + 32 (0..63) as the unsigned operand; the 32·Σa that adds is taken back with
 // the activation's 16-value sums. Each 16 values have their own i8 scale.
-float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb) {
+float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next) {
   const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
   float acc = 0.f;
   for (int64_t i = 0; i < nb; ++i, w += 210) {
+    if (next > 0)
+      for (int line = 0; line < 4; ++line) _mm_prefetch(reinterpret_cast<const char*>(w + next + 64 * line), _MM_HINT_T0);
     const BlockQ8_K& a = x[i];
     const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
     __m256i sum = _mm256_setzero_si256();
