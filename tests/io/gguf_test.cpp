@@ -37,8 +37,11 @@ TEST(Gguf, ReadsLlamaCppFilesAsTheManifestDescribes) {
   EXPECT_EQ(text.get_int("llama.embedding_length"), 256);
   EXPECT_EQ(text.get_array("tokenizer.ggml.tokens").size(), 386u);
   EXPECT_EQ(text.get_array("tokenizer.ggml.tokens")[384], "<image>");
-  for (const GgufTensor& t : text.tensors())
-    if (t.name == "blk.0.ffn_down.weight") EXPECT_EQ(t.shape, (std::vector<int64_t>{256, 512}));  // torch order
+  for (const GgufTensor& t : text.tensors()) {
+    if (t.name == "blk.0.ffn_down.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{256, 512}));  // torch order
+    }
+  }
 }
 
 // A small GGUF built byte by byte: one key, one F32 tensor [2, 32].
