@@ -205,12 +205,22 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
 
 }  // namespace
 
+namespace {
+
+// A tier as the 8-bit products run it: AVX-512 without VNNI takes the AVX2 kernels (as
+// choose_kernels decides for gemv_quant).
+KernelSet quant_tier(KernelSet k) {
+  return k >= KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : k;
+}
+
+}  // namespace
+
 float quant_dot(KernelSet k, DType wt, const void* w, const void* x_blocks, int64_t nb) {
-  return dot(k, wt, static_cast<const uint8_t*>(w), x_blocks, nb);
+  return dot(quant_tier(k), wt, static_cast<const uint8_t*>(w), x_blocks, nb);
 }
 
 void quant_dot4(KernelSet k, DType wt, const void* group, const BlockQ8_0* x, int64_t nb, float* out) {
-  dot4(k, wt, static_cast<const uint8_t*>(group), x, nb, out);
+  dot4(quant_tier(k), wt, static_cast<const uint8_t*>(group), x, nb, out);
 }
 
 void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
