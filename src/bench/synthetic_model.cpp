@@ -9,6 +9,7 @@
 #include "adaptive/latency_encoder.h"
 #include "io/gguf_writer.h"
 #include "llava/gguf_export.h"
+#include "model/interleave_weights.h"
 #include "model/tensor_names.h"
 #include "tensor/quant.h"
 #include "tensor/error.h"
@@ -86,7 +87,7 @@ DType dtype_of(const TensorSpec& s, DType dtype) {
   const bool decoder = s.name.rfind("language_model.", 0) == 0;
   const bool embeddings = s.name.find(names::kEmbed) != std::string::npos;  // rows looked up: plain
   if (decoder && s.shape.size() == 2 && s.shape[1] % block_elems(dtype) == 0)
-    return !embeddings && has_interleaved_type(dtype) && s.shape[0] % 4 == 0 ? interleaved_type(dtype) : dtype;
+    return !embeddings && interleaves(dtype, s.shape) ? interleaved_type(dtype) : dtype;
   const bool vision = s.name.rfind("vision_tower.", 0) == 0 || s.name.rfind("multi_modal_projector.", 0) == 0;
   return vision && s.shape.size() >= 2 ? DType::BF16 : DType::F32;
 }

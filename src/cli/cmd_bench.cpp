@@ -31,7 +31,7 @@ namespace adallava::cli {
 namespace {
 
 struct BenchOptions {
-  std::string preset, dtype = "bf16", precision, variant = "L", budgets = "1";
+  std::string preset, dtype = "bf16", variant = "L", budgets = "1";
   std::string kernels;  // a kernel set to force (empty: the fastest per operation)
   int threads = 0, prompt_tokens = 600, decode_tokens = 16, repeats = 1;
   std::string token_selection;  // empty: none measured (the deadline bench: the checkpoint's)
@@ -248,10 +248,7 @@ void bench(const BenchOptions& o) {
   }
   const ModelConfig& cfg = model->config();
   if (o.train_step) return print_json(train_step_report(o, *model), o.json);
-  const Precision precision = o.precision == "f32"    ? Precision::F32
-                              : o.precision == "bf16" ? Precision::BF16
-                              : o.precision == "q8"   ? Precision::Q8
-                                                      : default_precision(*model);
+  const Precision precision = o.model.resolve_precision(*model);
   std::mt19937 rng(1);
   const double vision_s = model->has_vision() ? time_vision(*model, precision, rng) : 0.0;
 
@@ -343,7 +340,7 @@ void register_bench(CLI::App& app) {
   PlanOptions::add_token_selection(*sub, o->token_selection);
   sub->add_option("--dtype", o->dtype, "weight dtype: bf16, f16, f32, or llama.cpp's q8_0, q4_0, q4_k (decoder matrices)")
       ->check(CLI::IsMember({"bf16", "f16", "f32", "q8_0", "q4_0", "q4_k"}));
-  sub->add_option("--precision", o->precision, "f32, bf16 or q8 products (default as for run)")
+  sub->add_option("--precision", o->model.precision, "f32, bf16 or q8 products (default as for run)")
       ->check(CLI::IsMember({"f32", "bf16", "q8"}));
   sub->add_option("-t,--threads", o->threads, "threads")->check(CLI::Range(1, 1024));
   sub->add_option("--kernels", o->kernels,

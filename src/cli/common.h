@@ -20,7 +20,7 @@ struct ModelOptions {
   std::string model_dir;
   std::string vision_tower;
   std::string mmproj;
-  std::string precision;  // "", "f32", "bf16"
+  std::string precision;  // "", "f32", "bf16", "q8"
   std::string kernels;    // "", "auto" or a kernel set name
   int threads = 0;
   std::string calibration_cache;  // "": the default folder; "off": none

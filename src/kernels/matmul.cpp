@@ -50,7 +50,7 @@ void weight_row(const WeightView& W, int64_t r, float* out) {
     const DType plain = plain_type(W.dtype);
     thread_local std::vector<uint8_t> plain_blocks;
     plain_blocks.resize(row_bytes(plain, span));
-    deinterleave_blocks(W.dtype, W.at(stored, 0), int(stored % 4), plain_blocks.data(), span / B);
+    deinterleave_blocks(W.dtype, W.at(stored, 0), int(stored % rows_per_group(W.dtype)), plain_blocks.data(), span / B);
     WeightView row = WeightView::dense(plain, plain_blocks.data(), 1, W.cols);
     row.row_stride = span;
     row.col_offset = W.col_offset;

@@ -207,11 +207,8 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
 
 namespace {
 
-// A tier as the 8-bit products run it: AVX-512 without VNNI takes the AVX2 kernels (as
-// choose_kernels decides for gemv_quant).
-KernelSet quant_tier(KernelSet k) {
-  return k >= KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : k;
-}
+// A tier as the 8-bit products run it (AVX-512 without VNNI takes the AVX2 kernels).
+KernelSet quant_tier(KernelSet k) { return choose_kernels(k, false).gemv_quant; }
 
 }  // namespace
 

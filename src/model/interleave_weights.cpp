@@ -4,13 +4,17 @@
 
 namespace adallava {
 
+bool interleaves(DType t, const std::vector<int64_t>& shape) {
+  return has_interleaved_type(t) && shape.size() == 2 && shape[0] % 4 == 0;
+}
+
 int interleave_decoder_matrices(TensorStore& store, const std::string& decoder_prefix, const std::string& lm_head,
                                 const MappedFile* mapping) {
   const std::string layers = decoder_prefix + "layers.";
   std::vector<std::string> names;
   for (const auto& [name, r] : store.records()) {
     const bool decoder_matrix = name.rfind(layers, 0) == 0 || name == lm_head;
-    if (decoder_matrix && r.is_float && has_interleaved_type(r.dtype) && r.shape.size() == 2 && r.shape[0] % 4 == 0)
+    if (decoder_matrix && r.is_float && interleaves(r.dtype, r.shape))
       names.push_back(name);
   }
   for (const std::string& name : names) {

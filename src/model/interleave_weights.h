@@ -10,6 +10,9 @@
 
 namespace adallava {
 
+// Whether a matrix of this type and shape takes the interleaved layout (rows in fours).
+bool interleaves(DType t, const std::vector<int64_t>& shape);
+
 // Every 2-D tensor under decoder_prefix + "layers." and lm_head with rows in fours; mapping (if
 // the tensors live in one) has their pages released after the copy. Returns how many it rewrote.
 int interleave_decoder_matrices(TensorStore& store, const std::string& decoder_prefix, const std::string& lm_head,

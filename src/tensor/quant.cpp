@@ -21,6 +21,14 @@ void put_half(uint8_t* p, float f) {
   std::memcpy(p, &h, 2);
 }
 
+// The symmetric 8-bit scale of n values: d = max|x| / 127 and its inverse (0 for all zeros).
+void int8_scale(const float* x, int n, float* d, float* id) {
+  float amax = 0.f;
+  for (int j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  *d = amax / 127.f;
+  *id = *d != 0.f ? 1.f / *d : 0.f;
+}
+
 void dequantize_q8_0(const uint8_t* b, float* y) {
   const float d = half(b);
   const auto* q = reinterpret_cast<const int8_t*>(b + 2);
@@ -176,9 +184,8 @@ void quantize(DType t, const float* x, void* dst, int64_t n) {
   }
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
     if (t == DType::Q8_0) {
-      float amax = 0.f;
-      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-      const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+      float d, id;
+      int8_scale(x, 32, &d, &id);
       put_half(b, d);
       for (int j = 0; j < 32; ++j) b[2 + j] = uint8_t(int8_t(std::lround(x[j] * id)));
       b += 34;
@@ -253,9 +260,8 @@ void deinterleave_blocks(DType t, const void* group_block, int lane, void* dst, 
 
 void quantize_activation_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
-    float amax = 0.f;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    float d, id;
+    int8_scale(x, 32, &d, &id);
     BlockQ8_0& o = out[i];
     o.d = d;
     o.sum = 0;
@@ -269,9 +275,8 @@ void quantize_activation_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
 
 void quantize_activation_q8_k(const float* x, BlockQ8_K* out, int64_t n) {
   for (int64_t i = 0; i < n / 256; ++i, x += 256) {
-    float amax = 0.f;
-    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    float d, id;
+    int8_scale(x, 256, &d, &id);
     BlockQ8_K& o = out[i];
     o.d = d;
     for (int j = 0; j < 256; ++j) o.q[j] = int8_t(std::lrintf(x[j] * id));
