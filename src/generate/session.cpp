@@ -168,8 +168,8 @@ void Session::finish(const float* x, int64_t T, std::vector<float>& logits, bool
   d.lm_head(logits.data(), normed.data(), rows, precision_);
 }
 
-PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& request, std::vector<float>& logits,
-                            bool all_rows, std::vector<float>* layer_outputs, const FastVRequest* fastv) {
+std::vector<float> Session::begin_prefill(const float* embeds, int64_t T, const PlanRequest& request,
+                                          PlanReport& rep, const FastVRequest* fastv) {
   const LlamaDecoder& d = model_.decoder();
   const TextConfig& t = d.config();
   const int64_t H = d.hidden();
@@ -180,58 +180,75 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
   kept_.resize(size_t(rows));
   std::iota(kept_.begin(), kept_.end(), cache_.length());
   cut_ = fastv ? fastv->k : N;
-  PlanReport rep;
   rep.budget = request.budget;
+  std::vector<float> x(embeds, embeds + T * H);
   if (!ada) {
     check_plain_request(request);
     const std::optional<ExecutionPlan> named = named_plan(request.policy, t);
     plan_ = named ? *named : ExecutionPlan::full(N, t.num_heads);
     rep.source = named ? request.policy.name() : "full";
-    std::vector<float> x(embeds, embeds + T * H);
-    run_prompt(x, T, 0, N, layer_outputs, fastv);
-    finish(x.data(), T, logits, all_rows, rows);
-  } else {
-    const AdaConfig& a = ada->config;
-    rep.adaptive = true;
-    rep.units = budget_units(request.budget, a);
-    rep.source = request.policy.name();
-    // The latency token of the budget is the last prompt row, at the next position.
-    std::vector<float> x(size_t((T + 1) * H));
-    std::copy(embeds, embeds + T * H, x.begin());
-    std::copy(ada->encoder.token(rep.units), ada->encoder.token(rep.units) + H, x.begin() + T * H);
-    ++T;
-    const int P = a.num_prefix_layers;
-    switch (request.policy.kind) {
-      case PlanPolicy::Scheduler:
-        plan_ = ExecutionPlan::full(N, t.num_heads);
-        break;  // prefix part used first
-      case PlanPolicy::EarlyExit:
-        plan_ = early_exit_plan(rep.units, a, N, t.num_heads);
-        break;
-      case PlanPolicy::Random:
-        plan_ = random_plan(rep.units, request.policy.seed, a, N, t.num_heads);
-        break;
-      case PlanPolicy::Layers:
-      case PlanPolicy::Fixed:
-        plan_ = *named_plan(request.policy, t);
-        break;
-    }
-    run_prompt(x, T, 0, P, layer_outputs, fastv);
-    if (request.policy.kind == PlanPolicy::Scheduler) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const float* state = x.data() + (T - 1) * H;  // latency token before layer P, no norm
-      rep.scheduler_input.assign(state, state + H);
-      rep.scheduler_logits = ada->scheduler.logits(state);
-      plan_ = plan_from_scheduler(rep.scheduler_logits, rep.units, a, N, t.num_heads);
-      rep.scheduler_ms = ms_since(t0);
-    }
-    run_prompt(x, T, P, N, layer_outputs, fastv);
-    finish(x.data(), T, logits, all_rows, rows);
+    return x;
   }
+  const AdaConfig& a = ada->config;
+  rep.adaptive = true;
+  rep.units = budget_units(request.budget, a);
+  rep.source = request.policy.name();
+  // The latency token of the budget is the last prompt row, at the next position.
+  x.insert(x.end(), ada->encoder.token(rep.units), ada->encoder.token(rep.units) + H);
+  switch (request.policy.kind) {
+    case PlanPolicy::Scheduler:
+      plan_ = ExecutionPlan::full(N, t.num_heads);  // its prefix part runs first
+      break;
+    case PlanPolicy::EarlyExit:
+      plan_ = early_exit_plan(rep.units, a, N, t.num_heads);
+      break;
+    case PlanPolicy::Random:
+      plan_ = random_plan(rep.units, request.policy.seed, a, N, t.num_heads);
+      break;
+    case PlanPolicy::Layers:
+    case PlanPolicy::Fixed:
+      plan_ = *named_plan(request.policy, t);
+      break;
+  }
+  return x;
+}
+
+int Session::plan_layer() const {
+  const AdaLlavaParts* ada = model_.adaptive();
+  return ada ? ada->config.num_prefix_layers : model_.config().text.num_layers;
+}
+
+void Session::choose_plan(const float* x, int64_t T, const PlanRequest& request, PlanReport& rep) {
+  const AdaLlavaParts* ada = model_.adaptive();
+  if (!ada || request.policy.kind != PlanPolicy::Scheduler) return;
+  const TextConfig& t = model_.config().text;
+  const auto t0 = std::chrono::steady_clock::now();
+  const float* state = x + (T - 1) * t.hidden_size;  // latency token before the first gated layer, no norm
+  rep.scheduler_input.assign(state, state + t.hidden_size);
+  rep.scheduler_logits = ada->scheduler.logits(state);
+  plan_ = plan_from_scheduler(rep.scheduler_logits, rep.units, ada->config, t.num_layers, t.num_heads);
+  rep.scheduler_ms = ms_since(t0);
+}
+
+void Session::end_prefill(int64_t rows, int64_t T, PlanReport& rep) {
   dropped_ = rows - T;
   if (dropped_ > 0) cache_.drop_rows(cut_, dropped_);
   rep.plan = plan_;
-  rep.executed_fraction = d.executed_fraction(plan_);
+  rep.executed_fraction = model_.decoder().executed_fraction(plan_);
+}
+
+PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& request, std::vector<float>& logits,
+                            bool all_rows, std::vector<float>* layer_outputs, const FastVRequest* fastv) {
+  PlanReport rep;
+  std::vector<float> x = begin_prefill(embeds, T, request, rep, fastv);
+  const int64_t rows = int64_t(kept_.size());
+  T = rows;
+  const int P = plan_layer();
+  run_prompt(x, T, 0, P, layer_outputs, fastv);
+  choose_plan(x.data(), T, request, rep);
+  run_prompt(x, T, P, model_.config().text.num_layers, layer_outputs, fastv);
+  finish(x.data(), T, logits, all_rows, rows);
+  end_prefill(rows, T, rep);
   return rep;
 }
 

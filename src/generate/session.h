@@ -56,6 +56,8 @@ struct Prompt {
 Prompt build_prompt(const LlavaModel& model, const std::vector<int64_t>& ids, const std::vector<float>* features,
                     const TokenSelection& selection);
 
+struct BatchEntry;
+
 class Session {
  public:
   // capacity: most tokens this request will hold (prompt rows, latency token, generated tokens).
@@ -92,6 +94,18 @@ class Session {
                   const FastVRequest* fastv);
   // Logits of the last row (or all rows) of x (T rows); the request advances by `advance` positions.
   void finish(const float* x, int64_t T, std::vector<float>& logits, bool all_rows, int64_t advance);
+  // The prefill in parts, so that a batched step can run many requests' layers together.
+  // begin: the decoder rows (latency token appended for AdaLLaVA), their positions in kept_,
+  // and the plan where the request fixes it (the full plan while the scheduler has not chosen).
+  std::vector<float> begin_prefill(const float* embeds, int64_t T, const PlanRequest& request, PlanReport& rep,
+                                   const FastVRequest* fastv);
+  // The layer the scheduler chooses the plan before: the prefix's end (all layers for plain LLaVA).
+  int plan_layer() const;
+  // After the prefix layers ran on x (T rows): the scheduler picks the plan, if the request asks.
+  void choose_plan(const float* x, int64_t T, const PlanRequest& request, PlanReport& rep);
+  // Once every layer ran: `rows` positions covered, T rows left after FastV.
+  void end_prefill(int64_t rows, int64_t T, PlanReport& rep);
+  friend void step_batch(std::vector<BatchEntry>& batch);
 
   const LlavaModel& model_;
   ExecutionPlan plan_;

@@ -84,6 +84,8 @@ class LlamaDecoder {
   double prefill_flops(const ExecutionPlan& plan, int64_t rows, int64_t kept, int cut) const;
   // Weights (multiply-adds per token) of one layer's matrices under a layer plan.
   double layer_weights(const LayerPlan& lp) const;
+  // Throws when the model cannot run this layer plan (partial heads need one KV head per head).
+  void check_plan(int l, const LayerPlan& lp) const;
 
  private:
   void run_layer(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T, const int64_t* positions, KvView kv,
@@ -92,7 +94,6 @@ class LlamaDecoder {
                        KvView kv, int64_t past, Precision p, LlamaLayerTrace* trace) const;
   void mlp_block(const LlamaLayer& L, const LayerPlan& lp, float* x, int64_t T, Precision p,
                  LlamaLayerTrace* trace) const;
-  void check_plan(int l, const LayerPlan& lp) const;
 
   TextConfig cfg_;
   WeightView embed_, lm_head_;

@@ -1,0 +1,27 @@
+// One step of several requests at once (continuous batching): requests decoding a token and
+// requests prefilling their prompt run together, each under its own execution plan, in one
+// pass over the weights per layer (model/batched_layers.h). Each request's logits equal a solo
+// run's within the fixtures' tolerance; sampling, stop rules and deadlines stay per request.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "generate/session.h"
+
+namespace adallava {
+
+struct BatchEntry {
+  Session* session = nullptr;
+  // Decode: the token to feed. Prefill: a prompt (with `request` choosing its plan); a FastV
+  // prompt prefills on its own first (its cut needs the layers in between).
+  int64_t token = -1;
+  const Prompt* prompt = nullptr;
+  PlanRequest request;
+  std::vector<float>* logits = nullptr;  // out: the logits of the request's next position
+  PlanReport* report = nullptr;          // out, prefill: the plan that was chosen
+};
+
+// Sessions must be distinct and share one model and precision.
+void step_batch(std::vector<BatchEntry>& batch);
+
+}  // namespace adallava
