@@ -12,6 +12,8 @@
 
 #include "adaptive/budget.h"
 #include "bench/compute_probe.h"
+#include "bench/concurrent_bench.h"
+#include "model/batched_layers.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
 #include "report/stats.h"
@@ -24,6 +26,7 @@
 #include "bench/selection_bench.h"
 #include "generate/sampler.h"
 #include "generate/session.h"
+#include "io/parse_number.h"
 #include "tensor/error.h"
 
 namespace adallava::cli {
@@ -43,6 +46,7 @@ struct BenchOptions {
   std::string deadline_ms, policies = "adaptive,fixed:1,static";
   std::string plot, load_log;  // charts of the run, and the harness's load log for them
   std::string write_gguf;      // write the synthetic model as a llama.cpp GGUF instead of measuring
+  std::string concurrent;      // batched decode at these concurrency levels (1,2,4,8)
   DeadlineBenchOptions deadline;
 };
 
@@ -55,6 +59,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::vector<double> parse_budget_list(const std::string& list) {
+  if (list == "mixed") return {1.0, 0.75, 0.5};
   std::vector<double> out;
   std::stringstream ss(list);
   std::string item;
@@ -197,6 +202,39 @@ nlohmann::json budget_result(const LlavaModel& model, double budget, const Measu
   return r;
 }
 
+std::vector<int> parse_levels(const std::string& list) {
+  std::vector<int> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const std::optional<int64_t> c = parse_integer(item);
+    if (!c || *c < 1 || *c > kMaxBatch)
+      throw Error("--concurrent: '" + item + "' is not a request count between 1 and " + std::to_string(kMaxBatch));
+    out.push_back(int(*c));
+  }
+  if (out.empty()) throw Error("--concurrent is empty");
+  return out;
+}
+
+// Batched decode of requests with mixed plans, against one at a time and a full-plan batch.
+void concurrent_bench(const BenchOptions& o, const LlavaModel& model, Precision precision) {
+  ConcurrentBenchOptions c;
+  c.levels = parse_levels(o.concurrent);
+  c.budgets = parse_budget_list(o.budgets);
+  c.prompt_tokens = o.prompt_tokens;
+  c.decode_tokens = o.decode_tokens;
+  c.repeats = o.repeats;
+  c.precision = precision;
+  if (!model.adaptive() && (c.budgets.size() != 1 || c.budgets[0] != 1.0))
+    throw Error("--budgets needs an AdaLLaVA preset (ada-llava-7b, ...)");
+  nlohmann::json j = bench_concurrent(model, c);
+  j["preset"] = o.preset;
+  if (model.adaptive()) j["variant"] = o.variant;
+  j["dtype"] = o.preset.empty() ? dtype_name(model.decoder().layer(0).gate.w.dtype) : o.dtype;
+  j["threads"] = omp_get_max_threads();
+  j["kernels"] = kernels_json();
+  print_json(j, o.json);
+}
+
 // Requests against a deadline: scenes with answers for a real model that has a tokenizer,
 // random prompts of the preset's shapes otherwise.
 void deadline_bench(const BenchOptions& o) {
@@ -249,6 +287,7 @@ void bench(const BenchOptions& o) {
   const ModelConfig& cfg = model->config();
   if (o.train_step) return print_json(train_step_report(o, *model), o.json);
   const Precision precision = o.model.resolve_precision(*model);
+  if (!o.concurrent.empty()) return concurrent_bench(o, *model, precision);
   std::mt19937 rng(1);
   const double vision_s = model->has_vision() ? time_vision(*model, precision, rng) : 0.0;
 
@@ -328,6 +367,8 @@ void register_bench(CLI::App& app) {
   sub->add_option("--mmproj", o->model.mmproj, "with a GGUF -m: its mmproj file");
   sub->add_option("--write-gguf", o->write_gguf,
                   "with --synthetic: write its decoder as a llama.cpp GGUF of --dtype (for llama-bench) and stop");
+  sub->add_option("--concurrent", o->concurrent,
+                  "batched decode: requests at once per level (1,2,4,8), against one at a time; --budgets mixed = 1,0.75,0.5");
   sub->add_option("--deadline-ms", o->deadline_ms, "deadline benchmark: every request's deadline in ms");
   sub->add_option("--requests", o->deadline.requests, "with --deadline-ms: requests per policy")
       ->check(CLI::Range(1, 100000));

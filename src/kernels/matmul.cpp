@@ -77,8 +77,9 @@ uint8_t* scratch(size_t bytes) {
   return buffer.data();
 }
 
-// Below this many activation rows a weight-streaming GEMV beats packing panels.
-constexpr int64_t kGemvMaxRows = 4;
+// Up to this many activation rows (a batch of decoding requests) a weight-streaming GEMV beats
+// packing panels: 8 where AVX-512's 32 registers hold 8 rows' sums for 2 weight rows, else 4.
+int64_t gemv_max_rows(KernelSet k) { return k == KernelSet::Avx512 || k == KernelSet::Avx512Bf16 ? 8 : 4; }
 
 }  // namespace
 
@@ -152,8 +153,9 @@ void dispatch(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, con
   // rounded to bf16 first, so both paths compute the same products; f32/f16 weights under bf16
   // precision take the packed path, which rounds them the same way.
   const bool bf16 = precision == Precision::BF16;
-  const bool gemv = M <= kGemvMaxRows && W.col_stride == 1 && (!bf16 || W.dtype == DType::BF16);
   const KernelChoice& choice = active_kernels();
+  const bool gemv = M <= gemv_max_rows(bf16 ? choice.gemv_bf16 : choice.gemv_f32) && W.col_stride == 1 &&
+                    (!bf16 || W.dtype == DType::BF16);
   KernelSet k = gemv ? (bf16 ? choice.gemv_bf16 : choice.gemv_f32) : (bf16 ? choice.gemm_bf16 : choice.gemm_f32);
   // AMX reads bf16 weights in place; other weights under bf16 precision take the best bf16
   // kernel below it (the one decode uses).

@@ -80,14 +80,14 @@ inline void store_row_sums(__m512 (&acc)[M][R], int rows, float* y, int64_t ldy,
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMV: each weight row is read once and dotted with all M (≤ 4) activation rows.
+// GEMV: each weight row is read once and dotted with all M (≤ 8) activation rows. R weight rows
+// are in flight: 4 for up to 4 activation rows, 2 above (M x R accumulators stay in registers).
 
-template <DType T, int M>
+template <DType T, int M, int R = (M <= 4 ? 4 : 2)>
 void gemv_rows(float* y, int64_t ldy, const float* x, int64_t ldx, const WeightView& W, const float* bias,
                bool accumulate, int64_t n0, int64_t n1) {
   const int64_t K = W.cols;
   const int64_t es = elem_bytes(T);
-  constexpr int R = 4;  // weight rows in flight
   for (int64_t n = n0; n < n1; n += R) {
     const int rows = int(n1 - n < R ? n1 - n : R);
     __m512 acc[M][R];
@@ -120,11 +120,10 @@ void gemv_rows(float* y, int64_t ldy, const float* x, int64_t ldx, const WeightV
 
 // bf16 activations (pairs along k, K padded to a multiple of 32 with zeros) times bf16 weights
 // with vdpbf16ps: one instruction per 32 weights, so the loop keeps up with DRAM.
-template <int M>
+template <int M, int R = (M <= 4 ? 4 : 2)>
 void gemv_rows_bf16(float* y, int64_t ldy, const uint16_t* x, int64_t ldx, const WeightView& W, const float* bias,
                     bool accumulate, int64_t n0, int64_t n1) {
   const int64_t K = W.cols;
-  constexpr int R = 4;
   for (int64_t n = n0; n < n1; n += R) {
     const int rows = int(n1 - n < R ? n1 - n : R);
     __m512 acc[M][R];
@@ -162,7 +161,11 @@ void gemv_dispatch_m(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t
     case 1: return gemv_rows<T, 1>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
     case 2: return gemv_rows<T, 2>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
     case 3: return gemv_rows<T, 3>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
-    default: return gemv_rows<T, 4>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
+    case 4: return gemv_rows<T, 4>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
+    case 5: return gemv_rows<T, 5>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
+    case 6: return gemv_rows<T, 6>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
+    case 7: return gemv_rows<T, 7>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
+    default: return gemv_rows<T, 8>(y, ldy, x, ldx, W, bias, accumulate, n0, n1);
   }
 }
 
@@ -386,7 +389,11 @@ void matmul_gemv_bf16(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
         case 1: gemv_rows_bf16<1>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
         case 2: gemv_rows_bf16<2>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
         case 3: gemv_rows_bf16<3>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
-        default: gemv_rows_bf16<4>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
+        case 4: gemv_rows_bf16<4>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
+        case 5: gemv_rows_bf16<5>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
+        case 6: gemv_rows_bf16<6>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
+        case 7: gemv_rows_bf16<7>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
+        default: gemv_rows_bf16<8>(y, ldy, x16, Kp, W, bias, accumulate, n0, n1); break;
       }
     }
   }

@@ -57,9 +57,11 @@ struct Batch {
   const std::vector<RequestRows>& req;
   std::vector<int64_t> row0;
   int64_t rows = 0;
+  Mask all = 0;  // every request
 
   explicit Batch(const std::vector<RequestRows>& r) : req(r) {
     for (const RequestRows& x : r) {
+      all |= Mask(1) << row0.size();
       row0.push_back(rows);
       rows += x.T;
     }
@@ -111,17 +113,23 @@ float* sized(std::vector<float>& v, int64_t n) {
 }
 
 // One slice's product over the rows of the requests in `mask`: out (+)= in · Wᵀ, where in(r, t)
-// and out(r, t) locate the operands' rows.
+// and out(r, t) locate the operands' rows. in_dense / out_dense, when given, already hold the
+// slice's rows packed (R, W.cols) / (R, W.rows) in request order: nothing is copied for them.
 template <class In, class Out>
-void slice_product(const Batch& b, Mask mask, const WeightView& W, Precision p, bool accumulate, In in, Out out) {
+void slice_product(const Batch& b, Mask mask, const WeightView& W, Precision p, bool accumulate, In in,
+                   const float* in_dense, Out out, float* out_dense) {
   Scratch& sc = scratch();
   const int64_t R = b.rows_of(mask);
-  float* x = sized(sc.in, R * W.cols);
-  float* y = sized(sc.out, R * W.rows);
-  move_rows(b, mask, x, W.cols, in, false);
-  if (accumulate) move_rows(b, mask, y, W.rows, out, false);
+  const float* x = in_dense;
+  if (!x) {
+    float* packed = sized(sc.in, R * W.cols);
+    move_rows(b, mask, packed, W.cols, in, false);
+    x = packed;
+  }
+  float* y = out_dense ? out_dense : sized(sc.out, R * W.rows);
+  if (accumulate && !out_dense) move_rows(b, mask, y, W.rows, out, false);
   matmul(y, W.rows, x, W.cols, R, W, nullptr, p, accumulate);
-  move_rows(b, mask, y, W.rows, out, true);
+  if (!out_dense) move_rows(b, mask, y, W.rows, out, true);
 }
 
 void norm_rows(const Batch& b, Mask mask, float* xn, const float* X, const std::vector<float>& w, const TextConfig& c) {
@@ -178,11 +186,13 @@ void attention_slices(const LlamaDecoder& d, int l, const Batch& b, float* X, Pr
   for (const Slice& s : sl) {
     auto col = [&](size_t r) { return int64_t(h.slot[r][size_t(s.first)]) * hd; };
     auto q_at = [&](size_t r, int64_t t) { return q + h.qoff[r] + t * h.qd[r] + col(r); };
-    slice_product(b, s.mask, L.q.w.row_block(s.first * hd, s.count * hd), p, false, stacked(xn), q_at);
+    const float* xn_dense = s.mask == b.all ? xn : nullptr;  // every request: the stack as it is
+    slice_product(b, s.mask, L.q.w.row_block(s.first * hd, s.count * hd), p, false, stacked(xn), xn_dense, q_at,
+                  nullptr);
     const int64_t kv0 = gqa ? 0 : s.first, nkv = gqa ? c.num_kv_heads : s.count;
     for (auto [W, buf] : {std::pair{&L.k.w, k}, std::pair{&L.v.w, v}}) {
       auto kv_at = [&, buf](size_t r, int64_t t) { return buf + h.kvoff[r] + t * h.kvd[r] + (gqa ? 0 : col(r)); };
-      slice_product(b, s.mask, W->row_block(kv0 * hd, nkv * hd), p, false, stacked(xn), kv_at);
+      slice_product(b, s.mask, W->row_block(kv0 * hd, nkv * hd), p, false, stacked(xn), xn_dense, kv_at, nullptr);
     }
   }
   const float scale = 1.f / std::sqrt(float(hd));
@@ -200,7 +210,8 @@ void attention_slices(const LlamaDecoder& d, int l, const Batch& b, float* X, Pr
   }
   for (const Slice& s : sl) {
     auto att_at = [&](size_t r, int64_t t) { return att + h.qoff[r] + t * h.qd[r] + int64_t(h.slot[r][size_t(s.first)]) * hd; };
-    slice_product(b, s.mask, L.o.w.col_block(s.first * hd, s.count * hd), p, true, att_at, stacked(X));
+    slice_product(b, s.mask, L.o.w.col_block(s.first * hd, s.count * hd), p, true, att_at, nullptr, stacked(X),
+                  s.mask == b.all ? X : nullptr);
   }
 }
 
@@ -224,10 +235,12 @@ void mlp_slices(const LlamaDecoder& d, int l, const Batch& b, float* X, Precisio
     // The slice's rows in request order: request r's start at dense row first[r].
     const std::vector<int64_t> first = b.dense_rows(s.mask);
     auto dense = [&first, n](float* base) { return [&first, base, n](size_t r, int64_t t) { return base + (first[r] + t) * n; }; };
-    slice_product(b, s.mask, L.gate.w.row_block(n0, n), p, false, stacked(xn), dense(act));
-    slice_product(b, s.mask, L.up.w.row_block(n0, n), p, false, stacked(xn), dense(act + R * n));
+    const float* xn_dense = s.mask == b.all ? xn : nullptr;
+    slice_product(b, s.mask, L.gate.w.row_block(n0, n), p, false, stacked(xn), xn_dense, dense(act), act);
+    slice_product(b, s.mask, L.up.w.row_block(n0, n), p, false, stacked(xn), xn_dense, dense(act + R * n), act + R * n);
     swiglu(act, act + R * n, R * n);
-    slice_product(b, s.mask, L.down.w.col_block(n0, n), p, true, dense(act), stacked(X));
+    slice_product(b, s.mask, L.down.w.col_block(n0, n), p, true, dense(act), act, stacked(X),
+                  s.mask == b.all ? X : nullptr);
   }
 }
 

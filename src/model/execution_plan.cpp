@@ -45,6 +45,16 @@ ExecutionPlan ExecutionPlan::from_mask(const float* mask, int n_layers, int n_he
   return p;
 }
 
+ExecutionPlan ExecutionPlan::union_of(const std::vector<const ExecutionPlan*>& plans) {
+  if (plans.empty()) return {};
+  std::vector<float> mask = plans[0]->to_mask();
+  for (const ExecutionPlan* p : plans) {
+    const std::vector<float> m = p->to_mask();
+    for (size_t i = 0; i < m.size(); ++i) mask[i] = std::max(mask[i], m[i]);
+  }
+  return from_mask(mask.data(), plans[0]->n_layers(), plans[0]->n_heads());
+}
+
 std::vector<int> ExecutionPlan::executed_layers() const {
   std::vector<int> out;
   for (int l = 0; l < n_layers(); ++l)

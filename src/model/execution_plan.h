@@ -40,6 +40,8 @@ class ExecutionPlan {
     return int(layer(l).heads.size()) == n_heads_ && int(layer(l).mlp_groups.size()) == n_heads_;
   }
   std::vector<int> executed_layers() const;
+  // Every unit that any of the plans runs (what a batched step of those requests reads).
+  static ExecutionPlan union_of(const std::vector<const ExecutionPlan*>& plans);
   // The plan tensor [n_layers][2][n_heads] of the authors' code.
   std::vector<float> to_mask() const;
   bool operator==(const ExecutionPlan&) const = default;

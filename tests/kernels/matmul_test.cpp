@@ -89,7 +89,7 @@ TEST(Matmul, FastPathsMatchReferenceOnRandomShapes) {
   std::mt19937 rng(1234);
   const int64_t shapes[][3] = {{1, 1, 1},   {1, 17, 33},  {2, 64, 64},   {3, 45, 130}, {4, 100, 257},
                                {5, 33, 15}, {12, 32, 64}, {13, 31, 513}, {27, 320, 64}, {40, 70, 1030},
-                               {7, 1, 300}, {1, 300, 7},  {25, 96, 1}};
+                               {7, 1, 300}, {1, 300, 7},  {25, 96, 1},  {6, 50, 70},  {8, 129, 260}};
   for (auto& s : shapes)
     for (DType t : {DType::F32, DType::BF16, DType::F16})
       for (Precision p : {Precision::F32, Precision::BF16}) {
