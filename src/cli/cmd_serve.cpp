@@ -55,7 +55,7 @@ void serve(ServeOptions o) {
   std::string load_error;
   std::thread loader([&] {
     try {
-      std::unique_ptr<Engine> engine = o.model.load_engine();
+      std::unique_ptr<Engine> engine = o.model.load_engine(o.server.batching && o.server.parallel > 1);
       omp_set_num_threads(o.model.threads > 0 ? o.model.threads : omp_get_num_procs());
       engine->latency_model();  // deadlines need it: calibrate (or read the cache) before the first one
       s.set_engine(std::move(engine));
@@ -91,6 +91,8 @@ void register_serve(CLI::App& app) {
   sub->add_option("--api-key-file", o->api_key_file, "the same, read from the first line of a file")->excludes(key);
   sub->add_option("--parallel", s.parallel, "requests running at once (the threads are split among them)")
       ->check(CLI::Range(1, 64));
+  sub->add_flag("--batching,!--no-batching", s.batching,
+               "with --parallel > 1: run the running requests' steps batched, one pass over the weights (default on)");
   sub->add_option("--queue", s.queue, "requests waiting beyond those; more get 429")->check(CLI::Range(0, 4096));
   sub->add_option("--timeout-s", s.timeout_s, "socket read and write timeout")->check(CLI::Range(1, 86400));
   sub->add_option("--max-body-mb", o->max_body_mb, "largest request body (413 beyond)")->check(CLI::Range(0.001, 1024.0));

@@ -55,9 +55,10 @@ Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
   return default_precision(m);
 }
 
-std::unique_ptr<Engine> ModelOptions::load_engine() const {
+std::unique_ptr<Engine> ModelOptions::load_engine(bool batching) const {
   auto model = load();
   EngineOptions eo = engine_options();
+  eo.batching = batching;
   eo.precision = resolve_precision(*model);
   return std::make_unique<Engine>(std::move(model), eo);
 }

@@ -29,7 +29,8 @@ struct ModelOptions {
   static void add_calibration_cache(CLI::App& app, std::string& into);
   EngineOptions engine_options() const;  // the calibration cache (the precision needs the model)
   std::unique_ptr<LlavaModel> load() const;     // also applies threads and kernels
-  std::unique_ptr<Engine> load_engine() const;  // the same, with the tokenizer and the precision
+  // The same, with the tokenizer and the precision; batching: see EngineOptions.
+  std::unique_ptr<Engine> load_engine(bool batching = false) const;
   Precision resolve_precision(const LlavaModel& m) const;
 };
 

@@ -12,6 +12,7 @@
 
 #include "adaptive/latency_model.h"
 #include "generate/session.h"
+#include "generate/step_batcher.h"
 #include "llava/llava.h"
 #include "text/tokenizer.h"
 #include "vision/image.h"
@@ -24,6 +25,9 @@ struct EngineOptions {
   // Folder of calibration files (adaptive/latency_cache.h); default: default_cache_dir(); "": none.
   std::optional<std::string> calibration_cache;
   std::string mmproj;                    // llama.cpp mmproj GGUF, with a GGUF text model
+  // Requests generating at the same time on different threads run their prefills and decode
+  // steps batched (generate/step_batcher.h): the server's --parallel slots share weight reads.
+  bool batching = false;
 };
 
 // One request. The prompt is either a question (wrapped in the chat template, with the image
@@ -103,6 +107,8 @@ class Engine {
   // A copy of the latency model of a thread count (0: the most threads), calibrated on first
   // use, then corrected by every request with a deadline that ran with that many threads.
   LatencyModel latency_model(int threads = 0) const;
+  // The batcher of EngineOptions::batching (null without): its step counts for reports.
+  const StepBatcher* batcher() const { return batcher_.get(); }
   // The calibration file the latency models came from or went to ("" without a cache), and
   // whether they were read from it rather than measured. Calibrates on first use.
   std::string calibration_file() const;
@@ -131,6 +137,7 @@ class Engine {
   std::string cache_dir_;
   mutable std::string calibration_file_;
   mutable bool calibration_cached_ = false;
+  std::unique_ptr<StepBatcher> batcher_;  // with EngineOptions::batching
 };
 
 // The default precision for a model on this CPU.

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "adaptive/budget.h"
+#include "generate/step_batcher.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -294,7 +295,18 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
   PlanRequest plan = opts.plan;
   if (opts.before_prefill) opts.before_prefill(plan, r.prompt_rows);
   const auto t1 = clock::now();
-  r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv_request());
+  std::optional<StepBatcher::Member> member;
+  if (opts.batcher) {
+    member.emplace(*opts.batcher);
+    BatchEntry e{&s};
+    e.prompt = &prompt;
+    e.request = plan;
+    e.logits = &logits;
+    e.report = &r.plan;
+    opts.batcher->run(e);
+  } else {
+    r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv_request());
+  }
   r.image_rows_kept = r.image_rows - s.dropped_rows();
   r.prefill_ms = ms_since(t1);
   const auto t2 = clock::now();
@@ -312,7 +324,13 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
     }
     if (step + 1 < max_new) {
       if (opts.before_step) opts.before_step(s, r.plan, int64_t(r.ids.size()));
-      s.feed_token(next, logits);
+      if (opts.batcher) {
+        BatchEntry e{&s, next};
+        e.logits = &logits;
+        opts.batcher->run(e);
+      } else {
+        s.feed_token(next, logits);
+      }
     }
   }
   r.decode_ms = ms_since(t2);

@@ -57,6 +57,7 @@ Prompt build_prompt(const LlavaModel& model, const std::vector<int64_t>& ids, co
                     const TokenSelection& selection);
 
 struct BatchEntry;
+class StepBatcher;
 
 class Session {
  public:
@@ -131,6 +132,9 @@ struct GenerateOptions {
   // Called before each decode step with the session, the prefill's plan report and the tokens
   // generated so far (a deadline controller narrows the plan here).
   std::function<void(Session&, const PlanReport&, int64_t)> before_step;
+  // When set, the prefill and every decode step run batched with the other requests that use
+  // the same batcher at the same time (each still samples, stops and streams on its own).
+  StepBatcher* batcher = nullptr;
 };
 
 struct GenerateResult {

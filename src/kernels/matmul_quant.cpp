@@ -16,8 +16,10 @@ namespace adallava {
 
 namespace {
 
-// Below this many activation rows the integer products stream the weights once per row.
-constexpr int64_t kDotMaxRows = 4;
+// Up to this many activation rows the integer products stream the weights once per row (a
+// group's blocks stay in cache for the other rows); up to kDotMaxBatchRows (a batch of decoding
+// requests) where no 8-bit GEMM exists, so a batched request computes what it would alone.
+constexpr int64_t kDotMaxRows = 4, kDotMaxBatchRows = 8;
 
 // Thread-local buffers that keep their size between calls.
 template <typename T>
@@ -226,6 +228,7 @@ void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   if (M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
   if (W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx2)
     return integer_gemm(y, ldy, x, ldx, M, W, bias, accumulate);
+  if (M <= kDotMaxBatchRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
   panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
 }
 

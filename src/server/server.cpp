@@ -286,7 +286,9 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
                ms_between(job->arrival, Clock::now())};
   if (job->chat.request.deadline_ms) *job->chat.request.deadline_ms -= job->meta.queue_ms;  // what is left of it
   const int threads = o_.threads > 0 ? o_.threads : omp_get_num_procs();
-  job->threads = std::max(1, threads / std::max(1, o_.parallel));
+  // Batched, one step runs at a time for every running request, with all the threads;
+  // otherwise the slots share them.
+  job->threads = engine_.load()->batcher() ? threads : std::max(1, threads / std::max(1, o_.parallel));
   answer(job, res);
 }
 

@@ -27,6 +27,7 @@ struct ServerOptions {
   int port = 8080;             // 0: any free port (tests)
   std::string api_key;         // empty: none asked
   int parallel = 1;            // requests running at once
+  bool batching = true;        // with parallel > 1: their steps batched (the engine's batcher)
   int queue = 16;              // requests waiting beyond those
   int threads = 0;             // compute threads in all (0: every core), split over the slots
   int timeout_s = 600;         // socket read and write timeouts

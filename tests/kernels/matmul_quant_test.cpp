@@ -70,7 +70,7 @@ TEST(MatmulQuant, EveryTypeShapeAndBlockUnderEveryKernelSet) {
       const WeightView W = WeightView::dense(t, w.data(), N, K);
       const std::string name = std::string(dtype_name(t)) + " on " + kernel_set_name(k);
       for (Precision p : {Precision::F32, Precision::BF16, Precision::Q8})
-        for (int64_t M : {1, 3, 9, 40}) check(W, M, p, rng, name);
+        for (int64_t M : {1, 3, 6, 9, 40}) check(W, M, p, rng, name);
       // A skipped head's rows and a column block starting mid-block (an H plan's slices).
       for (Precision p : {Precision::F32, Precision::Q8}) {
         check(W.row_block(5, 20), 2, p, rng, name + " rows 5..25");

@@ -1,0 +1,85 @@
+// Requests generating on their own threads with one batcher: their steps run batched, and each
+// request's step logits and ids are still the authors' for its budget (tolerance 1e-4).
+#include "generate/step_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "io/npy.h"
+#include "test_util.h"
+
+namespace adallava {
+namespace {
+
+TEST(StepBatcher, ConcurrentGenerationsMatchTheAuthorsStepsForEveryBudget) {
+  for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = test::fixture(name);
+    auto m = LlavaModel::load(dir);
+    const auto budgets = read_npy(dir + "/budgets.npy").to_f64();
+    const auto want_ids = test::npy_i64(dir + "/generated_ids.npy");
+    const auto want_steps = test::npy_f32(dir + "/generate_step_logits.npy");
+    const auto ids = test::npy_i64(dir + "/input_ids.npy");
+    const auto pixels = test::npy_f32(dir + "/pixel_values.npy");
+    const size_t n = want_ids.size() / budgets.size(), V = size_t(m->decoder().vocab());
+    StepBatcher batcher;
+    std::vector<GenerateResult> got(budgets.size());
+    std::vector<std::thread> threads;
+    for (size_t b = 0; b < budgets.size(); ++b)
+      threads.emplace_back([&, b] {
+        GenerateOptions g;
+        g.max_new_tokens = int(n);
+        g.ignore_eos = true;
+        g.plan.budget = budgets[b];
+        g.batcher = &batcher;
+        got[b] = generate(*m, ids, pixels.data(), g, /*keep_step_logits=*/true);
+      });
+    for (auto& t : threads) t.join();
+    for (size_t b = 0; b < budgets.size(); ++b) {
+      SCOPED_TRACE("budget " + std::to_string(budgets[b]));
+      EXPECT_EQ(got[b].ids, std::vector<int64_t>(want_ids.begin() + long(b * n), want_ids.begin() + long((b + 1) * n)));
+      ASSERT_EQ(got[b].step_logits.size(), n);
+      for (size_t s = 0; s < n; ++s)
+        EXPECT_TRUE(test::all_close(got[b].step_logits[s],
+                                    std::vector<float>(want_steps.begin() + long((b * n + s) * V),
+                                                       want_steps.begin() + long((b * n + s + 1) * V)),
+                                    1e-4, "step " + std::to_string(s)));
+    }
+    // A prefill and n - 1 decode steps per request went through the batcher.
+    EXPECT_EQ(batcher.entries(), int64_t(budgets.size() * n));
+    EXPECT_LE(batcher.steps(), batcher.entries());
+  }
+}
+
+TEST(StepBatcher, AnErrorReachesOnlyTheRequestItBelongsTo) {
+  auto m = LlavaModel::load(test::fixture("llava_tiny_f32"));
+  StepBatcher batcher(std::chrono::microseconds(200000));
+  Session ok(*m, 8, Precision::F32), full(*m, 1, Precision::F32);
+  Prompt p = build_prompt(*m, {1, 5}, nullptr, TokenSelection{});
+  std::vector<float> a, b;
+  std::exception_ptr err_ok, err_full;
+  auto submit = [&](Session* s, std::vector<float>* logits, std::exception_ptr* err) {
+    StepBatcher::Member member(batcher);
+    BatchEntry e{s};
+    e.prompt = &p;
+    PlanReport rep;
+    e.report = &rep;
+    e.logits = logits;
+    try {
+      batcher.run(e);
+    } catch (...) {
+      *err = std::current_exception();
+    }
+  };
+  std::thread t1(submit, &ok, &a, &err_ok), t2(submit, &full, &b, &err_full);
+  t1.join();
+  t2.join();
+  EXPECT_FALSE(err_ok);
+  EXPECT_TRUE(err_full);  // two prompt rows do not fit a one-row cache
+  EXPECT_EQ(a.size(), size_t(m->decoder().vocab()));
+  EXPECT_EQ(ok.position(), 2);
+}
+
+}  // namespace
+}  // namespace adallava
