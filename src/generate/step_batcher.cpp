@@ -1,5 +1,7 @@
 #include "generate/step_batcher.h"
 
+#include <omp.h>
+
 #include <exception>
 
 #include "model/batched_layers.h"
@@ -34,24 +36,41 @@ int64_t StepBatcher::entries() const {
   return entries_;
 }
 
+StepBatcher::StepBatcher(std::chrono::microseconds gather) : gather_(gather) {
+  runner_ = std::thread([this, threads = omp_get_max_threads()] { loop(threads); });
+}
+
+StepBatcher::~StepBatcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  runner_.join();
+}
+
 void StepBatcher::run(const BatchEntry& e) {
   Pending me{e, std::chrono::steady_clock::now(), false, nullptr};
   std::unique_lock<std::mutex> lock(mu_);
   pending_.push_back(&me);
   cv_.notify_all();
-  while (!me.done) {
-    if (stepping_) {
-      cv_.wait(lock);
-      continue;
-    }
-    // Lead once every member has its step here, or the oldest has waited long enough.
+  cv_.wait(lock, [&] { return me.done; });
+  if (me.error) std::rethrow_exception(me.error);
+}
+
+void StepBatcher::loop(int threads) {
+  omp_set_num_threads(threads);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    if (stopping_) return;  // members finish before the batcher goes (the engine outlives requests)
+    // Step once every member has its step here, or the oldest has waited long enough.
     const auto until = pending_.front()->since + gather_;
     if (int(pending_.size()) >= members_ || std::chrono::steady_clock::now() >= until)
-      lead(lock);
+      step(lock);
     else
       cv_.wait_until(lock, until);
   }
-  if (me.error) std::rethrow_exception(me.error);
 }
 
 namespace {
@@ -59,7 +78,7 @@ namespace {
 bool alone(const BatchEntry& e) { return e.prompt && e.prompt->fastv; }
 }  // namespace
 
-void StepBatcher::lead(std::unique_lock<std::mutex>& lock) {
+void StepBatcher::step(std::unique_lock<std::mutex>& lock) {
   std::vector<Pending*> take;
   for (auto it = pending_.begin(); it != pending_.end() && take.size() < size_t(kMaxBatch);) {
     const bool solo = alone((*it)->entry);
@@ -71,7 +90,6 @@ void StepBatcher::lead(std::unique_lock<std::mutex>& lock) {
     it = pending_.erase(it);
     if (solo) break;
   }
-  stepping_ = true;
   ++steps_;
   entries_ += int64_t(take.size());
   lock.unlock();
@@ -91,7 +109,6 @@ void StepBatcher::lead(std::unique_lock<std::mutex>& lock) {
   }
   lock.lock();
   for (Pending* p : take) p->done = true;
-  stepping_ = false;
   cv_.notify_all();
 }
 

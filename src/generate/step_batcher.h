@@ -1,13 +1,15 @@
 // Combines the steps of requests that run at the same time on different threads into batched
 // steps (generate/batch_step.h): each request keeps its own loop (sampling, stop rules,
-// deadline control, streaming) and hands its prefill and each decode step here; whichever
-// thread arrives when no step is running leads the next step for everything pending. Requests
-// join and leave between steps. The leader waits for the other members' next step at most
-// `gather` (they are sampling or streaming a token), so a straggler never stalls the rest.
+// deadline control, streaming) and hands its prefill and each decode step here; one thread of
+// the batcher's own runs every step (one OpenMP team: the requests' threads sleep meanwhile
+// instead of spinning against it). Requests join and leave between steps. A step waits for
+// the other members' next step at most `gather` (they are sampling or streaming a token), so a
+// straggler never stalls the rest.
 #pragma once
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "generate/batch_step.h"
@@ -16,7 +18,11 @@ namespace adallava {
 
 class StepBatcher {
  public:
-  explicit StepBatcher(std::chrono::microseconds gather = std::chrono::microseconds(3000)) : gather_(gather) {}
+  // Steps run with the calling thread's OpenMP thread count.
+  explicit StepBatcher(std::chrono::microseconds gather = std::chrono::microseconds(3000));
+  ~StepBatcher();
+  StepBatcher(const StepBatcher&) = delete;
+  StepBatcher& operator=(const StepBatcher&) = delete;
 
   // A request taking part, from its prefill to its last decoded token.
   class Member {
@@ -38,15 +44,18 @@ class StepBatcher {
 
  private:
   struct Pending;
-  void lead(std::unique_lock<std::mutex>& lock);
+  void loop(int threads);
+  // Takes the next step's entries, runs them, marks them done.
+  void step(std::unique_lock<std::mutex>& lock);
 
   const std::chrono::microseconds gather_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int members_ = 0;
-  bool stepping_ = false;
+  bool stopping_ = false;
   std::vector<Pending*> pending_;
   int64_t steps_ = 0, entries_ = 0;
+  std::thread runner_;
 };
 
 }  // namespace adallava

@@ -145,7 +145,9 @@ json run_load(const LoadOptions& o) {
       auto next = Clock::now();
       for (int k = 0;; ++k) {
         next += std::chrono::microseconds(int64_t(gap(rng) * 1e6));
-        if (next >= end) break;
+        // Arrivals stop at the end, also when the server fell behind them (a saturating rate
+        // measures throughput for the duration, not for a backlog of scheduled requests).
+        if (next >= end || Clock::now() >= end) break;
         std::this_thread::sleep_until(next);
         if (o.server_pid && c == 0 && rss_warm == 0 && Clock::now() - start > std::chrono::duration<double>(o.warmup_s))
           rss_warm = rss_kb(o.server_pid);

@@ -51,6 +51,11 @@ void Metrics::set_queue(int waiting, int running) {
   waiting_ = waiting, running_ = running;
 }
 
+void Metrics::set_batching(int64_t steps, int64_t entries) {
+  std::lock_guard<std::mutex> lock(mu_);
+  batch_steps_ = steps, batch_entries_ = entries;
+}
+
 std::string Metrics::render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream o;
@@ -71,6 +76,12 @@ std::string Metrics::render() const {
   counter("adallava_completion_tokens_total", "Tokens generated for answered requests.", completion_tokens_);
   gauge("adallava_queue_waiting", "Requests waiting for a slot.", waiting_);
   gauge("adallava_requests_running", "Requests running in the engine.", running_);
+  if (batch_steps_ >= 0) {
+    counter("adallava_batch_steps_total", "Batched engine steps (each one pass over the weights).",
+            uint64_t(batch_steps_));
+    counter("adallava_batch_request_steps_total", "Request steps (prefills and tokens) those steps ran.",
+            uint64_t(batch_entries_));
+  }
   o << latency_.render("adallava_request_seconds", "Time from arrival to the last byte of the answer.");
   o << queue_.render("adallava_queue_seconds", "Time answered requests waited for a slot.");
   o << fraction_.render("adallava_executed_fraction", "Share of the decoder's matrix work the plan ran.");

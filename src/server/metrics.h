@@ -37,6 +37,8 @@ class Metrics {
   Metrics();
   void record(const RequestRecord& r);
   void set_queue(int waiting, int running);
+  // The engine's batched steps so far and the request steps they held (serve --parallel).
+  void set_batching(int64_t steps, int64_t entries);
   std::string render() const;
 
  private:
@@ -44,6 +46,7 @@ class Metrics {
   std::map<int, uint64_t> by_status_;
   uint64_t deadline_requests_ = 0, deadline_misses_ = 0, prompt_tokens_ = 0, completion_tokens_ = 0;
   int waiting_ = 0, running_ = 0;
+  int64_t batch_steps_ = -1, batch_entries_ = 0;  // -1: not batching
   Histogram latency_, queue_, fraction_;
 };
 

@@ -34,12 +34,12 @@ json ask(const std::string& question, const std::string& image_uri, json extra =
 
 // A server on a free loopback port, serving until destroyed.
 struct TestServer {
-  explicit TestServer(ServerOptions o = {}, bool with_engine = true) : server([&] {
+  explicit TestServer(ServerOptions o = {}, bool with_engine = true, EngineOptions eo = {}) : server([&] {
       o.port = 0;
       return o;
     }()) {
     port = server.bind();
-    if (with_engine) server.set_engine(Engine::load(kModel));
+    if (with_engine) server.set_engine(Engine::load(kModel, eo));
     thread = std::thread([this] { server.listen(); });
   }
   ~TestServer() {
@@ -284,6 +284,45 @@ TEST(Server, ConcurrentRequestsAreAllAnsweredAndCounted) {
   EXPECT_NE(m.find("adallava_requests_total{status=\"400\"} 6"), std::string::npos) << m;
   EXPECT_NE(m.find("adallava_request_seconds_count 18"), std::string::npos) << m;
   EXPECT_NE(m.find("adallava_executed_fraction_count 12"), std::string::npos) << m;
+}
+
+// --parallel with batching (serve's default): concurrent requests at different budgets share
+// steps, and each answer is the one the engine gives the request alone.
+TEST(Server, BatchedRequestsAnswerAsEachDoesAlone) {
+  ServerOptions o;
+  o.parallel = 4;
+  EngineOptions eo;
+  eo.batching = true;
+  TestServer ts(o, true, eo);
+  const std::string png = test::read_file(kImage);
+  const std::vector<double> budgets = {1.0, 0.75, 0.5, 0.875, 1.0, 0.625};
+  std::vector<std::string> got(budgets.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < budgets.size(); ++i)
+    clients.emplace_back([&, i] {
+      auto r = ts.post(ask("What color is the object?", data_uri(png),
+                           {{"max_tokens", 8}, {"budget", budgets[i]}, {"stream", i % 2 == 1}}));
+      if (!r || r->status != 200) return;
+      if (i % 2 == 0) {
+        got[i] = json::parse(r->body)["choices"][0]["message"]["content"];
+        return;
+      }
+      for (const std::string& e : events(r->body))
+        if (e != "[DONE]") got[i] += json::parse(e)["choices"][0]["delta"].value("content", "");
+    });
+  for (auto& t : clients) t.join();
+  const auto engine = Engine::load(kModel);
+  for (size_t i = 0; i < budgets.size(); ++i) {
+    Request req;
+    req.image = decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "x");
+    req.prompt = "What color is the object?";
+    req.max_new_tokens = 8;
+    req.plan.budget = budgets[i];
+    EXPECT_EQ(got[i], engine->generate(req).text) << "budget " << budgets[i];
+  }
+  const std::string m = ts.client().Get("/metrics")->body;
+  EXPECT_NE(m.find("adallava_batch_steps_total"), std::string::npos) << m;
+  EXPECT_NE(m.find("adallava_batch_request_steps_total"), std::string::npos) << m;
 }
 
 TEST(Base64, RoundTripsAndDecodesStrictly) {
