@@ -193,6 +193,26 @@ TEST(Cli, TokenSelectionFromTheCheckpointOrTheFlag) {
   EXPECT_LT(j["prefill_gflops_selected"].get<double>(), j["prefill_gflops_full"].get<double>());
 }
 
+TEST(Cli, BenchConcurrentReportsEveryLevelAgainstItsBaselines) {
+  const Result r = run_cli(
+      "bench --synthetic ada-llava-tiny --concurrent 1,3 --budgets mixed --prompt-tokens 4 --decode-tokens 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["results"].size(), 2u);
+  const nlohmann::json& three = j["results"][1];
+  EXPECT_EQ(three["concurrent"], 3);
+  EXPECT_EQ(three["executed_fractions"].size(), 3u);
+  for (const char* k : {"aggregate_decode_tokens_per_s", "one_at_a_time_decode_tokens_per_s",
+                        "full_plan_aggregate_decode_tokens_per_s", "p50_token_ms", "p50_token_ms_alone"})
+    EXPECT_GT(three[k].get<double>(), 0) << k;
+  // Budgets 1, 0.75 and 0.5 batched read the union of their plans once for three tokens.
+  EXPECT_LT(three["weight_bytes_per_token_over_batch1"].get<double>(), 1.0);
+  EXPECT_EQ(j["results"][0]["weight_bytes_per_token_over_batch1"].get<double>(), 1.0);
+  expect_clean_error(run_cli("bench --synthetic ada-llava-tiny --concurrent 0"), "--concurrent: '0' is not a request count");
+  expect_clean_error(run_cli("bench --synthetic ada-llava-tiny --concurrent 2,x"), "--concurrent: 'x' is not");
+  expect_clean_error(run_cli("bench --synthetic llava-tiny --concurrent 2 --budgets mixed"), "needs an AdaLLaVA preset");
+}
+
 TEST(Cli, LogitsWithABudgetIncludeTheLatencyToken) {
   const std::string dir = test::fixture("adallava_tiny_H");
   test::TempDir d;
