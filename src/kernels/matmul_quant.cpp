@@ -20,6 +20,10 @@ namespace {
 // group's blocks stay in cache for the other rows); up to kDotMaxBatchRows (a batch of decoding
 // requests) where no 8-bit GEMM exists, so a batched request computes what it would alone.
 constexpr int64_t kDotMaxRows = 4, kDotMaxBatchRows = 8;
+// Q8_0's 8-bit GEMM serves batches of requests (each row as its one-row product, bit for bit);
+// prompts beyond this many rows take bf16 panels, which ran faster on Zen 5 (vdpbf16ps) for a
+// 128-row prompt of the 7B shape.
+constexpr int64_t kQ8GemmMaxRows = 64;
 
 // Thread-local buffers that keep their size between calls.
 template <typename T>
@@ -123,8 +127,9 @@ void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   }
 }
 
-// Many rows against Q4_0_R4 weights (AVX-512 VNNI or AVX2): 8-bit products for the prompt too
-// (each group's blocks read once per tile of rows; no dequantized copy of the weights).
+// Many rows against Q4_0_R4 weights (AVX-512 VNNI or AVX2) or Q8_0_R4 weights (VNNI): 8-bit
+// products for the prompt too (each group's blocks read once per tile of rows; no dequantized
+// copy of the weights).
 void integer_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                   const float* bias, bool accumulate) {
   const int64_t span = (W.col_offset + W.cols + 31) / 32 * 32, nb = span / 32;
@@ -144,7 +149,8 @@ void integer_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M,
     const int64_t ldo = 4 * kGroupsPerChunk;
     for (int64_t m0 = 0; m0 < M; m0 += kRowsPerTile) {
       const int64_t rows = std::min(kRowsPerTile, M - m0);
-      if (vnni) vnni::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
+      if (W.dtype == DType::Q8_0_R4) vnni::gemm_q8_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
+      else if (vnni) vnni::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
       else avx2::gemm_q4_0(group, int(n), xq + m0 * nb, nb, rows, nb, out, ldo);
       for (int64_t j = 0; j < 4 * n; ++j) {
         const int64_t col = 4 * g0 + j - W.row_offset;
@@ -226,7 +232,9 @@ void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
                       const float* bias, Precision precision, bool accumulate) {
   if (precision != Precision::Q8) return panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
   if (M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
-  if (W.dtype == DType::Q4_0_R4 && active_kernels().gemv_quant >= KernelSet::Avx2)
+  const KernelSet k = active_kernels().gemv_quant;
+  if ((W.dtype == DType::Q4_0_R4 && k >= KernelSet::Avx2) ||
+      (W.dtype == DType::Q8_0_R4 && k >= KernelSet::Avx512 && M <= kQ8GemmMaxRows))
     return integer_gemm(y, ldy, x, ldx, M, W, bias, accumulate);
   if (M <= kDotMaxBatchRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
   panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);

@@ -30,5 +30,8 @@ void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out)
 // out[m·ldo + 4·k + lane] for group k.
 void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
                int64_t nb, float* out, int64_t ldo);
+// The same for Q8_0_R4 groups; each row's result equals dot4_q8_0's for that row, bit for bit.
+void gemm_q8_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
+               int64_t nb, float* out, int64_t ldo);
 }  // namespace vnni
 }  // namespace adallava

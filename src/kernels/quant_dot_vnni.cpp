@@ -30,6 +30,15 @@ inline __m128 lane_sums(__m512 v) {
   return _mm_hadd_ps(_mm_hadd_ps(a, b), _mm_hadd_ps(c, d));
 }
 
+// (sum of the low 8 floats, sum of the high 8): rows 0, 1 (or 2, 3) of a Q8_0_R4 group.
+inline std::pair<float, float> half_sums(__m512 v) {
+  const __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  __m256 t = _mm256_hadd_ps(lo, hi);  // pairs: lo0+1, lo2+3, hi0+1, hi2+3 | lo4+5, ...
+  t = _mm256_hadd_ps(t, t);
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+  return {_mm_cvtss_f32(q), _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1))};
+}
+
 }  // namespace
 
 // Decode streams the weights once: each block also asks for the same block of the next group
@@ -76,13 +85,6 @@ void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out)
     acc01 = _mm512_fmadd_ps(_mm512_permutexvar_ps(half_of01, s), product(group + 8), acc01);
     acc23 = _mm512_fmadd_ps(_mm512_permutexvar_ps(half_of23, s), product(group + 72), acc23);
   }
-  auto half_sums = [](__m512 v) {  // (sum of the low 8, sum of the high 8)
-    const __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 t = _mm256_hadd_ps(lo, hi);  // pairs: lo0+1, lo2+3, hi0+1, hi2+3 | lo4+5, ...
-    t = _mm256_hadd_ps(t, t);
-    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    return std::pair<float, float>(_mm_cvtss_f32(q), _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1)));
-  };
   const auto [r0, r1] = half_sums(acc01);
   const auto [r2, r3] = half_sums(acc23);
   out[0] = r0, out[1] = r1, out[2] = r2, out[3] = r3;
@@ -154,6 +156,51 @@ void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, i
     int k = 0;
     for (; k + 2 <= n_groups; k += 2) tile(Two{}, One{}, k, m0);
     if (k < n_groups) tile(One{}, One{}, k, m0);
+  }
+}
+
+namespace {
+
+// One Q8_0_R4 group against kTile activation rows, each row's products exactly as dot4_q8_0
+// forms them (so a row's result does not depend on the rows beside it): the weights are made
+// unsigned once per block (w + 128), and each lane starts at −128 times the sum of its four
+// activations, which leaves every lane the plain sum of its four w·a.
+template <int kTile>
+void gemm_q8_0_tile(const uint8_t* group, const BlockQ8_0* x, int64_t x_stride, int64_t nb, float* out, int64_t ldo) {
+  const __m512i half_of01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i half_of23 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+  const __m512i bias = _mm512_set1_epi8(char(0x80)), c128 = _mm512_set1_epi8(char(0x80));
+  __m512 acc01[kTile], acc23[kTile];
+  for (int r = 0; r < kTile; ++r) acc01[r] = acc23[r] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, group += 136) {
+    const __m128 ws = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(group)));
+    const __m512i w01 = _mm512_xor_si512(_mm512_loadu_si512(group + 8), bias);
+    const __m512i w23 = _mm512_xor_si512(_mm512_loadu_si512(group + 72), bias);
+    for (int r = 0; r < kTile; ++r) {
+      const BlockQ8_0& a = x[r * x_stride + b];
+      const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q)));
+      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, av));
+      const __m512 sc = _mm512_castps128_ps512(_mm_mul_ps(ws, _mm_set1_ps(a.d)));
+      acc01[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(half_of01, sc), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, w01, av)), acc01[r]);
+      acc23[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(half_of23, sc), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, w23, av)), acc23[r]);
+    }
+  }
+  for (int r = 0; r < kTile; ++r) {
+    const auto [r0, r1] = half_sums(acc01[r]);
+    const auto [r2, r3] = half_sums(acc23[r]);
+    float* o = out + r * ldo;
+    o[0] = r0, o[1] = r1, o[2] = r2, o[3] = r3;
+  }
+}
+
+}  // namespace
+
+void gemm_q8_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
+               int64_t nb, float* out, int64_t ldo) {
+  for (int k = 0; k < n_groups; ++k) {
+    int64_t m0 = 0;
+    for (; m0 + 8 <= M; m0 += 8) gemm_q8_0_tile<8>(groups[k], x + m0 * x_stride, x_stride, nb, out + m0 * ldo + 4 * k, ldo);
+    for (; m0 < M; ++m0) gemm_q8_0_tile<1>(groups[k], x + m0 * x_stride, x_stride, nb, out + m0 * ldo + 4 * k, ldo);
   }
 }
 

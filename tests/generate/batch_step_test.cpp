@@ -180,6 +180,24 @@ TEST(BatchStep, AdaLlavaHMixesRandomHeadAndGroupSlicesPerLayer) {
   solo_equals_batched(*m, prompts, plans, Precision::F32, kLogitsAtol);
 }
 
+// llama.cpp's quantized files with 8-bit products (the default for them): batches of decode
+// rows and short prompts take the integer products a solo run takes (Q8_0 on VNNI and Q4_0
+// also through their 8-bit GEMMs), so each request still computes what it computes alone.
+TEST(BatchStep, QuantizedWeightsWithEightBitProductsMatchSoloRuns) {
+  const std::string dir = test::fixture("gguf_llava_tiny");
+  for (const char* type : {"Q8_0", "Q4_0"}) {
+    SCOPED_TRACE(type);
+    LoadOptions o;
+    o.mmproj = dir + "/mmproj-model-f16.gguf";
+    auto m = LlavaModel::load(dir + "/ggml-model-" + std::string(type) + ".gguf", o);
+    std::vector<Prompt> prompts;
+    for (const std::vector<int64_t>& ids : std::vector<std::vector<int64_t>>{{1, 5, 9, 4}, {1, 8}, {1, 3, 3, 7, 2, 6}})
+      prompts.push_back(prompt_of(*m, ids, nullptr));
+    const std::vector<PlanRequest> plans(prompts.size());
+    solo_equals_batched(*m, prompts, plans, Precision::Q8, kLogitsAtol);
+  }
+}
+
 TEST(BatchStep, RejectsASessionTwiceAndIncompleteEntries) {
   auto m = LlavaModel::load(test::fixture("llava_tiny_f32"));
   Session s(*m, 8, Precision::F32);

@@ -96,7 +96,7 @@ TEST(MatmulQuant, InterleavedRowsUnderEveryKernelSet) {
       const WeightView W = WeightView::dense(interleaved_type(t), inter.data(), N, K);
       const std::string name = std::string(dtype_name(W.dtype)) + " on " + kernel_set_name(k);
       for (Precision p : {Precision::F32, Precision::Q8})
-        for (int64_t M : {1, 4, 6}) {
+        for (int64_t M : {1, 4, 6, 19}) {
           check(W, M, p, rng, name);
           check(W.row_block(5, 22), M, p, rng, name + " rows 5..27");
           check(W.row_block(8, 16).col_block(40, 200), M, p, rng, name + " rows 8..24 cols 40..240");
@@ -109,6 +109,30 @@ TEST(MatmulQuant, InterleavedRowsUnderEveryKernelSet) {
         weight_row(WeightView::dense(t, plain.data(), N, K), r, b.data() + r * K);
       }
       EXPECT_EQ(a, b) << name;
+    }
+  }
+}
+
+// Where Q8_0 has its 8-bit GEMM (VNNI), a row of a many-row product is the one-row product bit
+// for bit: a request batched with others (or in a prompt) computes what it computes alone.
+TEST(MatmulQuant, Q8_0RowsOfAManyRowProductEqualOneRowProducts) {
+  if (active_kernels().gemv_quant < KernelSet::Avx512)
+    GTEST_SKIP() << "the kernel set in use has no AVX-512 VNNI: Q8_0 has no 8-bit GEMM there";
+  std::mt19937 rng(11);
+  const int64_t N = 40, K = 320, M = 19;
+  const std::vector<uint8_t> plain = random_blocks(DType::Q8_0, N, K, rng);
+  std::vector<uint8_t> inter(plain.size());
+  interleave_rows(DType::Q8_0, plain.data(), inter.data(), N, K);
+  const WeightView all = WeightView::dense(DType::Q8_0_R4, inter.data(), N, K);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (const WeightView& W : {all, all.row_block(5, 22), all.row_block(8, 16).col_block(40, 200)}) {
+    std::vector<float> x(static_cast<size_t>(M * W.cols)), many(static_cast<size_t>(M * W.rows));
+    for (float& v : x) v = dist(rng);
+    matmul(many.data(), W.rows, x.data(), W.cols, M, W, nullptr, Precision::Q8);
+    for (int64_t m = 0; m < M; ++m) {
+      std::vector<float> one(static_cast<size_t>(W.rows));
+      matmul(one.data(), W.rows, x.data() + m * W.cols, W.cols, 1, W, nullptr, Precision::Q8);
+      EXPECT_EQ(one, std::vector<float>(many.begin() + m * W.rows, many.begin() + (m + 1) * W.rows)) << "row " << m;
     }
   }
 }
