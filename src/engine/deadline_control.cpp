@@ -81,6 +81,21 @@ void DeadlineControl::before_prefill(PlanRequest& plan, int64_t prompt_rows) {
   planned_units_ = rest.units;
 }
 
+StepTiming DeadlineControl::step_timing(const ExecutionPlan& plan, int64_t produced) const {
+  const double start = std::chrono::duration<double, std::milli>(start_.time_since_epoch()).count();
+  StepTiming t;
+  t.prefill = produced == 0;
+  if (t.prefill) {
+    t.cost_ms = model_.predict({false, prompt_rows_, 1, planned_units_}).prefill * model_.margin();
+    t.due_ms = start + deadline_ms_ - remaining_ms(planned_units_, 1);
+  } else {
+    const int u = units(plan);
+    t.cost_ms = model_.decode_token_ms(u, prompt_rows_ + produced - 1) * model_.margin();
+    t.due_ms = start + deadline_ms_ - remaining_ms(u, produced + 1);
+  }
+  return t;
+}
+
 bool DeadlineControl::late(int64_t produced) const {
   return elapsed_ms() + model_.decode_token_ms(0, prompt_rows_ + produced - 1) * model_.margin() > deadline_ms_;
 }

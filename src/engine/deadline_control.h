@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "adaptive/latency_model.h"
+#include "generate/batch_step.h"
 #include "generate/session.h"
 
 namespace adallava {
@@ -26,6 +27,10 @@ class DeadlineControl {
   void before_prefill(PlanRequest& plan, int64_t prompt_rows);
   // Before the decode step that follows `produced` tokens.
   void before_step(Session& s, const PlanReport& report, int64_t produced);
+  // For a batched step (generate/step_batcher.h): the predicted cost of the step after `produced`
+  // tokens under `plan` (0: the prefill, at the planned units), and when it must end for the
+  // steps still to come to fit before the deadline.
+  StepTiming step_timing(const ExecutionPlan& plan, int64_t produced) const;
   // Whether the token after `produced` ones would come after the deadline even with the
   // narrowest plan.
   bool late(int64_t produced) const;

@@ -237,6 +237,7 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
     g.before_step = [&](Session& s, const PlanReport& rep, int64_t produced) {
       timed([&] { control->before_step(s, rep, produced); });
     };
+    g.step_timing = [&](const Session& s, int64_t produced) { return control->step_timing(s.plan(), produced); };
   }
   bool late = false;  // the next token would come after the deadline
   int64_t produced = 0;

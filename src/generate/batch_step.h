@@ -4,11 +4,20 @@
 // run's within the fixtures' tolerance; sampling, stop rules and deadlines stay per request.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "generate/session.h"
 
 namespace adallava {
+
+// What a request's deadline asks of its next step: its predicted cost alone, and when (steady
+// clock, ms) the step must end for the request to stay on plan. Without a deadline: due never.
+struct StepTiming {
+  double cost_ms = 0;
+  double due_ms = std::numeric_limits<double>::infinity();
+  bool prefill = false;
+};
 
 struct BatchEntry {
   Session* session = nullptr;
@@ -19,6 +28,7 @@ struct BatchEntry {
   PlanRequest request;
   std::vector<float>* logits = nullptr;  // out: the logits of the request's next position
   PlanReport* report = nullptr;          // out, prefill: the plan that was chosen
+  StepTiming timing;                     // a deadline's view of this step (StepBatcher orders by it)
 };
 
 // Sessions must be distinct and share one model and precision.

@@ -303,6 +303,8 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
     e.request = plan;
     e.logits = &logits;
     e.report = &r.plan;
+    if (opts.step_timing) e.timing = opts.step_timing(s, 0);
+    e.timing.prefill = true;
     opts.batcher->run(e);
   } else {
     r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv_request());
@@ -327,6 +329,7 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
       if (opts.batcher) {
         BatchEntry e{&s, next};
         e.logits = &logits;
+        if (opts.step_timing) e.timing = opts.step_timing(s, int64_t(r.ids.size()));
         opts.batcher->run(e);
       } else {
         s.feed_token(next, logits);

@@ -57,6 +57,7 @@ Prompt build_prompt(const LlavaModel& model, const std::vector<int64_t>& ids, co
                     const TokenSelection& selection);
 
 struct BatchEntry;
+struct StepTiming;
 class StepBatcher;
 
 class Session {
@@ -135,6 +136,9 @@ struct GenerateOptions {
   // When set, the prefill and every decode step run batched with the other requests that use
   // the same batcher at the same time (each still samples, stops and streams on its own).
   StepBatcher* batcher = nullptr;
+  // With a batcher: the timing of the step after `produced` tokens (0: the prefill), for the
+  // batcher to keep a request with a deadline on plan (a deadline controller predicts it).
+  std::function<StepTiming(const Session&, int64_t)> step_timing;
 };
 
 struct GenerateResult {

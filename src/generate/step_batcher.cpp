@@ -2,7 +2,9 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <exception>
+#include <limits>
 
 #include "model/batched_layers.h"
 
@@ -73,22 +75,58 @@ void StepBatcher::loop(int threads) {
   }
 }
 
+std::vector<size_t> choose_step(const std::vector<StepTiming>& pending, const std::vector<bool>& alone, double now_ms,
+                                size_t max) {
+  std::vector<size_t> order(pending.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pending[a].due_ms < pending[b].due_ms; });
+  if (order.empty()) return {};
+  if (alone[order[0]]) return {order[0]};
+  std::vector<size_t> take;
+  double base = 0, due = std::numeric_limits<double>::infinity();  // the decode steps' cost, the tightest due
+  for (size_t i : order)
+    if (!alone[i] && !pending[i].prefill && take.size() < max) {
+      take.push_back(i);
+      base = std::max(base, pending[i].cost_ms);
+      due = std::min(due, pending[i].due_ms);
+    }
+  double prefills = 0;
+  for (size_t i : order) {
+    const StepTiming& t = pending[i];
+    if (alone[i] || !t.prefill || take.size() >= max) continue;
+    const double end = now_ms + base + prefills + t.cost_ms;
+    const bool fits = end <= std::min(due, t.due_ms);
+    const bool first = i == order[0];
+    const bool cannot_wait = end + base > t.due_ms;  // one more step without it makes it late
+    if (!fits && !first && !cannot_wait) continue;
+    take.push_back(i);
+    prefills += t.cost_ms;
+    due = std::min(due, t.due_ms);
+  }
+  return take;
+}
+
 namespace {
-// A FastV prompt prefills alone (step_batch would run it apart anyway); the rest go together.
+// A FastV prompt prefills alone (step_batch would run it apart anyway).
 bool alone(const BatchEntry& e) { return e.prompt && e.prompt->fastv; }
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 }  // namespace
 
 void StepBatcher::step(std::unique_lock<std::mutex>& lock) {
+  std::vector<StepTiming> timing;
+  std::vector<bool> solo;
+  for (const Pending* p : pending_) {
+    timing.push_back(p->entry.timing);
+    solo.push_back(alone(p->entry));
+  }
+  std::vector<size_t> chosen = choose_step(timing, solo, now_ms(), size_t(kMaxBatch));
+  std::sort(chosen.begin(), chosen.end());
   std::vector<Pending*> take;
-  for (auto it = pending_.begin(); it != pending_.end() && take.size() < size_t(kMaxBatch);) {
-    const bool solo = alone((*it)->entry);
-    if (solo && !take.empty()) {
-      ++it;
-      continue;
-    }
-    take.push_back(*it);
-    it = pending_.erase(it);
-    if (solo) break;
+  for (size_t k = chosen.size(); k-- > 0;) {  // from the back, so the indices stay valid
+    take.insert(take.begin(), pending_[chosen[k]]);
+    pending_.erase(pending_.begin() + long(chosen[k]));
   }
   ++steps_;
   entries_ += int64_t(take.size());

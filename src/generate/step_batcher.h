@@ -16,6 +16,15 @@
 
 namespace adallava {
 
+// Which pending steps run together next, at `now_ms` on the steady clock: indices into
+// `pending`, the decode steps by due time, then the prefills by due time. Decode steps all go
+// (a decode row adds little to a step that reads the weights anyway), up to `max`. A prefill
+// joins unless it would make the step end after the due time of an entry in it and it can
+// still wait a step; the entry due first always runs. A step marked alone (a FastV prompt)
+// runs by itself.
+std::vector<size_t> choose_step(const std::vector<StepTiming>& pending, const std::vector<bool>& alone, double now_ms,
+                                size_t max);
+
 class StepBatcher {
  public:
   // Steps run with the calling thread's OpenMP thread count.

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <thread>
 
 #include "io/npy.h"
@@ -50,6 +51,35 @@ TEST(StepBatcher, ConcurrentGenerationsMatchTheAuthorsStepsForEveryBudget) {
     EXPECT_EQ(batcher.entries(), int64_t(budgets.size() * n));
     EXPECT_LE(batcher.steps(), batcher.entries());
   }
+}
+
+StepTiming decode(double cost, double due) { return {cost, due, false}; }
+StepTiming prefill(double cost, double due) { return {cost, due, true}; }
+
+// The step's composition from the entries' timings (now = 0 ms): exact, no clocks.
+TEST(StepBatcher, AStepKeepsEveryDeadlineItCanAndTheEarliestAlwaysRuns) {
+  const std::vector<bool> none(4, false);
+  // Without deadlines everything runs together.
+  EXPECT_EQ(choose_step({StepTiming{}, StepTiming{}, prefill(0, std::numeric_limits<double>::infinity())},
+                        {false, false, false}, 0, 64),
+            (std::vector<size_t>{0, 1, 2}));
+  // A 50 ms prefill that can wait stays out of a step whose decoder is due in 10 ms...
+  EXPECT_EQ(choose_step({decode(5, 10), prefill(50, 1000)}, {false, false}, 0, 64), (std::vector<size_t>{0}));
+  // ...joins once the decoder has room for it...
+  EXPECT_EQ(choose_step({decode(5, 100), prefill(50, 1000)}, {false, false}, 0, 64), (std::vector<size_t>{0, 1}));
+  // ...and joins anyway when one more step without it would make it late (55 + 5 > 58).
+  EXPECT_EQ(choose_step({decode(5, 10), prefill(50, 58)}, {false, false}, 0, 64), (std::vector<size_t>{0, 1}));
+  // The entry due first always runs, here the prefill.
+  EXPECT_EQ(choose_step({decode(5, 10), prefill(50, 8)}, {false, false}, 0, 64), (std::vector<size_t>{0, 1}));
+  // Prefills that fit go in due order until one does not: 5 + 20 <= 40, 5 + 20 + 30 > 40.
+  EXPECT_EQ(choose_step({decode(5, 40), prefill(30, 500), prefill(20, 400)}, {false, false, false}, 0, 64),
+            (std::vector<size_t>{0, 2}));
+  // A FastV prompt (alone) runs by itself when it is due first, and waits otherwise.
+  EXPECT_EQ(choose_step({decode(5, 40), prefill(30, 20)}, {false, true}, 0, 64), (std::vector<size_t>{1}));
+  EXPECT_EQ(choose_step({decode(5, 40), prefill(30, 90)}, {false, true}, 0, 64), (std::vector<size_t>{0}));
+  // At most `max` entries.
+  EXPECT_EQ(choose_step({decode(1, 9), decode(1, 3), decode(1, 5), decode(1, 7)}, none, 0, 2),
+            (std::vector<size_t>{1, 2}));
 }
 
 TEST(StepBatcher, AnErrorReachesOnlyTheRequestItBelongsTo) {
