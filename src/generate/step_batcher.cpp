@@ -66,8 +66,10 @@ void StepBatcher::loop(int threads) {
   while (true) {
     cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
     if (stopping_) return;  // members finish before the batcher goes (the engine outlives requests)
-    // Step once every member has its step here, or the oldest has waited long enough.
-    const auto until = pending_.front()->since + gather_;
+    // Step once every member has its step here, or after `gather` from the later of the oldest
+    // entry's arrival and the last step's end (the members of that step sample their next token
+    // and come back; without this wait, two halves of the members would alternate).
+    const auto until = std::max(pending_.front()->since, last_step_end_) + gather_;
     if (int(pending_.size()) >= members_ || std::chrono::steady_clock::now() >= until)
       step(lock);
     else
@@ -146,6 +148,7 @@ void StepBatcher::step(std::unique_lock<std::mutex>& lock) {
       }
   }
   lock.lock();
+  last_step_end_ = std::chrono::steady_clock::now();
   for (Pending* p : take) p->done = true;
   cv_.notify_all();
 }

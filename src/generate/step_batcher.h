@@ -64,6 +64,7 @@ class StepBatcher {
   bool stopping_ = false;
   std::vector<Pending*> pending_;
   int64_t steps_ = 0, entries_ = 0;
+  std::chrono::steady_clock::time_point last_step_end_;
   std::thread runner_;
 };
 
