@@ -66,7 +66,9 @@ TEST(Engine, CallbackStopsTheRequest) {
 
 TEST(Engine, LogitsMatchTheReference) {
   const std::string dir = test::fixture("llava_tiny_f32");
-  const auto e = Engine::load(dir, EngineOptions{"", Precision::F32});
+  EngineOptions o;
+  o.precision = Precision::F32;
+  const auto e = Engine::load(dir, o);
   Request r;
   r.ids = test::npy_i64(dir + "/input_ids.npy");
   r.image = load_image(dir + "/image.png");

@@ -48,7 +48,9 @@ TEST(PruMergeFixture, SelectionAndMergeMatchTheAuthorsCode) {
     EXPECT_NEAR(t.upper, sel["upper_bound"].get<double>(), 1e-9);
     EXPECT_EQ(int64_t(t.outliers.size()), sel["n_outliers"].get<int64_t>());
     EXPECT_EQ(t.outliers, npy_i64(dir + "/selection_topk_indices.npy"));
-    if (plus) EXPECT_EQ(t.samples, npy_i64(dir + "/selection_spatial_samples.npy"));
+    if (plus) {
+      EXPECT_EQ(t.samples, npy_i64(dir + "/selection_spatial_samples.npy"));
+    }
     EXPECT_EQ(t.kept, npy_i64(dir + "/selected_indices.npy"));
     EXPECT_EQ(t.complement, npy_i64(dir + "/selection_complement_indices.npy"));
     EXPECT_EQ(t.neighbours, npy_i64(dir + "/merge_neighbor_indices.npy"));
