@@ -47,22 +47,7 @@ void run(const RunOptions& o) {
   const Response r = engine->generate(req, stream);
   const Precision precision = engine->precision();
   if (o.json) {
-    nlohmann::json j;
-    j["text"] = r.text;
-    j["ids"] = r.ids;
-    j["prompt_ids"] = r.prompt_ids;
-    j["prompt_tokens"] = r.prompt_rows;
-    add_selection_report(j, r);
-    j["generated_tokens"] = r.ids.size();
-    j["stopped_at_eos"] = r.finish_reason == "stop";
-    j["finish_reason"] = r.finish_reason;
-    j["precision"] = precision_name(precision);
-    j["kernels"] = kernels_json();
-    j["timings_ms"] = {{"vision", r.vision_ms}, {"prefill", r.prefill_ms}, {"decode", r.decode_ms}, {"total", r.total_ms}};
-    j["total_ms"] = r.total_ms;
-    add_plan_report(j, r.plan);
-    add_deadline_report(j, r);
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", response_json(r, precision).dump().c_str());
   } else {
     std::printf("\n");
     std::fflush(stdout);  // the answer before the report on stderr, also when both go to one pipe

@@ -82,14 +82,6 @@ void apply_kernels_option(const std::string& name) {
   force_kernel_set(*k);
 }
 
-nlohmann::json kernels_json() {
-  nlohmann::json ops;
-  for (const auto& [op, set] : kernel_choice_fields(active_kernels())) ops[op] = set;
-  return {{"cpu", cpu_features().model},
-          {"set", kernel_set_name(active_kernel_set())},
-          {"forced", forced_kernel_set().has_value()},
-          {"ops", ops}};
-}
 
 
 DType parse_weight_dtype(const std::string& name) {

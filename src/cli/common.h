@@ -12,6 +12,7 @@
 #include "engine/response_json.h"
 #include "generate/session.h"
 #include "kernels/matmul.h"
+#include "engine/response_json.h"
 #include "llava/llava.h"
 
 namespace adallava::cli {
@@ -59,8 +60,6 @@ std::string flags_of(const std::string& option);
 // --kernels: forces a kernel set (capped at the CPU's best: asking for more is an error), or
 // "auto"/empty for the fastest per operation.
 void apply_kernels_option(const std::string& name);
-// {"cpu": model, "set": tier, "forced": bool, "ops": {operation: kernel set}} for --json output.
-nlohmann::json kernels_json();
 
 // "1,2,3" -> ids; throws Error naming the bad element.
 std::vector<int64_t> parse_ids(const std::string& list);

@@ -1,6 +1,18 @@
 #include "engine/response_json.h"
 
+#include "kernels/cpu_features.h"
+#include "kernels/kernel_set.h"
+
 namespace adallava {
+
+nlohmann::json kernels_json() {
+  nlohmann::json ops;
+  for (const auto& [op, set] : kernel_choice_fields(active_kernels())) ops[op] = set;
+  return {{"cpu", cpu_features().model},
+          {"set", kernel_set_name(active_kernel_set())},
+          {"forced", forced_kernel_set().has_value()},
+          {"ops", ops}};
+}
 
 nlohmann::json plan_json(const ExecutionPlan& plan) {
   nlohmann::json layers = nlohmann::json::array();
@@ -39,6 +51,25 @@ void add_selection_report(nlohmann::json& j, const Response& r) {
   j["token_selection"] = r.token_selection;
   j["image_tokens"] = r.image_rows;
   j["image_tokens_kept"] = r.image_rows_kept;
+}
+
+nlohmann::json response_json(const Response& r, Precision precision) {
+  nlohmann::json j;
+  j["text"] = r.text;
+  j["ids"] = r.ids;
+  j["prompt_ids"] = r.prompt_ids;
+  j["prompt_tokens"] = r.prompt_rows;
+  add_selection_report(j, r);
+  j["generated_tokens"] = r.ids.size();
+  j["stopped_at_eos"] = r.finish_reason == "stop";
+  j["finish_reason"] = r.finish_reason;
+  j["precision"] = precision_name(precision);
+  j["kernels"] = kernels_json();
+  j["timings_ms"] = {{"vision", r.vision_ms}, {"prefill", r.prefill_ms}, {"decode", r.decode_ms}, {"total", r.total_ms}};
+  j["total_ms"] = r.total_ms;
+  add_plan_report(j, r.plan);
+  add_deadline_report(j, r);
+  return j;
 }
 
 }  // namespace adallava

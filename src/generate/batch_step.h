@@ -20,6 +20,10 @@ struct StepTiming {
 };
 
 struct BatchEntry {
+  BatchEntry() = default;
+  // A decode step feeding `token`, or (token -1, then a prompt set) a prefill.
+  explicit BatchEntry(Session* s, int64_t tok = -1) : session(s), token(tok) {}
+
   Session* session = nullptr;
   // Decode: the token to feed. Prefill: a prompt (with `request` choosing its plan); a FastV
   // prompt prefills on its own first (its cut needs the layers in between).
