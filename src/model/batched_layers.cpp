@@ -178,7 +178,8 @@ void attention_slices(const LlamaDecoder& d, int l, const Batch& b, float* X, Pr
   float* k = sized(sc.k, h.kv_total);
   float* v = sized(sc.v, h.kv_total);
   float* att = sized(sc.att, h.q_total);
-  norm_rows(b, union_of(sl), xn, X, L.attn_norm, c);
+  const Mask any = union_of(sl);  // the requests that run some head of this layer
+  norm_rows(b, any, xn, X, L.attn_norm, c);
   // With grouped KV heads every request runs all heads (check_plan), so there is one slice and
   // its K/V are all the KV heads.
   const bool gqa = c.num_kv_heads != c.num_heads;
@@ -197,7 +198,7 @@ void attention_slices(const LlamaDecoder& d, int l, const Batch& b, float* X, Pr
   }
   const float scale = 1.f / std::sqrt(float(hd));
   for (size_t r = 0; r < b.req.size(); ++r) {
-    if (!has(union_of(sl), r)) continue;
+    if (!has(any, r)) continue;
     const RequestRows& rq = b.req[r];
     const int na = int(h.qd[r] / hd), nkv = int(h.kvd[r] / hd);
     float *qr = q + h.qoff[r], *kr = k + h.kvoff[r], *vr = v + h.kvoff[r];
