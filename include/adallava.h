@@ -89,6 +89,13 @@ ADALLAVA_API int64_t adallava_logits(adallava_model* m, const int64_t* ids, size
                                      double budget, float** logits);
 ADALLAVA_API void adallava_free_floats(float* p);
 
+/* The plan a request's prompt gets at its budget, without generating: the prompt (or ids),
+ * image and budget of p (the rest is ignored). Runs only the layers before AdaLLaVA's scheduler.
+ * A JSON object: budget, units, executed_fraction, plan_source, plan {executed_layers, layers:
+ * [{layer, heads, mlp_groups}]}. NULL on failure; free it with adallava_free_string. */
+ADALLAVA_API char* adallava_plan_json(adallava_model* m, const adallava_generate_params* p);
+ADALLAVA_API void adallava_free_string(char* s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,7 +22,8 @@ struct adallava_image {
 };
 struct adallava_result {
   adallava::Response response;
-  std::string json;
+  adallava::Precision precision;
+  std::string json;  // made on first ask: a caller that does not read it does not pay for it
 };
 
 namespace {
@@ -163,7 +164,7 @@ adallava_result* adallava_generate(adallava_model* m, const adallava_generate_pa
         ModelThreads threads(m);
         auto r = std::make_unique<adallava_result>();
         r->response = m->engine->generate(req, on_token);
-        r->json = adallava::response_json(r->response, m->engine->precision()).dump();
+        r->precision = m->engine->precision();
         return r.release();
       },
       static_cast<adallava_result*>(nullptr));
@@ -192,7 +193,12 @@ int adallava_result_executed_layers(const adallava_result* r, int* layers, int c
   return int(ran.size());
 }
 
-const char* adallava_result_json(const adallava_result* r) { return r ? r->json.c_str() : ""; }
+const char* adallava_result_json(const adallava_result* r) {
+  if (!r) return "";
+  auto* mut = const_cast<adallava_result*>(r);  // the cache only: a result belongs to one thread
+  if (mut->json.empty()) mut->json = adallava::response_json(r->response, r->precision).dump();
+  return r->json.c_str();
+}
 void adallava_result_free(adallava_result* r) { delete r; }
 
 int64_t adallava_logits(adallava_model* m, const int64_t* ids, size_t n_ids, const adallava_image* image,
@@ -218,5 +224,26 @@ int64_t adallava_logits(adallava_model* m, const int64_t* ids, size_t n_ids, con
 }
 
 void adallava_free_floats(float* p) { std::free(p); }
+
+char* adallava_plan_json(adallava_model* m, const adallava_generate_params* p) {
+  return guarded(
+      [&] {
+        require(m != nullptr && p != nullptr, "adallava_plan_json: model or params is NULL");
+        adallava_generate_params q = *p;
+        q.deadline_ms = 0;  // a plan is asked for a budget
+        const adallava::Request req = request_of(q);
+        ModelThreads threads(m);
+        nlohmann::json j;
+        adallava::add_plan_report(j, m->engine->plan(req));
+        const std::string text = j.dump();
+        char* out = static_cast<char*>(std::malloc(text.size() + 1));
+        require(out != nullptr, "adallava_plan_json: out of memory");
+        std::memcpy(out, text.c_str(), text.size() + 1);
+        return out;
+      },
+      static_cast<char*>(nullptr));
+}
+
+void adallava_free_string(char* s) { std::free(s); }
 
 }  // extern "C"

@@ -297,4 +297,11 @@ std::vector<float> Engine::logits(const Request& r, int64_t* rows, PlanReport* r
                     r.token_selection ? &*r.token_selection : nullptr);
 }
 
+PlanReport Engine::plan(const Request& r) const {
+  const std::vector<int64_t> ids = prompt_ids(r);
+  const std::vector<float> px = r.image ? pixels(*r.image) : std::vector<float>{};
+  return prompt_plan(*model_, ids, r.image ? px.data() : nullptr, precision_, r.plan,
+                     r.token_selection ? &*r.token_selection : nullptr);
+}
+
 }  // namespace adallava

@@ -118,6 +118,8 @@ class Engine {
   // Logits of every prompt row (rows, vocab), the latency token last for AdaLLaVA; with FastV,
   // of the rows it kept.
   std::vector<float> logits(const Request& r, int64_t* rows, PlanReport* report = nullptr) const;
+  // The plan the request's prompt gets at its budget (runs only as far as the scheduler).
+  PlanReport plan(const Request& r) const;
 
  private:
   std::vector<int64_t> encode_text(const std::string& text) const;

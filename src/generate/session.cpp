@@ -253,6 +253,21 @@ PlanReport Session::prefill(const float* embeds, int64_t T, const PlanRequest& r
   return rep;
 }
 
+PlanReport Session::choose_only(const float* embeds, int64_t T, const PlanRequest& request,
+                                const FastVRequest* fastv) {
+  PlanReport rep;
+  std::vector<float> x = begin_prefill(embeds, T, request, rep, fastv);
+  T = int64_t(kept_.size());
+  const bool scheduler = model_.adaptive() && request.policy.kind == PlanPolicy::Scheduler;
+  if (scheduler) {
+    run_prompt(x, T, 0, plan_layer(), nullptr, fastv);
+    choose_plan(x.data(), T, request, rep);
+  }
+  rep.plan = plan_;
+  rep.executed_fraction = model_.decoder().executed_fraction(plan_);
+  return rep;
+}
+
 double Session::prefill_flops(const ExecutionPlan& plan) const {
   const int64_t kept = int64_t(kept_.size());
   return model_.decoder().prefill_flops(plan, kept + dropped_, kept, cut_);
@@ -352,6 +367,13 @@ std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t
   *rows = int64_t(s.kept_rows().size());
   if (report) *report = std::move(rep);
   return logits;
+}
+
+PlanReport prompt_plan(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
+                       Precision precision, const PlanRequest& request, const TokenSelection* selection) {
+  const Prompt prompt = prompt_embeddings(model, ids, pixels, precision, selection ? *selection : model.token_selection());
+  Session s(model, decoder_rows(model, prompt.rows), precision);
+  return s.choose_only(prompt.embeds.data(), prompt.rows, request, prompt.fastv_request());
 }
 
 }  // namespace adallava

@@ -69,6 +69,9 @@ class Session {
   // logits of the last row (vocab) or, when all_rows, of every row. For AdaLLaVA the latency
   // token is the last row (T + 1 rows in all). layer_outputs as in LlamaDecoder::run_layers.
   // With fastv, the rows it drops have no logits: all_rows gives the kept rows, in order.
+  // The plan prefill would run, without running past the scheduler: the prefix layers only (the
+  // plan of a plain model or a fixed policy needs no layer). Leaves the session spent.
+  PlanReport choose_only(const float* embeds, int64_t T, const PlanRequest& request, const FastVRequest* fastv);
   PlanReport prefill(const float* embeds, int64_t T, const PlanRequest& request, std::vector<float>& logits,
                      bool all_rows = false, std::vector<float>* layer_outputs = nullptr,
                      const FastVRequest* fastv = nullptr);
@@ -161,5 +164,9 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
 std::vector<float> all_logits(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
                               Precision precision, const PlanRequest& request, int64_t* rows,
                               PlanReport* report = nullptr, const TokenSelection* selection = nullptr);
+
+// The plan a prompt gets: the scheduler's choice for AdaLLaVA, after the prefix layers only.
+PlanReport prompt_plan(const LlavaModel& model, const std::vector<int64_t>& ids, const float* pixels,
+                       Precision precision, const PlanRequest& request, const TokenSelection* selection = nullptr);
 
 }  // namespace adallava

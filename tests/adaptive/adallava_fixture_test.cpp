@@ -159,6 +159,11 @@ TEST(AdaLlavaFixture, SchedulerPlansAndPrefillLogitsMatchForEveryBudget) {
       EXPECT_TRUE(all_close(rep.scheduler_input, row(sched_in, b, size_t(H)), kStateAtol, "scheduler input"));
       EXPECT_TRUE(all_close(rep.scheduler_logits, row(sched_logits, b, n_logits), kEncoderAtol, "scheduler logits"));
       EXPECT_EQ(rep.plan.to_mask(), row(plans, b, plan_size)) << "plan";
+      // The plan asked for alone (prefix layers only) is the plan the prefill ran.
+      const PlanReport alone = prompt_plan(*f.model, f.ids, f.pixels.data(), Precision::F32, req);
+      EXPECT_EQ(alone.plan.to_mask(), rep.plan.to_mask()) << "plan alone";
+      EXPECT_EQ(alone.scheduler_logits, rep.scheduler_logits);
+      EXPECT_EQ(alone.executed_fraction, rep.executed_fraction);
       // Plans straight from the reference logits too (selection alone, no float noise).
       EXPECT_EQ(plan_from_scheduler(row(sched_logits, b, n_logits), rep.units, f.model->adaptive()->config,
                                     t.num_layers, t.num_heads)

@@ -1,6 +1,6 @@
 /* The C API from C, through the header alone: load the shipped AdaLLaVA-L, answer a question
  * about an image at two budgets with streamed tokens (and a callback that stops), read the
- * plan and the JSON report, logits of a prompt, and the errors bad input gets. */
+ * plan (and the same plan asked for alone) and the JSON report, logits of a prompt, and the errors bad input gets. */
 #include "adallava.h"
 
 #include <stdio.h>
@@ -89,6 +89,13 @@ int main(int argc, char** argv) {
     const int ran = adallava_result_executed_layers(r, layers, 256);
     CHECK(ran > 0 && ran <= adallava_n_layers(m));
     CHECK(strstr(adallava_result_json(r), "\"executed_layers\"") != NULL);
+    /* the plan asked for alone is the plan that ran */
+    char want[1024] = "\"executed_layers\":[";
+    for (int i = 0; i < ran; ++i) sprintf(want + strlen(want), i ? ",%d" : "%d", layers[i]);
+    strcat(want, "]");
+    char* plan = adallava_plan_json(m, &p);
+    CHECK(plan != NULL && strstr(plan, want) != NULL);
+    adallava_free_string(plan);
     adallava_result_free(r);
   }
   CHECK(fractions[1] < fractions[0]); /* the smaller budget ran less of the decoder */
@@ -123,6 +130,7 @@ int main(int argc, char** argv) {
   bad.prompt = "hi";
   bad.budget = 1.5;
   CHECK(adallava_generate(m, &bad) == NULL && strstr(adallava_last_error(), "budget") != NULL);
+  CHECK(adallava_plan_json(m, &bad) == NULL && strstr(adallava_last_error(), "budget") != NULL);
   bad.budget = 1.0;
   bad.deadline_ms = 0.001;
   CHECK(adallava_generate(m, &bad) == NULL && strlen(adallava_last_error()) > 0);
