@@ -22,6 +22,9 @@ typedef struct adallava_model adallava_model;
 typedef struct adallava_image adallava_image;
 typedef struct adallava_result adallava_result;
 
+/* The library's version, "MAJOR.MINOR.PATCH". */
+ADALLAVA_API const char* adallava_version(void);
+
 /* The calling thread's last error message ("" when the last call succeeded). */
 ADALLAVA_API const char* adallava_last_error(void);
 
@@ -39,6 +42,12 @@ ADALLAVA_API void adallava_free(adallava_model* m);
 ADALLAVA_API int adallava_is_adaptive(const adallava_model* m);
 ADALLAVA_API int adallava_n_layers(const adallava_model* m);
 ADALLAVA_API int adallava_n_vocab(const adallava_model* m);
+
+/* The prompt ids of a question in the model's chat template (with the image token before it when
+ * with_image), as adallava_generate builds them: up to cap ids into ids; returns how many the
+ * prompt has (< 0 on failure: no tokenizer). */
+ADALLAVA_API int64_t adallava_prompt_ids(const adallava_model* m, const char* question, int with_image, int64_t* ids,
+                                         size_t cap);
 
 /* An image from an encoded file in memory (PNG, JPEG, BMP, GIF) or from packed RGB bytes
  * (height rows of width * 3). NULL on failure. */

@@ -16,6 +16,8 @@ packages=(
   libcpp-httplib-dev libssl-dev        # adallava serve: HTTP, base64, SHA-256
   chromium chromium-driver python3-selenium  # the playground's browser test
   nginx curl                           # scripts/replicas.sh: replicas behind a balancer
+  pybind11-dev python3-dev python3-venv python3-numpy  # the Python package (python/), pip install .
+  python3-pytest python3-pil python3-matplotlib        # its tests and examples/
 )
 
 missing=()

@@ -88,6 +88,7 @@ struct ModelThreads {
 
 extern "C" {
 
+const char* adallava_version(void) { return ADALLAVA_VERSION; }
 const char* adallava_last_error(void) { return g_last_error.c_str(); }
 
 void adallava_load_params_init(adallava_load_params* p) {
@@ -119,6 +120,18 @@ void adallava_free(adallava_model* m) { delete m; }
 int adallava_is_adaptive(const adallava_model* m) { return m && m->engine->model().adaptive() ? 1 : 0; }
 int adallava_n_layers(const adallava_model* m) { return m ? m->engine->model().config().text.num_layers : -1; }
 int adallava_n_vocab(const adallava_model* m) { return m ? m->engine->model().config().text.vocab_size : -1; }
+
+int64_t adallava_prompt_ids(const adallava_model* m, const char* question, int with_image, int64_t* ids,
+                            size_t cap) {
+  return guarded(
+      [&] {
+        require(m != nullptr && question != nullptr, "adallava_prompt_ids: model or question is NULL");
+        const std::vector<int64_t> all = m->engine->question_ids(question, with_image != 0);
+        for (size_t i = 0; i < cap && i < all.size(); ++i) ids[i] = all[i];
+        return int64_t(all.size());
+      },
+      int64_t(-1));
+}
 
 adallava_image* adallava_image_from_bytes(const uint8_t* bytes, size_t n) {
   return guarded(

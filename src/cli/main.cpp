@@ -9,7 +9,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"adallava: adaptive LLaVA inference on CPU"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "adallava 0.1.0");
+  app.set_version_flag("--version", "adallava " ADALLAVA_VERSION);
   adallava::cli::register_run(app);
   adallava::cli::register_logits(app);
   adallava::cli::register_bench(app);

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", adallava_last_error());
     return 1;
   }
+  CHECK(strchr(adallava_version(), '.') != NULL);
   CHECK(adallava_is_adaptive(m) == 1);
   CHECK(adallava_n_layers(m) > 0);
 
@@ -112,6 +113,16 @@ int main(int argc, char** argv) {
     CHECK(r != NULL && adallava_result_ids(r, NULL) == 2);
     CHECK(r != NULL && strcmp(adallava_result_finish_reason(r), "cancelled") == 0);
     adallava_result_free(r);
+  }
+
+  { /* the prompt ids generate builds: the image token among them when asked */
+    int64_t ids[512];
+    const int64_t n = adallava_prompt_ids(m, "What shape is the object?", 1, ids, 512);
+    CHECK(n > 2 && n <= 512);
+    int image_tokens = 0;
+    for (int64_t i = 0; i < n && i < 512; ++i) image_tokens += ids[i] == -200;
+    CHECK(image_tokens == 1);
+    CHECK(adallava_prompt_ids(m, "What shape is the object?", 0, ids, 0) < n);
   }
 
   { /* logits of every prompt row: rows x vocab, the latency token last */
