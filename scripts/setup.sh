@@ -18,6 +18,7 @@ packages=(
   nginx curl                           # scripts/replicas.sh: replicas behind a balancer
   pybind11-dev python3-dev python3-venv python3-numpy  # the Python package (python/), pip install .
   python3-pytest python3-pil python3-matplotlib        # its tests and examples/
+  clang libclang-rt-dev libomp-dev     # scripts/fuzz.sh: libFuzzer, sanitizers and OpenMP for clang
 )
 
 missing=()

@@ -97,7 +97,9 @@ void TensorStore::add_file(const std::string& path) {
   const size_t data_size = size - 8 - header_len;
   std::vector<std::pair<size_t, size_t>> ranges;
   std::vector<TensorRecord> found;
-  for (auto& [name, entry] : header.items()) {
+  for (auto& item : header.items()) {
+    const std::string& name = item.key();  // not a structured binding: a lambda captures it
+    auto& entry = item.value();
     if (name == "__metadata__") continue;
     auto bad = [&](const std::string& why) { return Error(path + ": tensor " + name + ": " + why); };
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||

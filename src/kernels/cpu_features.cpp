@@ -33,6 +33,17 @@ std::string brand_string() {
   return first == std::string::npos ? "unknown" : out.substr(first, last - first + 1);
 }
 
+// Read from CPUID where clang 14's __builtin_cpu_supports does not know the name:
+// CPUID.1:ECX bit 29 (F16C) and CPUID.(EAX=7, ECX=1):EAX bit 5 (AVX512_BF16).
+bool has_f16c() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && ((c >> 29) & 1u);
+}
+bool has_avx512_bf16() {
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 1, &a, &b, &c, &d) != 0 && ((a >> 5) & 1u);
+}
+
 // CPUID.(EAX=7, ECX=0):EDX bits 22 (AMX-BF16) and 24 (AMX-TILE), the OS saving the tile state
 // (XCR0 bits 17 and 18), and the permission request.
 bool amx_usable() {
@@ -60,10 +71,10 @@ std::string family_and_model() {
 CpuFeatures detect() {
   CpuFeatures f;
   f.model = brand_string() + " (" + family_and_model() + ")";
-  f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
   f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
+  f.avx512_bf16 = f.avx512 && has_avx512_bf16();
   f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
   f.amx_bf16 = f.avx512_bf16 && amx_usable();
   return f;

@@ -191,7 +191,9 @@ void attention_slices(const LlamaDecoder& d, int l, const Batch& b, float* X, Pr
     slice_product(b, s.mask, L.q.w.row_block(s.first * hd, s.count * hd), p, false, stacked(xn), xn_dense, q_at,
                   nullptr);
     const int64_t kv0 = gqa ? 0 : s.first, nkv = gqa ? c.num_kv_heads : s.count;
-    for (auto [W, buf] : {std::pair{&L.k.w, k}, std::pair{&L.v.w, v}}) {
+    for (const auto& part : {std::pair{&L.k.w, k}, std::pair{&L.v.w, v}}) {
+      const auto* W = part.first;
+      float* buf = part.second;
       auto kv_at = [&, buf](size_t r, int64_t t) { return buf + h.kvoff[r] + t * h.kvd[r] + (gqa ? 0 : col(r)); };
       slice_product(b, s.mask, W->row_block(kv0 * hd, nkv * hd), p, false, stacked(xn), xn_dense, kv_at, nullptr);
     }

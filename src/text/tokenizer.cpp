@@ -7,6 +7,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "io/parse_number.h"
 #include "tensor/error.h"
 #include "text/sentencepiece_proto.h"
 
@@ -26,7 +27,12 @@ std::string read_file(const std::string& path) {
 
 std::unique_ptr<sentencepiece::SentencePieceProcessor> load_sp(const std::string& proto, const std::string& path) {
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  auto status = sp->LoadFromSerializedProto(proto);
+  sentencepiece::util::Status status;
+  try {
+    status = sp->LoadFromSerializedProto(proto);
+  } catch (const std::exception& e) {  // the library throws on some malformed vocabularies
+    throw Error(path + ": not a valid SentencePiece model: " + e.what());
+  }
   if (!status.ok()) throw Error(path + ": not a valid SentencePiece model: " + status.ToString());
   return sp;
 }
@@ -83,7 +89,10 @@ Tokenizer Tokenizer::load(const std::string& dir) {
   if (cfg.is_object() && cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object())
     for (auto& [id, tok] : cfg["added_tokens_decoder"].items())
       if (tok.is_object() && tok.contains("content") && tok["content"].is_string())
-        t.add_special_token(tok["content"].get<std::string>(), std::stoll(id));
+        if (const std::optional<int64_t> n = parse_integer(id))
+          t.add_special_token(tok["content"].get<std::string>(), *n);
+        else
+          throw Error(cfg_path.string() + ": added_tokens_decoder key '" + id + "' is not a token id");
   const fs::path added = fs::path(dir) / "added_tokens.json";
   if (fs::exists(added)) {
     std::ifstream in(added);

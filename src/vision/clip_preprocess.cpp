@@ -73,20 +73,36 @@ RgbImage expand_to_square(const RgbImage& img, const std::array<float, 3>& mean)
   return out;
 }
 
-void resize_target(int w, int h, int s, int* out_w, int* out_h) {
+void resize_target(int w, int h, int s, int64_t* out_w, int64_t* out_h) {
   const bool w_short = w <= h;
   const int64_t shorter = w_short ? w : h, longer = w_short ? h : w;
-  const int new_long = int(int64_t(s) * longer / shorter);  // int(S * long / short), S*long exact in int64
+  const int64_t new_long = int64_t(s) * longer / shorter;  // int(S * long / short), S*long exact in int64
   *out_w = w_short ? s : new_long;
   *out_h = w_short ? new_long : s;
 }
 
+namespace {
+
+void check_work(int64_t w, int64_t h, const std::string& step, const RgbImage& in, const PreprocessConfig& cfg) {
+  if (w > cfg.max_work_pixels / h)
+    throw Error("image of " + std::to_string(in.width) + "x" + std::to_string(in.height) + " pixels is too elongated: " +
+                step + " it makes " + std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the limit of " +
+                std::to_string(cfg.max_work_pixels));
+}
+
+}  // namespace
+
 RgbImage clip_resize(const RgbImage& in, const PreprocessConfig& cfg) {
+  if (cfg.pad_to_square) {
+    const int64_t side = std::max(in.width, in.height);
+    check_work(side, side, "padding it to a square", in, cfg);
+  }
   RgbImage img = cfg.pad_to_square ? expand_to_square(in, cfg.mean) : in;
   if (!cfg.do_resize) return img;
-  int w, h;
+  int64_t w, h;
   resize_target(img.width, img.height, cfg.shortest_edge, &w, &h);
-  return pil_resize_bicubic(img, w, h);
+  check_work(w, h, "resizing its shorter side to " + std::to_string(cfg.shortest_edge) + " pixels", in, cfg);
+  return pil_resize_bicubic(img, int(w), int(h));
 }
 
 std::vector<float> clip_preprocess(const RgbImage& in, const PreprocessConfig& cfg) {

@@ -34,7 +34,7 @@ namespace {
 
 void check_size(int64_t w, int64_t h, const std::string& name, int64_t max_pixels) {
   if (w <= 0 || h <= 0) throw Error(name + ": image has no pixels");
-  if (w * h > max_pixels)
+  if (w > max_pixels / h)  // w * h > max_pixels, without overflowing
     throw Error(name + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels exceeds the limit of " +
                 std::to_string(max_pixels) + " pixels");
 }

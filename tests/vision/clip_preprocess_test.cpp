@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tensor/error.h"
 #include "test_util.h"
 
 namespace adallava {
@@ -53,13 +54,37 @@ TEST(ClipPreprocess, PadToSquareMatchesLlavaExpand2Square) {
 }
 
 TEST(ClipPreprocess, ShortestEdgeTargetTruncates) {
-  int w, h;
+  int64_t w, h;
   resize_target(641, 359, 336, &w, &h);
   EXPECT_EQ(w, 599);
   EXPECT_EQ(h, 336);
   resize_target(70, 100, 56, &w, &h);
   EXPECT_EQ(w, 56);
   EXPECT_EQ(h, 80);
+}
+
+// A thin strip within the decoder's pixel limit would pad or resize into terabytes: refused by
+// name before any allocation (found by fuzz/image.cpp).
+TEST(ClipPreprocess, ElongatedImagesAreRefusedBeforeTheyBlowUp) {
+  RgbImage strip;
+  strip.width = 1, strip.height = 1 << 20;
+  strip.pixels.assign(size_t(strip.height) * 3, 128);
+  PreprocessConfig cfg;
+  cfg.shortest_edge = cfg.crop_height = cfg.crop_width = 336;
+  for (bool pad : {false, true}) {
+    cfg.pad_to_square = pad;
+    try {
+      clip_preprocess(strip, cfg);
+      FAIL() << "an elongated image was preprocessed";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("1x1048576 pixels is too elongated"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(pad ? "padding" : "resizing"), std::string::npos) << e.what();
+    }
+  }
+  RgbImage wide;  // 16:1 fits
+  wide.width = 1600, wide.height = 100;
+  wide.pixels.assign(size_t(wide.width) * size_t(wide.height) * 3, 7);
+  EXPECT_NO_THROW(clip_preprocess(wide, cfg));
 }
 
 }  // namespace
