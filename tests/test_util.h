@@ -14,6 +14,8 @@ namespace adallava::test {
 
 // tests/fixtures, or $ADALLAVA_FIXTURES.
 std::string fixtures_dir();
+// The repository's root (fuzz regression inputs live under it).
+inline std::string source_dir() { return ADALLAVA_SOURCE_DIR; }
 std::string fixture(const std::string& name);
 // Fixture folders whose config.json has this model_type (any size or config): those without
 // token selection, or (token_selection) those whose checkpoint selects image tokens, which

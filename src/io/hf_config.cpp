@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "kernels/ops.h"
+#include "io/json_number.h"
 #include "tensor/error.h"
 
 namespace adallava {
@@ -45,8 +46,7 @@ struct Fields {
   }
   float get_float(const char* key, float def) const {
     if (!has(key)) return def;
-    if (!j[key].is_number()) throw bad(key, "must be a number");
-    return j[key].get<float>();
+    return json_float(j[key], file + ": field " + prefix + key);
   }
   bool get_bool(const char* key, bool def) const {
     if (!has(key)) return def;

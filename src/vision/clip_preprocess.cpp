@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/json_number.h"
 #include "tensor/error.h"
 #include "vision/pil_resize.h"
 
@@ -20,36 +21,37 @@ PreprocessConfig load_preprocess_config(const std::string& dir, int image_size) 
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a valid JSON object");
   auto bad = [&](const std::string& f) { return Error(path + ": field " + f + " has an unexpected value"); };
+  auto side = [&](const json& v, const std::string& f) { return int(json_integer(v, path + ": field " + f, 1, 8192)); };
+  auto three = [&](const char* f) {
+    const json& v = j[f];
+    if (!v.is_array() || v.size() != 3) throw bad(std::string(f) + " (3 values expected)");
+    std::array<float, 3> out;
+    for (size_t i = 0; i < 3; ++i) out[i] = json_float(v[i], path + ": field " + f);
+    return out;
+  };
   try {
     if (j.contains("size")) {
       const json& s = j["size"];
-      if (s.is_number_integer()) c.shortest_edge = s.get<int>();
-      else if (s.is_object() && s.contains("shortest_edge")) c.shortest_edge = s["shortest_edge"].get<int>();
+      if (s.is_number()) c.shortest_edge = side(s, "size");
+      else if (s.is_object() && s.contains("shortest_edge")) c.shortest_edge = side(s["shortest_edge"], "size.shortest_edge");
       else throw bad("size (only shortest_edge resizing is supported)");
     }
     if (j.contains("crop_size")) {
       const json& s = j["crop_size"];
-      if (s.is_number_integer()) c.crop_height = c.crop_width = s.get<int>();
-      else if (s.is_object()) c.crop_height = s.at("height").get<int>(), c.crop_width = s.at("width").get<int>();
+      if (s.is_number()) c.crop_height = c.crop_width = side(s, "crop_size");
+      else if (s.is_object())
+        c.crop_height = side(s.at("height"), "crop_size.height"), c.crop_width = side(s.at("width"), "crop_size.width");
       else throw bad("crop_size");
     }
     c.do_resize = j.value("do_resize", true);
     c.do_center_crop = j.value("do_center_crop", true);
     c.do_rescale = j.value("do_rescale", true);
     c.do_normalize = j.value("do_normalize", true);
-    c.rescale_factor = j.value("rescale_factor", 1.0 / 255.0);
-    if (j.contains("image_mean")) {
-      auto m = j["image_mean"].get<std::vector<float>>();
-      if (m.size() != 3) throw bad("image_mean (3 values expected)");
-      c.mean = {m[0], m[1], m[2]};
-    }
-    if (j.contains("image_std")) {
-      auto m = j["image_std"].get<std::vector<float>>();
-      if (m.size() != 3) throw bad("image_std (3 values expected)");
-      c.std = {m[0], m[1], m[2]};
-    }
-    int resample = j.value("resample", 3);
-    if (resample != 3) throw bad("resample (only 3 = bicubic is supported)");
+    if (j.contains("rescale_factor")) c.rescale_factor = json_float(j["rescale_factor"], path + ": field rescale_factor");
+    if (j.contains("image_mean")) c.mean = three("image_mean");
+    if (j.contains("image_std")) c.std = three("image_std");
+    if (j.contains("resample") && json_integer(j["resample"], path + ": field resample", 0, 5) != 3)
+      throw bad("resample (only 3 = bicubic is supported)");
   } catch (const json::exception& e) {
     throw Error(path + ": " + e.what());
   }

@@ -63,6 +63,27 @@ TEST(ClipPreprocess, ShortestEdgeTargetTruncates) {
   EXPECT_EQ(h, 80);
 }
 
+// Found by fuzz/hf_config.cpp: numbers no int or float holds are refused by field, not cast.
+TEST(ClipPreprocess, ConfigNumbersOutOfRangeAreRefusedByField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"size": {"shortest_edge": 9666666666666666666666666666666666666666666666666}})", "size.shortest_edge"},
+      {R"({"size": 18446744073709551615})", "field size = 18446744073709551615 is out of range"},
+      {R"({"crop_size": 224.5})", "crop_size must be an integer"},
+      {R"({"image_mean": [1e300, 0, 0]})", "image_mean = 1e+300 is not a finite float"},
+      {R"({"rescale_factor": -1e39})", "rescale_factor"},
+  };
+  for (const auto& [text, needle] : cases) {
+    test::TempDir d;
+    test::write_file(d.file("preprocessor_config.json"), text);
+    try {
+      load_preprocess_config(d.path, 336);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
 // A thin strip within the decoder's pixel limit would pad or resize into terabytes: refused by
 // name before any allocation (found by fuzz/image.cpp).
 TEST(ClipPreprocess, ElongatedImagesAreRefusedBeforeTheyBlowUp) {

@@ -42,6 +42,9 @@ TEST(Image, BadFilesGetOneLineErrors) {
   expect_error(d.file("truncated.png"), "truncated.png");
   test::write_file(d.file("bad.jpg"), std::string("\xff\xd8\xff\xe0garbage", 11));
   expect_error(d.file("bad.jpg"), "corrupt JPEG");
+  // Found by fuzz/image.cpp: a 96-byte PNG whose IDAT claims 1.3 GB, which stb would allocate.
+  expect_error(test::source_dir() + "/fuzz/regressions/image/png-chunk-claims-gigabytes",
+               "chunk 'IDAT' at byte 33 claims 1291845652 bytes, past the end of the file");
 }
 
 }  // namespace
