@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the suite, then runs it again under
-# AddressSanitizer + UBSan. ADALLAVA_FIXTURES overrides the fixture folder (tests/fixtures).
+# AddressSanitizer + UBSan, then fuzzes every parser for a short while. ADALLAVA_FIXTURES overrides the fixture folder (tests/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,3 +26,6 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DADALLAVA_S
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+echo "== fuzzing: every libFuzzer target for 30 s (clang, ASan + UBSan)"
+bash scripts/fuzz.sh 30

@@ -49,7 +49,9 @@ RgbImage image_from_url(const std::string& url, const Limits& limits) {
     throw bad_request("remote_image_refused",
                       "image_url: this server fetches nothing; send the image inline as a data: URI (base64 PNG or JPEG)");
   const size_t comma = url.find(',');
-  if (url.rfind("data:", 0) != 0 || comma == std::string::npos || url.compare(comma - 7, 7, ";base64") != 0)
+  const size_t header = std::string("data:;base64").size();  // the shortest that can be right
+  if (url.rfind("data:", 0) != 0 || comma == std::string::npos || comma < header ||
+      url.compare(comma - 7, 7, ";base64") != 0)
     throw bad_request("invalid_image_url", "image_url: expected a data:image/...;base64, URI");
   const std::optional<std::string> bytes = decode_base64(url.substr(comma + 1));
   if (!bytes) throw bad_request("invalid_base64", "image_url: the base64 data is broken");

@@ -187,6 +187,7 @@ TEST(Server, EveryBadRequestGetsAJsonErrorAndTheServerLives) {
   expect_error(ts.post(ask("hi", data_uri(png.substr(0, png.size() / 2)))), 400, "invalid_image", "image_url");
   expect_error(ts.post(ask("hi", "https://example.com/cat.png")), 400, "remote_image_refused", "fetches nothing");
   expect_error(ts.post(ask("hi", "file:///etc/passwd")), 400, "invalid_image_url", "data:");
+  expect_error(ts.post(ask("hi", "data:,abc")), 400, "invalid_image_url", "data:");  // found by fuzz/chat_request.cpp
   json two = ask("hi", uri);
   two["messages"][0]["content"].push_back({{"type", "image_url"}, {"image_url", {{"url", uri}}}});
   expect_error(ts.post(two), 400, "too_many_images", "one image");
