@@ -5,7 +5,7 @@
 # fault is kept in build-fuzz/crashes/<target>/ (turn it into fuzz/regressions/<target>/<name>).
 # What libFuzzer learns goes to build-fuzz/corpus/<target>/, not into the repository. Prints a
 # table of executions, speed and coverage per target, and writes build-fuzz/fuzz-summary.json.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      (ADALLAVA_FUZZ_PARALLEL=1: all targets at once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
@@ -23,19 +23,32 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 mkdir -p "$build/logs"
+# One target: its log in build-fuzz/logs/<target>.log, its status in <target>.status.
+run_target() {
+  local t=$1 log="$build/logs/$1.log"
+  mkdir -p "$build/corpus/$t" "$build/crashes/$t"
+  local inputs=("$build/corpus/$t" "fuzz/corpus/$t") dict=()
+  [ -d "fuzz/regressions/$t" ] && inputs+=("fuzz/regressions/$t")
+  [ -f "fuzz/dict/$t.dict" ] && dict=("-dict=fuzz/dict/$t.dict")
+  local status=0
+  "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=1024 \
+    -max_len=200000 -print_final_stats=1 -artifact_prefix="$build/crashes/$t/" "${dict[@]}" "${inputs[@]}" \
+    >"$log" 2>&1 || status=$?
+  echo "$status" >"$build/logs/$t.status"
+}
+
+# ADALLAVA_FUZZ_PARALLEL=1: every target at once (a long run sharing the cores), else one by one.
+for t in "${targets[@]}"; do
+  echo "== fuzz_$t for ${seconds}s"
+  if [ "${ADALLAVA_FUZZ_PARALLEL:-0}" = 1 ]; then run_target "$t" & else run_target "$t"; fi
+done
+wait
+
 failed=()
 rows=()
 for t in "${targets[@]}"; do
-  mkdir -p "$build/corpus/$t" "$build/crashes/$t"
-  inputs=("$build/corpus/$t" "fuzz/corpus/$t")
-  [ -d "fuzz/regressions/$t" ] && inputs+=("fuzz/regressions/$t")
-  dict=()
-  [ -f "fuzz/dict/$t.dict" ] && dict=("-dict=fuzz/dict/$t.dict")
   log="$build/logs/$t.log"
-  echo "== fuzz_$t for ${seconds}s"
-  if ! "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=1024 \
-      -max_len=200000 -print_final_stats=1 -artifact_prefix="$build/crashes/$t/" "${dict[@]}" "${inputs[@]}" \
-      >"$log" 2>&1; then
+  if [ "$(cat "$build/logs/$t.status")" != 0 ]; then
     failed+=("$t")
     tail -40 "$log"
   fi
