@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import adallava
-from conftest import LOGITS_ATOL, MODELS
+from conftest import FIXTURES, LOGITS_ATOL, MODELS
 
 
 def test_logits_of_every_position_match_the_authors_for_every_budget(ada):
@@ -85,3 +85,11 @@ def test_bad_requests_raise_with_the_engines_message(tiny_L, tmp_path):
         adallava.Model(tmp_path)
     with pytest.raises(adallava.Error, match="f64"):
         adallava.Model(MODELS / "adallava-tiny-L", precision="f64")
+
+
+@pytest.mark.parametrize("quant", ["Q8_0", "Q4_0", "Q4_K_M"])
+def test_a_llama_cpp_gguf_pair_gives_the_reference_logits(quant):
+    d = FIXTURES / "gguf_llava_tiny"
+    m = adallava.Model(d / f"ggml-model-{quant}.gguf", mmproj=d / "mmproj-model-f16.gguf", threads=1, precision="f32")
+    got = m.logits(np.load(d / "input_ids.npy").tolist(), image=d / "image.png")
+    np.testing.assert_allclose(got, np.load(d / f"logits_{quant}.npy"), rtol=0, atol=LOGITS_ATOL)
