@@ -29,3 +29,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzzing: every libFuzzer target for 30 s (clang, ASan + UBSan)"
 bash scripts/fuzz.sh 30
+
+echo "== mutated models, configs, tokenizers and images through adallava run (ASan + UBSan build)"
+ASAN_OPTIONS=detect_leaks=1 /usr/bin/python3 fuzz/mutate_run.py --runs 400 --adallava build-asan/adallava \
+  --keep build-asan/mutations
