@@ -6,6 +6,7 @@
 
 #include "generate/batch_step.h"
 #include "generate/sampler.h"
+#include "model/batch_spans.h"
 #include "report/stats.h"
 
 namespace adallava {
@@ -83,6 +84,7 @@ double sum(const std::vector<double>& v) {
 struct Level {
   std::vector<double> batched, alone, full;  // step times of the fastest round of each setting
   double prefill_ms = 1e300;
+  double layer_bytes_per_step = 0;  // weight bytes the batched decode's layer products read
   std::vector<PlanReport> reports;
 };
 
@@ -109,7 +111,9 @@ nlohmann::json bench_concurrent(const LlavaModel& model, const ConcurrentBenchOp
       Requests mixed = start(model, prompt, o.budgets, c, o);
       levels[k].prefill_ms = std::min(levels[k].prefill_ms, mixed.prefill_ms);
       levels[k].reports = mixed.reports;
+      const double bytes0 = batched_bytes();
       keep_faster(levels[k].batched, decode(model, mixed, o.decode_tokens, true));
+      levels[k].layer_bytes_per_step = (batched_bytes() - bytes0) / o.decode_tokens;
       Requests alone = start(model, prompt, o.budgets, c, o);
       keep_faster(levels[k].alone, decode(model, alone, o.decode_tokens, false));
       Requests full = start(model, prompt, {1.0}, c, o);
@@ -121,14 +125,11 @@ nlohmann::json bench_concurrent(const LlavaModel& model, const ConcurrentBenchOp
     const Level& L = levels[k];
     const int c = o.levels[k];
     const double tokens = double(c) * o.decode_tokens;
-    std::vector<const ExecutionPlan*> plans;
     double alone_bytes = 0;
-    for (const PlanReport& r : L.reports) {
-      plans.push_back(&r.plan);
-      alone_bytes += double(model.decoder().weight_bytes(&r.plan)) / double(c);
-    }
-    const ExecutionPlan all = ExecutionPlan::union_of(plans);
-    const double bytes = double(model.decoder().weight_bytes(&all)) / double(c);
+    for (const PlanReport& r : L.reports) alone_bytes += double(model.decoder().weight_bytes(&r.plan)) / double(c);
+    // What the steps read (a masked span reads the gaps it covers) and the lm_head, per token.
+    const ExecutionPlan none = ExecutionPlan::layers({}, model.config().text.num_layers, model.config().text.num_heads);
+    const double bytes = (L.layer_bytes_per_step + double(model.decoder().weight_bytes(&none))) / double(c);
     nlohmann::json j;
     j["concurrent"] = c;
     j["aggregate_decode_tokens_per_s"] = tokens * 1000 / sum(L.batched);

@@ -13,6 +13,7 @@
 #include "adaptive/budget.h"
 #include "bench/compute_probe.h"
 #include "bench/concurrent_bench.h"
+#include "model/batch_spans.h"
 #include "model/batched_layers.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
@@ -47,6 +48,7 @@ struct BenchOptions {
   std::string plot, load_log;  // charts of the run, and the harness's load log for them
   std::string write_gguf;      // write the synthetic model as a llama.cpp GGUF instead of measuring
   std::string concurrent;      // batched decode at these concurrency levels (1,2,4,8)
+  std::string spans = "measured";  // how batched steps cut differing slices (batch_spans.h)
   DeadlineBenchOptions deadline;
 };
 
@@ -224,11 +226,13 @@ void concurrent_bench(const BenchOptions& o, const LlavaModel& model, Precision 
   c.decode_tokens = o.decode_tokens;
   c.repeats = o.repeats;
   c.precision = precision;
+  set_span_mode(parse_span_mode(o.spans.c_str()));
   if (!model.adaptive() && (c.budgets.size() != 1 || c.budgets[0] != 1.0))
     throw Error("--budgets needs an AdaLLaVA preset (ada-llava-7b, ...)");
   nlohmann::json j = bench_concurrent(model, c);
   j["preset"] = o.preset;
   if (model.adaptive()) j["variant"] = o.variant;
+  j["spans"] = o.spans;
   j["dtype"] = o.preset.empty() ? dtype_name(model.decoder().layer(0).gate.w.dtype) : o.dtype;
   j["threads"] = omp_get_max_threads();
   j["kernels"] = kernels_json();
@@ -369,6 +373,10 @@ void register_bench(CLI::App& app) {
                   "with --synthetic: write its decoder as a llama.cpp GGUF of --dtype (for llama-bench) and stop");
   sub->add_option("--concurrent", o->concurrent,
                   "batched decode: requests at once per level (1,2,4,8), against one at a time; --budgets mixed = 1,0.75,0.5");
+  sub->add_option("--spans", o->spans,
+                  "with --concurrent: split each layer's differing head/group slices into products, mask them into "
+                  "wider ones, or take the cheaper by measured cost")
+      ->check(CLI::IsMember({"measured", "split", "mask"}));
   sub->add_option("--deadline-ms", o->deadline_ms, "deadline benchmark: every request's deadline in ms");
   sub->add_option("--requests", o->deadline.requests, "with --deadline-ms: requests per policy")
       ->check(CLI::Range(1, 100000));

@@ -1,10 +1,11 @@
 // Several requests through the decoder's layers in one pass over the weights. Each request has
 // its own rows (one decoded token, or a prompt chunk), positions, KV cache and execution plan.
-// Per layer, the heads and MLP neuron groups are cut into slices that the same requests run;
-// each slice is one product over the rows of exactly those requests, so a weight is read once
-// per step whatever the mix of plans, and a request never computes what its plan skips (its
-// cache holds only its own units). Row for row the arithmetic is a solo run's (the fixtures'
-// tolerance; only the products' summation blocking can differ).
+// Per layer, the heads and MLP neuron groups are cut into spans (batch_spans.h): runs of units
+// that the same requests run, each one product over exactly those requests' rows, or wider
+// masked spans where fewer, larger products measure cheaper. A weight is read once per step
+// whatever the mix of plans; a request's cache holds only its own units, and what it skips adds
+// nothing to its rows. Row for row the arithmetic is a solo run's (the fixtures' tolerance; only
+// the products' summation blocking can differ).
 #pragma once
 #include <cstdint>
 #include <vector>

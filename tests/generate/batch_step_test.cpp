@@ -1,7 +1,9 @@
 // Requests batched in one step compute what they compute alone: every budget of the AdaLLaVA
 // fixtures prefilled and decoded together matches the authors' step logits, requests join
 // mid-decode, plain LLaVA mixes prompt lengths and layer plans, and AdaLLaVA-H mixes random
-// head and neuron-group slices per layer. Tolerance: the fixtures' logits tolerance, 1e-4.
+// head and neuron-group slices per layer; whether a layer's differing slices are split into
+// products or masked (batch_spans.h), each mode checked. Tolerance: the fixtures' logits
+// tolerance, 1e-4.
 #include "generate/batch_step.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <random>
 
 #include "io/npy.h"
+#include "model/batch_spans.h"
 #include "tensor/error.h"
 #include "test_util.h"
 
@@ -17,6 +20,14 @@ namespace adallava {
 namespace {
 
 constexpr double kLogitsAtol = 1e-4;
+
+// Sets the process-wide span mode for one scope.
+struct SpanModeScope {
+  SpanMode before = span_mode();
+  explicit SpanModeScope(SpanMode m) { set_span_mode(m); }
+  ~SpanModeScope() { set_span_mode(before); }
+};
+constexpr SpanMode kSpanModes[] = {SpanMode::Split, SpanMode::Mask, SpanMode::Measured};
 
 std::vector<float> row(const std::vector<float>& v, size_t i, size_t n) {
   return std::vector<float>(v.begin() + long(i * n), v.begin() + long((i + 1) * n));
@@ -80,17 +91,21 @@ void every_budget_in_one_batch(const std::string& name, int (*join)(size_t)) {
 }
 
 TEST(BatchStep, EveryBudgetPrefilledAndDecodedTogetherMatchesTheAuthorsSteps) {
-  for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
-    SCOPED_TRACE(name);
-    every_budget_in_one_batch(name, [](size_t) { return 0; });
-  }
+  for (SpanMode mode : kSpanModes)
+    for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
+      SCOPED_TRACE(std::string(name) + ", spans " + span_mode_name(mode));
+      SpanModeScope scope(mode);
+      every_budget_in_one_batch(name, [](size_t) { return 0; });
+    }
 }
 
 TEST(BatchStep, RequestsJoiningMidDecodeMatchTheAuthorsSteps) {
-  for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
-    SCOPED_TRACE(name);
-    every_budget_in_one_batch(name, [](size_t b) { return int(b); });
-  }
+  for (SpanMode mode : kSpanModes)
+    for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
+      SCOPED_TRACE(std::string(name) + ", spans " + span_mode_name(mode));
+      SpanModeScope scope(mode);
+      every_budget_in_one_batch(name, [](size_t b) { return int(b); });
+    }
 }
 
 // Solo runs against one batch: the same requests, each alone (prefill, then its tokens), then
@@ -177,7 +192,11 @@ TEST(BatchStep, AdaLlavaHMixesRandomHeadAndGroupSlicesPerLayer) {
     plans[i].policy.plan = ExecutionPlan::from_mask(mask.data(), t.num_layers, t.num_heads);
   }
   plans[4] = PlanRequest{};  // the scheduler's plan at the full budget beside them
-  solo_equals_batched(*m, prompts, plans, Precision::F32, kLogitsAtol);
+  for (SpanMode mode : kSpanModes) {
+    SCOPED_TRACE(std::string("spans ") + span_mode_name(mode));
+    SpanModeScope scope(mode);
+    solo_equals_batched(*m, prompts, plans, Precision::F32, kLogitsAtol);
+  }
 }
 
 // llama.cpp's quantized files with 8-bit products (the default for them): batches of decode
