@@ -38,6 +38,11 @@ int64_t StepBatcher::entries() const {
   return entries_;
 }
 
+double StepBatcher::row_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return row_ms_;
+}
+
 StepBatcher::StepBatcher(std::chrono::microseconds gather) : gather_(gather) {
   runner_ = std::thread([this, threads = omp_get_max_threads()] { loop(threads); });
 }
@@ -78,7 +83,7 @@ void StepBatcher::loop(int threads) {
 }
 
 std::vector<size_t> choose_step(const std::vector<StepTiming>& pending, const std::vector<bool>& alone, double now_ms,
-                                size_t max) {
+                                size_t max, double row_ms) {
   std::vector<size_t> order(pending.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pending[a].due_ms < pending[b].due_ms; });
@@ -86,26 +91,34 @@ std::vector<size_t> choose_step(const std::vector<StepTiming>& pending, const st
   if (alone[order[0]]) return {order[0]};
   std::vector<size_t> take;
   double base = 0, due = std::numeric_limits<double>::infinity();  // the decode steps' cost, the tightest due
+  double dearest = 0;
   for (size_t i : order)
     if (!alone[i] && !pending[i].prefill && take.size() < max) {
       take.push_back(i);
-      base = std::max(base, pending[i].cost_ms);
+      dearest = std::max(dearest, pending[i].cost_ms);
+      base = dearest + row_ms * double(take.size() - 1);
       due = std::min(due, pending[i].due_ms);
     }
   double prefills = 0;
   for (size_t i : order) {
     const StepTiming& t = pending[i];
     if (alone[i] || !t.prefill || take.size() >= max) continue;
-    const double end = now_ms + base + prefills + t.cost_ms;
+    const double end = now_ms + base + prefills + t.cost_ms + (take.empty() ? 0 : row_ms);
     const bool fits = end <= std::min(due, t.due_ms);
     const bool first = i == order[0];
     const bool cannot_wait = end + base > t.due_ms;  // one more step without it makes it late
     if (!fits && !first && !cannot_wait) continue;
+    prefills += t.cost_ms + (take.empty() ? 0 : row_ms);
     take.push_back(i);
-    prefills += t.cost_ms;
     due = std::min(due, t.due_ms);
   }
   return take;
+}
+
+double learn_row_ms(double row_ms, double step_ms, double dearest_ms, size_t n) {
+  if (n < 2 || !(dearest_ms > 0)) return row_ms;
+  const double sample = std::clamp((step_ms - dearest_ms) / double(n - 1), 0.0, dearest_ms);
+  return row_ms + 0.2 * (sample - row_ms);
 }
 
 namespace {
@@ -123,7 +136,7 @@ void StepBatcher::step(std::unique_lock<std::mutex>& lock) {
     timing.push_back(p->entry.timing);
     solo.push_back(alone(p->entry));
   }
-  std::vector<size_t> chosen = choose_step(timing, solo, now_ms(), size_t(kMaxBatch));
+  std::vector<size_t> chosen = choose_step(timing, solo, now_ms(), size_t(kMaxBatch), row_ms_);
   std::sort(chosen.begin(), chosen.end());
   std::vector<Pending*> take;
   for (size_t k = chosen.size(); k-- > 0;) {  // from the back, so the indices stay valid
@@ -134,10 +147,17 @@ void StepBatcher::step(std::unique_lock<std::mutex>& lock) {
   entries_ += int64_t(take.size());
   lock.unlock();
   std::vector<BatchEntry> batch;
-  for (Pending* p : take) batch.push_back(p->entry);
+  double dearest = 0;  // learn from decode steps whose entries all carry a cost
+  for (Pending* p : take) {
+    batch.push_back(p->entry);
+    const StepTiming& t = p->entry.timing;
+    dearest = t.prefill || !(t.cost_ms > 0) || dearest < 0 ? -1 : std::max(dearest, t.cost_ms);
+  }
+  const double t0 = now_ms();
   try {
     step_batch(batch);
   } catch (...) {
+    dearest = -1;  // the entries ran again one by one: no lesson in this step's time
     // Which request failed? Run each alone, so an error reaches only the request it belongs to.
     // A failed step advanced no cache (lengths move only at its end), so running again is safe.
     for (Pending* p : take) try {
@@ -147,7 +167,9 @@ void StepBatcher::step(std::unique_lock<std::mutex>& lock) {
         p->error = std::current_exception();
       }
   }
+  const double took = now_ms() - t0;
   lock.lock();
+  row_ms_ = learn_row_ms(row_ms_, took, dearest, take.size());
   last_step_end_ = std::chrono::steady_clock::now();
   for (Pending* p : take) p->done = true;
   cv_.notify_all();

@@ -51,9 +51,9 @@ void Metrics::set_queue(int waiting, int running) {
   waiting_ = waiting, running_ = running;
 }
 
-void Metrics::set_batching(int64_t steps, int64_t entries) {
+void Metrics::set_batching(int64_t steps, int64_t entries, double row_ms) {
   std::lock_guard<std::mutex> lock(mu_);
-  batch_steps_ = steps, batch_entries_ = entries;
+  batch_steps_ = steps, batch_entries_ = entries, batch_row_ms_ = row_ms;
 }
 
 std::string Metrics::render() const {
@@ -81,6 +81,9 @@ std::string Metrics::render() const {
             uint64_t(batch_steps_));
     counter("adallava_batch_request_steps_total", "Request steps (prefills and tokens) those steps ran.",
             uint64_t(batch_entries_));
+    o << "# HELP adallava_batch_entry_seconds What one more request adds to a batched step, as learned from its steps.\n"
+         "# TYPE adallava_batch_entry_seconds gauge\nadallava_batch_entry_seconds "
+      << batch_row_ms_ / 1000 << "\n";
   }
   o << latency_.render("adallava_request_seconds", "Time from arrival to the last byte of the answer.");
   o << queue_.render("adallava_queue_seconds", "Time answered requests waited for a slot.");

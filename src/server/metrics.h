@@ -38,7 +38,7 @@ class Metrics {
   void record(const RequestRecord& r);
   void set_queue(int waiting, int running);
   // The engine's batched steps so far and the request steps they held (serve --parallel).
-  void set_batching(int64_t steps, int64_t entries);
+  void set_batching(int64_t steps, int64_t entries, double row_ms);
   std::string render() const;
 
  private:
@@ -47,6 +47,7 @@ class Metrics {
   uint64_t deadline_requests_ = 0, deadline_misses_ = 0, prompt_tokens_ = 0, completion_tokens_ = 0;
   int waiting_ = 0, running_ = 0;
   int64_t batch_steps_ = -1, batch_entries_ = 0;  // -1: not batching
+  double batch_row_ms_ = 0;
   Histogram latency_, queue_, fraction_;
 };
 

@@ -219,7 +219,7 @@ void Server::routes() {
   http_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
     metrics_.set_queue(admission_.waiting(), admission_.running());
-    if (const Engine* e = engine_.load(); e && e->batcher()) metrics_.set_batching(e->batcher()->steps(), e->batcher()->entries());
+    if (const Engine* e = engine_.load(); e && e->batcher()) metrics_.set_batching(e->batcher()->steps(), e->batcher()->entries(), e->batcher()->row_ms());
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
   http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });

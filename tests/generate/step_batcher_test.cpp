@@ -82,6 +82,30 @@ TEST(StepBatcher, AStepKeepsEveryDeadlineItCanAndTheEarliestAlwaysRuns) {
             (std::vector<size_t>{1, 2}));
 }
 
+// What each entry adds to a step counts: three 10 ms decoders with 5 ms per extra entry make a
+// 20 ms step, and a 5 ms prefill that can wait then no longer fits before their 28 ms due time
+// (20 + 5 + 5 > 28), where with free rows it would (10 + 5 <= 28).
+TEST(StepBatcher, AStepsPredictedCostCountsEveryEntry) {
+  const std::vector<StepTiming> pending = {decode(10, 28), decode(10, 40), decode(10, 50), prefill(5, 1000)};
+  const std::vector<bool> none(4, false);
+  EXPECT_EQ(choose_step(pending, none, 0, 64, 0), (std::vector<size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(choose_step(pending, none, 0, 64, 5), (std::vector<size_t>{0, 1, 2}));
+  // The prefill that can no longer wait joins anyway (30 + 20 > 45).
+  EXPECT_EQ(choose_step({decode(10, 28), decode(10, 40), decode(10, 50), prefill(5, 45)}, none, 0, 64, 5),
+            (std::vector<size_t>{0, 1, 2, 3}));
+}
+
+// The per-entry cost follows measured steps, a fifth of the way each time, and one stall moves
+// it by at most a fifth of the dearest entry's cost.
+TEST(StepBatcher, ThePerEntryCostIsLearnedFromDecodeSteps) {
+  EXPECT_DOUBLE_EQ(learn_row_ms(0, 16, 10, 4), 0.2 * 2);            // (16 - 10) / 3 = 2 ms per extra entry
+  EXPECT_DOUBLE_EQ(learn_row_ms(2, 16, 10, 4), 2);                  // already there
+  EXPECT_DOUBLE_EQ(learn_row_ms(2, 1000, 10, 2), 2 + 0.2 * (10 - 2));  // a stall: clamped to the dearest cost
+  EXPECT_DOUBLE_EQ(learn_row_ms(2, 5, 10, 4), 2 - 0.2 * 2);         // faster than the dearest alone: 0
+  EXPECT_DOUBLE_EQ(learn_row_ms(2, 50, 10, 1), 2);                  // one entry: nothing to learn
+  EXPECT_DOUBLE_EQ(learn_row_ms(2, 50, -1, 3), 2);                  // entries without costs: nothing
+}
+
 TEST(StepBatcher, AnErrorReachesOnlyTheRequestItBelongsTo) {
   auto m = LlavaModel::load(test::fixture("llava_tiny_f32"));
   StepBatcher batcher(std::chrono::microseconds(200000));

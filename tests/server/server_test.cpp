@@ -323,6 +323,7 @@ TEST(Server, BatchedRequestsAnswerAsEachDoesAlone) {
   }
   const std::string m = ts.client().Get("/metrics")->body;
   EXPECT_NE(m.find("adallava_batch_steps_total"), std::string::npos) << m;
+  EXPECT_NE(m.find("adallava_batch_entry_seconds "), std::string::npos) << m;
   EXPECT_NE(m.find("adallava_batch_request_steps_total"), std::string::npos) << m;
 }
 
