@@ -27,6 +27,7 @@ struct ServeOptions {
   server::ServerOptions server;
   std::string api_key_file;
   double max_body_mb = 32;
+  int64_t prefill_chunk = 128;
 };
 
 std::string read_key_file(const std::string& path) {
@@ -55,7 +56,7 @@ void serve(ServeOptions o) {
   std::string load_error;
   std::thread loader([&] {
     try {
-      std::unique_ptr<Engine> engine = o.model.load_engine(o.server.batching && o.server.parallel > 1);
+      std::unique_ptr<Engine> engine = o.model.load_engine(o.server.batching && o.server.parallel > 1, o.prefill_chunk);
       omp_set_num_threads(o.model.threads > 0 ? o.model.threads : omp_get_num_procs());
       engine->latency_model();  // deadlines need it: calibrate (or read the cache) before the first one
       s.set_engine(std::move(engine));
@@ -93,6 +94,10 @@ void register_serve(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   sub->add_flag("--batching,!--no-batching", s.batching,
                "with --parallel > 1: run the running requests' steps batched, one pass over the weights (default on)");
+  sub->add_option("--prefill-chunk", o->prefill_chunk,
+                  "with batching: prompt rows per batched step, so a long prompt does not stall the requests "
+                  "decoding beside it (0: a whole prompt in one step)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   sub->add_option("--queue", s.queue, "requests waiting beyond those; more get 429")->check(CLI::Range(0, 4096));
   sub->add_option("--timeout-s", s.timeout_s, "socket read and write timeout")->check(CLI::Range(1, 86400));
   sub->add_option("--max-body-mb", o->max_body_mb, "largest request body (413 beyond)")->check(CLI::Range(0.001, 1024.0));

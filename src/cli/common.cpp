@@ -55,10 +55,11 @@ Precision ModelOptions::resolve_precision(const LlavaModel& m) const {
   return default_precision(m);
 }
 
-std::unique_ptr<Engine> ModelOptions::load_engine(bool batching) const {
+std::unique_ptr<Engine> ModelOptions::load_engine(bool batching, int64_t prefill_chunk) const {
   auto model = load();
   EngineOptions eo = engine_options();
   eo.batching = batching;
+  eo.prefill_chunk = prefill_chunk;
   eo.precision = resolve_precision(*model);
   return std::make_unique<Engine>(std::move(model), eo);
 }

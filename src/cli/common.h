@@ -31,7 +31,8 @@ struct ModelOptions {
   EngineOptions engine_options() const;  // the calibration cache (the precision needs the model)
   std::unique_ptr<LlavaModel> load() const;     // also applies threads and kernels
   // The same, with the tokenizer and the precision; batching: see EngineOptions.
-  std::unique_ptr<Engine> load_engine(bool batching = false) const;
+  // batching: the server's batched steps, prompts in chunks of prefill_chunk rows (0: whole).
+  std::unique_ptr<Engine> load_engine(bool batching = false, int64_t prefill_chunk = 0) const;
   Precision resolve_precision(const LlavaModel& m) const;
 };
 

@@ -74,6 +74,7 @@ Engine::Engine(std::unique_ptr<LlavaModel> model, const EngineOptions& options) 
   precision_ = options.precision ? *options.precision : default_precision(*model_);
   cache_dir_ = options.calibration_cache ? *options.calibration_cache : default_cache_dir();
   if (options.batching) batcher_ = std::make_unique<StepBatcher>();
+  prefill_chunk_ = options.prefill_chunk;
   if (model_->gguf()) {
     tokenizer_ = tokenizer_from_gguf(*model_->gguf());
     if (model_->config().image_token_id < 0) tokenizer_->add_special_token(kImageMarker, model_->config().image_token_id);
@@ -214,6 +215,7 @@ Response Engine::generate(const Request& r, const TokenCallback& on_token) const
   g.plan = r.plan;
   g.token_selection = r.token_selection;
   g.batcher = batcher_.get();
+  g.prefill_chunk = prefill_chunk_;
   RequestShape shape = shape_of(r, out.prompt_ids);
   const int most_threads = omp_get_max_threads();
   std::optional<LatencyModel> lm;

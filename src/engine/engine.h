@@ -28,6 +28,9 @@ struct EngineOptions {
   // Requests generating at the same time on different threads run their prefills and decode
   // steps batched (generate/step_batcher.h): the server's --parallel slots share weight reads.
   bool batching = false;
+  // With batching: prompt rows per batched step (0: a whole prompt in one step). Chunks keep a
+  // long prompt from stalling the requests decoding beside it for its whole length.
+  int64_t prefill_chunk = 0;
 };
 
 // One request. The prompt is either a question (wrapped in the chat template, with the image
@@ -140,6 +143,7 @@ class Engine {
   mutable std::string calibration_file_;
   mutable bool calibration_cached_ = false;
   std::unique_ptr<StepBatcher> batcher_;  // with EngineOptions::batching
+  int64_t prefill_chunk_ = 0;             // EngineOptions::prefill_chunk
 };
 
 // The default precision for a model on this CPU.

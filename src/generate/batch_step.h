@@ -30,6 +30,11 @@ struct BatchEntry {
   int64_t token = -1;
   const Prompt* prompt = nullptr;
   PlanRequest request;
+  // Prefill: at most this many prompt rows per step (0: the whole prompt in one step). A chunked
+  // prompt takes every chunk through the prefix layers first (AdaLLaVA's scheduler reads the
+  // last row there), then through the rest; hand the same entry in again while
+  // session->prefilling(). The logits come with the last chunk.
+  int64_t chunk_rows = 0;
   std::vector<float>* logits = nullptr;  // out: the logits of the request's next position
   PlanReport* report = nullptr;          // out, prefill: the plan that was chosen
   StepTiming timing;                     // a deadline's view of this step (StepBatcher orders by it)

@@ -318,9 +318,14 @@ GenerateResult generate(const LlavaModel& model, const std::vector<int64_t>& ids
     e.request = plan;
     e.logits = &logits;
     e.report = &r.plan;
-    if (opts.step_timing) e.timing = opts.step_timing(s, 0);
-    e.timing.prefill = true;
-    opts.batcher->run(e);
+    e.chunk_rows = opts.prefill_chunk;
+    do {  // a chunked prompt: one step per chunk, through the prefix layers and then the rest
+      if (opts.step_timing) e.timing = opts.step_timing(s, 0);
+      if (e.chunk_rows > 0 && e.chunk_rows < r.prompt_rows)
+        e.timing.cost_ms *= double(e.chunk_rows) / double(r.prompt_rows);
+      e.timing.prefill = true;
+      opts.batcher->run(e);
+    } while (s.prefilling());
   } else {
     r.plan = s.prefill(prompt.embeds.data(), rows, plan, logits, false, nullptr, prompt.fastv_request());
   }

@@ -83,6 +83,8 @@ class Session {
   void drop_layers(const std::vector<int>& layers);
 
   int64_t position() const { return cache_.length(); }
+  // A chunked prefill (BatchEntry::chunk_rows) has begun and not yet ended.
+  bool prefilling() const { return chunked_.active; }
   const KvCache& cache() const { return cache_; }
   const ExecutionPlan& plan() const { return plan_; }
   // The prompt rows FastV kept (all of them without FastV), ascending, and how many it dropped.
@@ -111,6 +113,7 @@ class Session {
   // Once every layer ran: `rows` positions covered, T rows left after FastV.
   void end_prefill(int64_t rows, int64_t T, PlanReport& rep);
   friend void step_batch(std::vector<BatchEntry>& batch);
+  friend struct BatchedPrefill;
 
   const LlavaModel& model_;
   ExecutionPlan plan_;
@@ -119,6 +122,14 @@ class Session {
   std::vector<int64_t> kept_;  // prompt rows the layers after FastV's cut hold
   int64_t dropped_ = 0;        // prompt rows FastV dropped
   int cut_ = 0;                // the layer they are gone from (the layer count without FastV)
+  // A prefill that batched steps run in chunks: the decoder rows (past the prefix layers for the
+  // rows that went through them), and how many rows went through the prefix and the rest.
+  struct Chunked {
+    std::vector<float> x;
+    int64_t prefix_done = 0, rest_done = 0;
+    bool active = false;
+  };
+  Chunked chunked_;
 };
 
 struct GenerateOptions {
@@ -142,6 +153,8 @@ struct GenerateOptions {
   // With a batcher: the timing of the step after `produced` tokens (0: the prefill), for the
   // batcher to keep a request with a deadline on plan (a deadline controller predicts it).
   std::function<StepTiming(const Session&, int64_t)> step_timing;
+  // With a batcher: prompt rows per step (BatchEntry::chunk_rows; 0: the whole prompt at once).
+  int64_t prefill_chunk = 0;
 };
 
 struct GenerateResult {

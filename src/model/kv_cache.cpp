@@ -12,6 +12,7 @@ KvCache::KvCache(int n_layers, int head_dim, int64_t capacity, DType dtype)
       v_(size_t(n_layers)),
       heads_(size_t(n_layers), 0),
       dropped_(size_t(n_layers), 0),
+      ahead_(size_t(n_layers), 0),
       head_dim_(head_dim),
       dtype_(dtype),
       capacity_(capacity) {}
@@ -25,6 +26,15 @@ void KvCache::allocate(const ExecutionPlan& plan, int n_kv_heads, int l0, int l1
     v_[size_t(l)].resize(n);
     heads_[size_t(l)] = h;
   }
+}
+
+void KvCache::set_length(int64_t n) {
+  length_ = n;
+  for (int64_t& a : ahead_) a = 0;
+}
+
+void KvCache::put_ahead(int l0, int l1, int64_t n) {
+  for (int l = l0; l < l1; ++l) ahead_[size_t(l)] += n;
 }
 
 void KvCache::drop_rows(int l0, int64_t n) {

@@ -29,8 +29,12 @@ class KvCache {
   int64_t capacity() const { return capacity_; }
   // Positions the request has covered; a layer caches fewer rows where FastV dropped some.
   int64_t length() const { return length_; }
-  void set_length(int64_t n) { length_ = n; }
-  int64_t rows(int l) const { return length_ - dropped_[size_t(l)]; }
+  // Sets the positions covered; rows a chunked prefill put ahead in some layers now count in all.
+  void set_length(int64_t n);
+  int64_t rows(int l) const { return length_ - dropped_[size_t(l)] + ahead_[size_t(l)]; }
+  // A chunked prefill's rows that layers [l0, l1) hold before the prompt's last chunk is through
+  // every layer (length() moves only then).
+  void put_ahead(int l0, int l1, int64_t n);
   // Layers [l0, end) hold n fewer rows than positions (FastV kept only part of the prompt there).
   void drop_rows(int l0, int64_t n);
   size_t bytes() const;
@@ -38,7 +42,7 @@ class KvCache {
  private:
   std::vector<std::vector<uint8_t>> k_, v_;
   std::vector<int> heads_;
-  std::vector<int64_t> dropped_;
+  std::vector<int64_t> dropped_, ahead_;
   int head_dim_ = 0;
   DType dtype_ = DType::F32;
   int64_t capacity_ = 0, length_ = 0;

@@ -67,6 +67,13 @@ Tokenizer Tokenizer::from_model_proto(const std::string& proto, bool legacy, con
   t.bos_ = t.sp_->bos_id();
   t.eos_ = t.sp_->eos_id();
   t.unk_ = t.sp_->unk_id();
+  // libsentencepiece aborts (a protobuf CHECK) on an id outside its pieces: check them here.
+  const int64_t pieces = t.sp_->GetPieceSize();
+  const std::string where = path.empty() ? "tokenizer model" : path;
+  for (auto [name, id] : {std::pair{"bos", t.bos_}, {"eos", t.eos_}, {"unk", t.unk_}})
+    if (id >= pieces || (id < 0 && std::string(name) == "unk"))
+      throw Error(where + ": the SentencePiece model's " + name + "_id " + std::to_string(id) +
+                  " is not one of its " + std::to_string(pieces) + " pieces");
   for (int64_t id : {t.bos_, t.eos_, t.unk_})
     if (id >= 0) t.added_[t.sp_->IdToPiece(int(id))] = id;
   t.unk_piece_count_ = int(t.sp_nodp_->EncodeAsIds(t.sp_->IdToPiece(int(t.unk_))).size());

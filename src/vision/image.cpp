@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 #include <fstream>
 #include <iterator>
 
@@ -62,18 +63,31 @@ bool header_dimensions(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
 }
 
 // stb grows its buffer to the size a PNG chunk claims before it reads the chunk, so a file of a
-// hundred bytes could ask for gigabytes: every chunk must fit in the bytes that follow it.
-void check_png_chunks(const uint8_t* d, size_t n, const std::string& name) {
-  if (n < 8 || std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) != 0) return;
+// hundred bytes could ask for gigabytes: every chunk must fit in the bytes that follow it. An
+// empty IDAT chunk (legal, and no data) first in a file has stb copy zero bytes to a null
+// buffer, which C leaves undefined: such chunks are left out of `copy`, and the bytes stb
+// should read are returned (the file itself when it has none).
+std::pair<const uint8_t*, size_t> png_for_stb(const uint8_t* d, size_t n, const std::string& name,
+                                              std::vector<uint8_t>& copy) {
+  if (n < 8 || std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) != 0) return {d, n};
+  size_t kept = 0;  // bytes of d already in copy (when copying)
   for (size_t at = 8; at + 8 <= n;) {
     const uint64_t length = be32(d + at);
     const std::string type(reinterpret_cast<const char*>(d + at + 4), 4);
     if (length > n - at - 8)
       throw Error(name + ": corrupt PNG: chunk '" + type + "' at byte " + std::to_string(at) + " claims " +
                   std::to_string(length) + " bytes, past the end of the file");
-    if (type == "IEND") return;
-    at += 12 + length;  // length, type, data, CRC
+    const size_t next = std::min(n, size_t(at + 12 + length));  // length, type, data, CRC
+    if (type == "IDAT" && length == 0) {
+      copy.insert(copy.end(), d + kept, d + at);
+      kept = next;
+    }
+    if (type == "IEND") break;
+    at = next;
   }
+  if (kept == 0) return {d, n};
+  copy.insert(copy.end(), d + kept, d + n);
+  return {copy.data(), copy.size()};
 }
 
 struct JpegErrorJump {
@@ -139,7 +153,8 @@ RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name,
   int w = 0, h = 0, comp = 0;
   int64_t hw = 0, hh = 0;
   if (header_dimensions(data, size, &hw, &hh)) check_size(hw, hh, name, max_pixels);  // before any allocation
-  check_png_chunks(data, size, name);
+  std::vector<uint8_t> copy;
+  std::tie(data, size) = png_for_stb(data, size, name, copy);
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
     throw Error(name + ": not a decodable image (PNG, JPEG, BMP or GIF expected)");
   check_size(w, h, name, max_pixels);

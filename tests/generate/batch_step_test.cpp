@@ -46,8 +46,9 @@ Prompt prompt_of(const LlavaModel& m, const std::vector<int64_t>& ids, const std
 }
 
 // Every budget of the fixture in one batch; request b joins at step join(b) (prefilling while
-// the others decode). Its step logits are compared with the authors' for its budget.
-void every_budget_in_one_batch(const std::string& name, int (*join)(size_t)) {
+// the others decode), its prompt in chunks of `chunk` rows (0: whole). Its step logits are
+// compared with the authors' for its budget.
+void every_budget_in_one_batch(const std::string& name, int (*join)(size_t), int64_t chunk = 0) {
   const std::string dir = test::fixture(name);
   auto m = LlavaModel::load(dir);
   const auto budgets = read_npy(dir + "/budgets.npy").to_f64();
@@ -63,16 +64,18 @@ void every_budget_in_one_batch(const std::string& name, int (*join)(size_t)) {
     req[b].plan.budget = budgets[b];
   }
   std::vector<size_t> done(budgets.size(), 0);  // steps compared so far
+  int prefill_steps = 0;
   for (int step = 0;; ++step) {
     std::vector<BatchEntry> batch;
     for (size_t b = 0; b < budgets.size(); ++b) {
       if (step < join(b) || done[b] == n) continue;
       BatchEntry e{req[b].session.get()};
       e.logits = &req[b].logits;
-      if (step == join(b)) {
+      if (done[b] == 0) {
         e.prompt = &prompt;
         e.request = req[b].plan;
         e.report = &req[b].report;
+        e.chunk_rows = chunk;
       } else {
         e.token = want_ids[b * n + done[b] - 1];
       }
@@ -82,12 +85,18 @@ void every_budget_in_one_batch(const std::string& name, int (*join)(size_t)) {
     step_batch(batch);
     for (size_t b = 0; b < budgets.size(); ++b) {
       if (step < join(b) || done[b] == n) continue;
+      if (req[b].session->prefilling()) {
+        ++prefill_steps;
+        continue;
+      }
       SCOPED_TRACE("budget " + std::to_string(budgets[b]) + ", step " + std::to_string(done[b]));
       EXPECT_TRUE(test::all_close(req[b].logits, row(want_steps, b * n + done[b], V), kLogitsAtol, "step logits"));
       ++done[b];
     }
   }
   for (size_t b = 0; b < budgets.size(); ++b) EXPECT_EQ(done[b], n);
+  // A chunked prompt took more than one step: through the prefix, then the rest, chunk by chunk.
+  if (chunk > 0) EXPECT_EQ(prefill_steps, int(budgets.size()) * 2 * int((prompt.rows + 1 + chunk - 1) / chunk) - int(budgets.size()));
 }
 
 TEST(BatchStep, EveryBudgetPrefilledAndDecodedTogetherMatchesTheAuthorsSteps) {
@@ -97,6 +106,14 @@ TEST(BatchStep, EveryBudgetPrefilledAndDecodedTogetherMatchesTheAuthorsSteps) {
       SpanModeScope scope(mode);
       every_budget_in_one_batch(name, [](size_t) { return 0; });
     }
+}
+
+// Prompts in chunks of 7 rows (the fixtures' prompts take several), joining while others decode.
+TEST(BatchStep, ChunkedPrefillsMatchTheAuthorsSteps) {
+  for (const char* name : {"adallava_tiny_L", "adallava_tiny_H"}) {
+    SCOPED_TRACE(name);
+    every_budget_in_one_batch(name, [](size_t b) { return int(b); }, 7);
+  }
 }
 
 TEST(BatchStep, RequestsJoiningMidDecodeMatchTheAuthorsSteps) {
@@ -109,9 +126,10 @@ TEST(BatchStep, RequestsJoiningMidDecodeMatchTheAuthorsSteps) {
 }
 
 // Solo runs against one batch: the same requests, each alone (prefill, then its tokens), then
-// all together with prefills and decodes mixed in each step.
+// all together with prefills (in chunks of `chunk` rows; 0: whole) and decodes mixed in each
+// step, request i joining at step i.
 void solo_equals_batched(const LlavaModel& m, const std::vector<Prompt>& prompts, const std::vector<PlanRequest>& plans,
-                         Precision p, double atol) {
+                         Precision p, double atol, int64_t chunk = 0) {
   const std::vector<int64_t> tokens = {3, 7, 11, 2};
   std::vector<std::vector<std::vector<float>>> solo(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -127,27 +145,32 @@ void solo_equals_batched(const LlavaModel& m, const std::vector<Prompt>& prompts
   std::vector<Request> req(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i)
     req[i].session = std::make_unique<Session>(m, prompts[i].rows + 1 + int64_t(tokens.size()), p);
-  for (size_t step = 0; step < tokens.size() + prompts.size(); ++step) {  // request i joins at step i
+  std::vector<size_t> done(prompts.size(), 0);  // logits compared so far
+  for (size_t step = 0;; ++step) {
     std::vector<BatchEntry> batch;
     std::vector<size_t> who;
     for (size_t i = 0; i < prompts.size(); ++i) {
-      if (step < i || step - i > tokens.size()) continue;
+      if (step < i || done[i] > tokens.size()) continue;
       BatchEntry e{req[i].session.get()};
       e.logits = &req[i].logits;
-      if (step == i) {
+      if (done[i] == 0) {
         e.prompt = &prompts[i];
         e.request = plans[i];
         e.report = &req[i].report;
+        e.chunk_rows = chunk;
       } else {
-        e.token = tokens[step - i - 1];
+        e.token = tokens[done[i] - 1];
       }
       batch.push_back(e);
       who.push_back(i);
     }
+    if (batch.empty()) break;
     step_batch(batch);
     for (size_t i : who) {
-      SCOPED_TRACE("request " + std::to_string(i) + ", step " + std::to_string(step - i));
-      EXPECT_TRUE(test::all_close(req[i].logits, solo[i][step - i], atol, "logits"));
+      if (req[i].session->prefilling()) continue;
+      SCOPED_TRACE("request " + std::to_string(i) + ", step " + std::to_string(done[i]));
+      EXPECT_TRUE(test::all_close(req[i].logits, solo[i][done[i]], atol, "logits"));
+      ++done[i];
     }
   }
 }
@@ -172,6 +195,8 @@ TEST(BatchStep, PlainLlavaMixesPromptLengthsAndLayerPlans) {
     SCOPED_TRACE(precision_name(p));
     solo_equals_batched(*m, prompts, plans, p, kLogitsAtol);
   }
+  SCOPED_TRACE("prompts in chunks of 3 rows");
+  solo_equals_batched(*m, prompts, plans, Precision::F32, kLogitsAtol, 3);
 }
 
 TEST(BatchStep, AdaLlavaHMixesRandomHeadAndGroupSlicesPerLayer) {
@@ -197,6 +222,8 @@ TEST(BatchStep, AdaLlavaHMixesRandomHeadAndGroupSlicesPerLayer) {
     SpanModeScope scope(mode);
     solo_equals_batched(*m, prompts, plans, Precision::F32, kLogitsAtol);
   }
+  SCOPED_TRACE("prompts in chunks of 4 rows");
+  solo_equals_batched(*m, prompts, plans, Precision::F32, kLogitsAtol, 4);
 }
 
 // llama.cpp's quantized files with 8-bit products (the default for them): batches of decode

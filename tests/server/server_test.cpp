@@ -287,13 +287,14 @@ TEST(Server, ConcurrentRequestsAreAllAnsweredAndCounted) {
   EXPECT_NE(m.find("adallava_executed_fraction_count 12"), std::string::npos) << m;
 }
 
-// --parallel with batching (serve's default): concurrent requests at different budgets share
-// steps, and each answer is the one the engine gives the request alone.
+// --parallel with batching (serve's default, prompts in chunks): concurrent requests at
+// different budgets share steps, and each answer is the one the engine gives the request alone.
 TEST(Server, BatchedRequestsAnswerAsEachDoesAlone) {
   ServerOptions o;
   o.parallel = 4;
   EngineOptions eo;
   eo.batching = true;
+  eo.prefill_chunk = 16;
   TestServer ts(o, true, eo);
   const std::string png = test::read_file(kImage);
   const std::vector<double> budgets = {1.0, 0.75, 0.5, 0.875, 1.0, 0.625};

@@ -50,6 +50,14 @@ TEST(Tokenizer, MissingOrCorruptModelIsAnError) {
   EXPECT_THROW(Tokenizer::load(d.path), Error);
   test::write_file(d.file("tokenizer.model"), "garbage");
   EXPECT_THROW(Tokenizer::load(d.path), Error);
+  // Found by fuzz/sentencepiece_model.cpp: a model whose unk_id names no piece made
+  // libsentencepiece abort the process.
+  try {
+    Tokenizer::from_model_file(test::source_dir() + "/fuzz/regressions/sentencepiece_model/unk-id-outside-pieces", true);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unk_id"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

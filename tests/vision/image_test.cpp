@@ -24,6 +24,23 @@ TEST(Image, DecodesRgbaAndGrayLikePillowConvertRgb) {
   EXPECT_EQ(img.pixels, read_npy(dir + "/image_rgb.npy").bytes);
 }
 
+// An empty IDAT chunk is legal PNG and carries no data: the file decodes as it does without it
+// (stb alone would copy zero bytes to a null buffer on one that comes first; fuzz/image.cpp).
+TEST(Image, EmptyIdatChunksChangeNothing) {
+  const std::string dir = test::fixture("llava_tiny_f32");
+  const std::string png = test::read_file(dir + "/image.png");
+  const size_t idat = png.find("IDAT") - 4;  // the first IDAT chunk's length field
+  const std::string empty_idat("\0\0\0\0IDAT\xae\x42\x60\x82", 12);
+  for (size_t at : {idat, idat, png.size() - 12}) {  // before the first IDAT (twice), before IEND
+    std::string with = png;
+    with.insert(at, empty_idat);
+    const RgbImage img = decode_image(reinterpret_cast<const uint8_t*>(with.data()), with.size(), "with-empty-idat");
+    EXPECT_EQ(img.pixels, read_npy(dir + "/image_rgb.npy").bytes);
+  }
+  // The fuzzer's input: an empty IDAT first, then a truncated one.
+  expect_error(test::source_dir() + "/fuzz/regressions/image/png-empty-first-idat", "png-empty-first-idat");
+}
+
 TEST(Image, BadFilesGetOneLineErrors) {
   test::TempDir d;
   test::write_file(d.file("text.png"), "this is not an image");
