@@ -13,7 +13,7 @@
 #include "adaptive/budget.h"
 #include "bench/compute_probe.h"
 #include "bench/concurrent_bench.h"
-#include "model/batch_spans.h"
+#include "model/batched_layers.h"
 #include "model/batched_layers.h"
 #include "bench/memory_probe.h"
 #include "bench/synthetic_model.h"
@@ -233,6 +233,11 @@ void concurrent_bench(const BenchOptions& o, const LlavaModel& model, Precision 
   j["preset"] = o.preset;
   if (model.adaptive()) j["variant"] = o.variant;
   j["spans"] = o.spans;
+  if (o.spans == "measured") {  // the fit the choice used (measured now if no step needed it)
+    const ProductCost pc = batched_product_cost(model.decoder(), precision);
+    j["product_cost"] = {{"per_call_us", pc.per_call_s * 1e6}, {"weight_gb_per_s", 1e-9 / pc.per_byte_s},
+                         {"gmac_per_s", 1e-9 / pc.per_mac_s}};
+  }
   j["dtype"] = o.preset.empty() ? dtype_name(model.decoder().layer(0).gate.w.dtype) : o.dtype;
   j["threads"] = omp_get_max_threads();
   j["kernels"] = kernels_json();

@@ -70,22 +70,26 @@ double best_time(F f) {
   return best;
 }
 
-ProductCost measure(const WeightView& W, Precision p) {
+ProductCost measure(const std::vector<WeightView>& Ws, Precision p) {
   constexpr int kRows = 64, kPieces = 8;
-  std::vector<float> x(size_t(kRows * W.cols)), y(size_t(kRows * W.rows));
+  const WeightView& W0 = Ws.front();
+  std::vector<float> x(size_t(kRows * W0.cols)), y(size_t(kRows * W0.rows));
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 17) - 8) / 16.f;
-  const double one = best_time([&] { matmul(y.data(), W.rows, x.data(), W.cols, 1, W, nullptr, p); });
+  size_t turn = 0;  // each timed call takes the next matrix, so none is in cache from the last
+  auto next = [&] { return Ws[turn++ % Ws.size()]; };
+  const double one = best_time([&] { matmul(y.data(), W0.rows, x.data(), W0.cols, 1, next(), nullptr, p); });
   const double pieces = best_time([&] {
+    const WeightView W = next();
     for (int i = 0; i < kPieces; ++i) {
       const int64_t r0 = W.rows * i / kPieces, r1 = W.rows * (i + 1) / kPieces;
       matmul(y.data() + r0, W.rows, x.data(), W.cols, 1, W.row_block(r0, r1 - r0), nullptr, p);
     }
   });
-  const double many = best_time([&] { matmul(y.data(), W.rows, x.data(), W.cols, kRows, W, nullptr, p); });
+  const double many = best_time([&] { matmul(y.data(), W0.rows, x.data(), W0.cols, kRows, next(), nullptr, p); });
   ProductCost c;
   c.per_call_s = std::max(0.0, (pieces - one) / (kPieces - 1));
-  c.per_byte_s = std::max(1e-15, (one - c.per_call_s) / weight_view_bytes(W));
-  c.per_mac_s = std::max(1e-15, (many - c.per_call_s) / (double(kRows) * double(W.rows) * double(W.cols)));
+  c.per_byte_s = std::max(1e-15, (one - c.per_call_s) / weight_view_bytes(W0));
+  c.per_mac_s = std::max(1e-15, (many - c.per_call_s) / (double(kRows) * double(W0.rows) * double(W0.cols)));
   return c;
 }
 }  // namespace
@@ -152,13 +156,14 @@ std::vector<Span> plan_spans(const std::vector<RequestSet>& by_unit, const std::
   return out;
 }
 
-ProductCost measured_product_cost(const WeightView& W, Precision p) {
+ProductCost measured_product_cost(const std::vector<WeightView>& Ws, Precision p) {
+  if (Ws.empty()) throw Error("internal: no matrix to time products with");
   static std::mutex mu;
   static std::map<std::pair<const void*, int>, ProductCost> fitted;
   std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_pair(W.data, int(p));
+  const auto key = std::make_pair(Ws.front().data, int(p));
   auto it = fitted.find(key);
-  if (it == fitted.end()) it = fitted.emplace(key, measure(W, p)).first;
+  if (it == fitted.end()) it = fitted.emplace(key, measure(Ws, p)).first;
   return it->second;
 }
 

@@ -60,9 +60,11 @@ double weight_view_bytes(const WeightView& W);
 void count_batched_bytes(double bytes);
 double batched_bytes();
 
-// Times products with W on this CPU at `p` (one row, one row in eight pieces, 64 rows) and
-// fits a ProductCost; the first call per (W.data, p) measures (tens of ms at the 7B shape),
-// later ones return the cached fit. Thread-safe.
-ProductCost measured_product_cost(const WeightView& W, Precision p);
+// Times products on this CPU at `p` (one row, one row in eight pieces, 64 rows) with the
+// matrices Ws in turn (several layers' copies of one matrix: together larger than the caches,
+// so that reading is timed from memory as a decode step reads it) and fits a ProductCost. The
+// first call per (Ws[0].data, p) measures (tens of ms at the 7B shape), later ones return the
+// cached fit. Thread-safe.
+ProductCost measured_product_cost(const std::vector<WeightView>& Ws, Precision p);
 
 }  // namespace adallava

@@ -1,5 +1,6 @@
 #include "model/batched_layers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -152,10 +153,10 @@ RequestSet union_of(const std::vector<Span>& spans) {
 
 // Spans of units by the process-wide mode. Zeros in an 8-bit activation block would change the
 // block's scale and so a request's numbers: quantized weights are always split.
-std::vector<Span> spans_for(const Batch& b, const UnitSlots& u, const PartShape& shape, const WeightView& probe,
-                            Precision p) {
-  const SpanMode mode = is_quantized(probe.dtype) ? SpanMode::Split : span_mode();
-  return plan_spans(u.by_unit, b.T, shape, [&] { return measured_product_cost(probe, p); }, mode);
+std::vector<Span> spans_for(const LlamaDecoder& d, const Batch& b, const UnitSlots& u, const PartShape& shape,
+                            DType dtype, Precision p) {
+  const SpanMode mode = is_quantized(dtype) ? SpanMode::Split : span_mode();
+  return plan_spans(u.by_unit, b.T, shape, [&] { return batched_product_cost(d, p); }, mode);
 }
 
 double weight_elem_bytes(const WeightView& W) { return is_quantized(W.dtype) ? 1.0 : double(dtype_size(W.dtype)); }
@@ -169,7 +170,7 @@ void attention_spans(const LlamaDecoder& d, int l, const Batch& b, float* X, Pre
   });
   const double unit = double(hd * H);
   const std::vector<Span> spans =
-      spans_for(b, u, {4, 4 * unit * weight_elem_bytes(L.q.w), 4 * unit}, L.q.w, p);
+      spans_for(d, b, u, {4, 4 * unit * weight_elem_bytes(L.q.w), 4 * unit}, L.q.w.dtype, p);
   if (spans.empty()) return;
   // Per request: its q/att and k/v row widths (its heads only) and where its rows start.
   std::vector<int64_t> qd, kvd, qoff, kvoff;
@@ -242,7 +243,7 @@ void mlp_spans(const LlamaDecoder& d, int l, const Batch& b, float* X, Precision
     return r.plan->layer(l).mlp_groups;
   });
   const double unit = double(I) / c.num_heads * double(H);
-  const std::vector<Span> spans = spans_for(b, u, {3, 3 * unit * weight_elem_bytes(L.gate.w), 3 * unit}, L.gate.w, p);
+  const std::vector<Span> spans = spans_for(d, b, u, {3, 3 * unit * weight_elem_bytes(L.gate.w), 3 * unit}, L.gate.w.dtype, p);
   if (spans.empty()) return;
   Scratch& sc = scratch();
   float* xn = sized(sc.xn, b.rows * H);
@@ -273,6 +274,12 @@ void mlp_spans(const LlamaDecoder& d, int l, const Batch& b, float* X, Precision
 }
 
 }  // namespace
+
+ProductCost batched_product_cost(const LlamaDecoder& d, Precision p) {
+  std::vector<WeightView> q;
+  for (int l = 0; l < std::min(d.config().num_layers, 8); ++l) q.push_back(d.layer(l).q.w);
+  return measured_product_cost(q, p);
+}
 
 void run_layers_batched(const LlamaDecoder& d, const std::vector<RequestRows>& requests, int l0, int l1, Precision p) {
   if (requests.size() > size_t(kMaxBatch))

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "model/batch_spans.h"
 #include "model/execution_plan.h"
 #include "model/kv_cache.h"
 
@@ -28,6 +29,9 @@ struct RequestRows {
 
 // The most requests one batched step takes (slices are keyed by a 64-bit request set).
 constexpr int kMaxBatch = 64;
+
+// The product cost batched steps choose spans by: timed on the first layers' Q matrices in turn.
+ProductCost batched_product_cost(const LlamaDecoder& d, Precision p);
 
 // Runs layers [l0, l1) for every request, as LlamaDecoder::run_layers would one at a time.
 // Does not advance the caches' lengths.

@@ -90,7 +90,8 @@ TEST(BatchSpans, ModesByName) {
 TEST(BatchSpans, AProductsCostIsMeasuredOnceAndIsPositive) {
   std::vector<float> w(256 * 128);
   for (size_t i = 0; i < w.size(); ++i) w[i] = float(i % 7) / 7.f;
-  const WeightView W = WeightView::dense(DType::F32, w.data(), 256, 128);
+  const std::vector<WeightView> W = {WeightView::dense(DType::F32, w.data(), 256, 128),
+                                     WeightView::dense(DType::F32, w.data(), 256, 128)};
   const ProductCost c = measured_product_cost(W, Precision::F32);
   EXPECT_GE(c.per_call_s, 0);
   EXPECT_GT(c.per_byte_s, 0);
