@@ -11,6 +11,7 @@
 #include "adaptive/deadline.h"
 #include "server/api_error.h"
 #include "server/chat_response.h"
+#include "server/client_watch.h"
 #include "server/playground.h"
 
 namespace adallava::server {
@@ -82,6 +83,7 @@ bool same_secret(const std::string& a, const std::string& b) {
 
 struct Job {
   ChatRequest chat;
+  ClientWatch client;  // non-streaming: whether its client has hung up
   Completion meta;
   Clock::time_point arrival;
   Admission::Slot slot;
@@ -94,6 +96,7 @@ struct Ran {
   Response response;
   std::string text;
   bool stopped_by_string = false;
+  bool client_gone = false;  // stopped because the client hung up
 };
 
 // The engine's answer to an admitted job; emit gets each piece of text as it may go out
@@ -107,14 +110,19 @@ Ran run_job(const Engine& engine, Job& job, const std::function<bool(const std::
     std::string piece;
     const bool more = stop.push(e.text, &piece);
     if (!piece.empty() && emit && !emit(piece)) gone = true;
+    if (job.client.gone()) gone = true;
     return more && !gone;
   });
+  ran.client_gone = gone;
   const std::string rest = stop.rest();
   if (!rest.empty() && emit && !gone) emit(rest);
   ran.text = stop.text();
   ran.stopped_by_string = stop.stopped();
   return ran;
 }
+
+// A request whose client hung up before its answer (nginx's code for it).
+constexpr int kClientClosed = 499;
 
 // A request that ended with an error status.
 RequestRecord failed(const Job& job, int status) {
@@ -128,8 +136,8 @@ RequestRecord failed(const Job& job, int status) {
 
 RequestRecord record_of(const Job& job, const Ran& ran) {
   RequestRecord rec;
-  rec.status = 200;
-  rec.answered = true;
+  rec.status = ran.client_gone ? kClientClosed : 200;
+  rec.answered = !ran.client_gone;
   rec.latency_s = ms_between(job.arrival, Clock::now()) / 1000;
   rec.queue_s = job.meta.queue_ms / 1000;
   rec.executed_fraction = ran.response.plan.executed_fraction;
@@ -286,6 +294,7 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
                ms_between(job->arrival, Clock::now())};
   if (job->chat.request.deadline_ms) *job->chat.request.deadline_ms -= job->meta.queue_ms;  // what is left of it
+  if (!job->chat.stream) job->client = ClientWatch(req.remote_addr, req.remote_port, req.local_port);
   const int threads = o_.threads > 0 ? o_.threads : omp_get_num_procs();
   // Batched, one step runs at a time for every running request, with all the threads;
   // otherwise the slots share them.
@@ -306,7 +315,10 @@ void Server::answer(const std::shared_ptr<Job>& job, httplib::Response& res) {
     try {
       Ran ran;
       workers_.run([&] { ran = run_job(engine, *job, {}); });
-      send_json(res, 200, completion_json(job->meta, ran.response, ran.text, ran.stopped_by_string));
+      if (ran.client_gone)
+        send_error(res, kClientClosed, "the client closed the connection", "invalid_request_error", "client_closed");
+      else
+        send_json(res, 200, completion_json(job->meta, ran.response, ran.text, ran.stopped_by_string));
       metrics_.record(record_of(*job, ran));
     } catch (const std::exception& e) {
       const auto [status, type, code] = classify(e);

@@ -4,6 +4,10 @@
 #include "server/server.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <httplib.h>
 
 #include <thread>
@@ -110,6 +114,30 @@ TEST(Server, AnswersAsTheEngineDoesWithThePlanAndTimings) {
   EXPECT_NEAR(a["executed_fraction"].get<double>(), want.plan.executed_fraction, 1e-12);
   EXPECT_EQ(a["plan"]["executed_layers"].size(), want.plan.plan.executed_layers().size());
   EXPECT_TRUE(a["met"].is_null());
+}
+
+// A non-streaming request whose client hangs up after sending it stops at its first token and
+// is counted as 499 (cpp-httplib tells the handler nothing: server/client_watch.h).
+TEST(Server, ANonStreamingRequestStopsWhenItsClientHangsUp) {
+  TestServer ts;
+  const std::string body = ask("What shape is the object?", data_uri(test::read_file(kImage)), {{"max_tokens", 6}}).dump();
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(ts.port));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(write(fd, request.data(), request.size()), ssize_t(request.size()));
+  close(fd);
+  std::string m;
+  for (int i = 0; i < 200 && m.find("status=\"499\"} 1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    m = ts.client().Get("/metrics")->body;
+  }
+  EXPECT_NE(m.find("adallava_requests_total{status=\"499\"} 1"), std::string::npos) << m;
+  EXPECT_EQ(m.find("status=\"200\""), std::string::npos) << m;
 }
 
 TEST(Server, StreamsTheSameAnswerInChunksEndingWithDone) {
