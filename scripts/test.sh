@@ -14,7 +14,7 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 # The kernel and model-parity tests once more under each kernel set this CPU runs, so a path the
 # automatic choice does not take here (AVX2 on an AVX-512 machine, FMAs for bf16 where vdpbf16ps
 # is fast) still turns the run red.
-parity='^(Matmul|MatmulQuant|Quant|GgufLlava|Types/GgufLlava|KernelChoice|Ops|Attention|LlavaFixture|LlamaFixture|ExecutionPlan|AdaLlavaFixture|PruMergeFixture|PruMerge|FastV|DecoderLayer|AdaTrainStep|VisionTower|GradOps|PlanSampling|BatchStep)\.'
+parity='^(Matmul|MatmulQuant|Quant|GgufLlava|Types/GgufLlava|KernelChoice|Ops|Attention|LlavaFixture|LlamaFixture|ExecutionPlan|AdaLlavaFixture|PruMergeFixture|PruMerge|FastV|DecoderLayer|AdaTrainStep|VisionTower|GradOps|PlanSampling|BatchStep|BatchSpans|StepBatcher)\.'
 build/adallava info
 for set in $(build/adallava info --kernel-sets); do
   echo "== kernel and parity tests under ADALLAVA_KERNELS=$set"
