@@ -93,7 +93,9 @@ KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast) {
   const KernelSet dp = set >= KernelSet::Avx512Bf16 && dpbf16_fast ? KernelSet::Avx512Bf16 : f32;
   // The 8-bit products' AVX-512 kernel needs VNNI; without it AVX2's serve.
   const KernelSet quant = f32 == KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : f32;
-  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant};
+  // Activations have a portable and an AVX-512 version.
+  const KernelSet act = f32 == KernelSet::Avx512 ? KernelSet::Avx512 : KernelSet::Portable;
+  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant, act};
 }
 
 KernelSet active_kernel_set() {
@@ -117,7 +119,8 @@ std::vector<std::pair<std::string, std::string>> kernel_choice_fields(const Kern
           {"gemv_f32", kernel_set_name(c.gemv_f32)},
           {"gemv_bf16", kernel_set_name(c.gemv_bf16)},
           {"attention", kernel_set_name(c.attention)},
-          {"gemv_quant", kernel_set_name(c.gemv_quant)}};
+          {"gemv_quant", kernel_set_name(c.gemv_quant)},
+          {"activations", kernel_set_name(c.activations)}};
 }
 
 }  // namespace adallava

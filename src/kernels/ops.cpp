@@ -1,24 +1,63 @@
 #include "kernels/ops.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "kernels/kernel_set.h"
+#include "kernels/ops_avx512.h"
+
 namespace adallava {
 
+namespace {
+
+// Below this many values a second thread costs more than it saves (a decode step's rows).
+constexpr int64_t kParallelValues = 1 << 15;
+
+bool avx512_activations() { return active_kernels().activations >= KernelSet::Avx512; }
+
+// f(begin, count) over [0, n) in one piece per thread (multiples of 16 values), or in one piece
+// when n is small or the caller already runs in parallel. Element-wise f gives the same values
+// however n is cut.
+template <class F>
+void in_pieces(int64_t n, F&& f) {
+  if (n < kParallelValues || omp_in_parallel()) return f(0, n);
+#pragma omp parallel
+  {
+    const int64_t per = (n / omp_get_num_threads() + 16) / 16 * 16, begin = per * omp_get_thread_num();
+    if (begin < n) f(begin, std::min(per, n - begin));
+  }
+}
+
+// f(t) for each of T rows of C values, rows in parallel when there are many values.
+template <class F>
+void each_row(int64_t T, int64_t C, F&& f) {
+  if (T * C < kParallelValues || T == 1 || omp_in_parallel()) {
+    for (int64_t t = 0; t < T; ++t) f(t);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < T; ++t) f(t);
+}
+
+}  // namespace
+
 void rms_norm(float* out, const float* x, const float* w, int64_t T, int64_t C, float eps) {
-  for (int64_t t = 0; t < T; ++t) {
+  each_row(T, C, [&](int64_t t) {
     const float* xr = x + t * C;
     float* o = out + t * C;
     float ss = 0.f;
     for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
     const float inv = 1.f / std::sqrt(ss / float(C) + eps);
     for (int64_t c = 0; c < C; ++c) o[c] = (xr[c] * inv) * w[c];
-  }
+  });
 }
 
 void layer_norm(float* out, const float* x, const float* w, const float* b, int64_t T, int64_t C, float eps) {
-  for (int64_t t = 0; t < T; ++t) {
+  each_row(T, C, [&](int64_t t) {
     const float* xr = x + t * C;
     float* o = out + t * C;
     float mean = 0.f;
@@ -29,19 +68,29 @@ void layer_norm(float* out, const float* x, const float* w, const float* b, int6
     var /= float(C);
     const float inv = 1.f / std::sqrt(var + eps);
     for (int64_t c = 0; c < C; ++c) o[c] = (xr[c] - mean) * inv * w[c] + b[c];
-  }
+  });
 }
 
 void gelu_erf(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * float(M_SQRT1_2)));
+  in_pieces(n, [&](int64_t b, int64_t m) {
+    for (int64_t i = b; i < b + m; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * float(M_SQRT1_2)));
+  });
 }
 
 void quick_gelu(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-1.702f * x[i]));
+  const bool simd = avx512_activations();
+  in_pieces(n, [&](int64_t b, int64_t m) {
+    if (simd) return avx512::quick_gelu(x + b, m);
+    for (int64_t i = b; i < b + m; ++i) x[i] = x[i] / (1.f + std::exp(-1.702f * x[i]));
+  });
 }
 
 void silu(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-x[i]));
+  const bool simd = avx512_activations();
+  in_pieces(n, [&](int64_t b, int64_t m) {
+    if (simd) return avx512::silu(x + b, m);
+    for (int64_t i = b; i < b + m; ++i) x[i] = x[i] / (1.f + std::exp(-x[i]));
+  });
 }
 
 namespace {
@@ -72,10 +121,15 @@ void activation(const char* name, float* x, int64_t n) {
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+  const bool simd = avx512_activations();
+  in_pieces(n, [&](int64_t b, int64_t m) {
+    if (simd) return avx512::swiglu(gate + b, up + b, m);
+    for (int64_t i = b; i < b + m; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+  });
 }
 
 void softmax(float* x, int64_t n) {
+  if (avx512_activations()) return avx512::softmax(x, n);
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
   float sum = 0.f;

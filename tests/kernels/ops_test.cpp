@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/kernel_set.h"
 #include "kernels/matmul.h"
 #include "test_util.h"
 
@@ -59,6 +62,68 @@ TEST(Ops, SoftmaxSumsToOneAndIsShiftInvariant) {
     EXPECT_NEAR(a[i], b[i], 1e-7);
   }
   EXPECT_NEAR(sum, 1, 1e-6);
+}
+
+// Every kernel set's exp-based activations and softmax against double precision, on an array
+// long enough to be cut between threads with a ragged tail; and each value as computed in the
+// long array equals the value computed alone, so nothing depends on position or thread count.
+TEST(Ops, ExpActivationsOfEveryKernelSetMatchDoublePrecision) {
+  const int64_t n = 100003;
+  std::vector<float> x(static_cast<size_t>(n)), up(x.size());
+  for (int64_t i = 0; i < n; ++i) {
+    x[size_t(i)] = float(std::sin(double(i) * 0.37) * 30.0);
+    up[size_t(i)] = float(std::cos(double(i) * 0.11));
+  }
+  const float special[] = {0.f, -0.f, 88.f, -88.f, 200.f, -200.f, INFINITY, -INFINITY, NAN};
+  std::copy(std::begin(special), std::end(special), x.begin() + 5000);
+  // e^a of a float argument a carries a's rounding (and 1.702f's), |a| · 2^-23 relative; allow
+  // that plus 4 ulps.
+  auto tolerance = [](double r, double a) { return (std::fabs(a) * 1.2e-7 + 2.4e-7) * std::fabs(r) + 1e-37; };
+  auto check = [&](const char* what, const std::vector<float>& got, double k, auto ref) {
+    for (int64_t i = 0; i < n; ++i) {
+      const double r = ref(i);
+      const float g = got[size_t(i)];
+      if (std::isnan(r) || std::isinf(r)) {
+        ASSERT_TRUE(std::isnan(r) ? std::isnan(g) : g == float(r)) << what << " at x=" << x[size_t(i)];
+        continue;
+      }
+      ASSERT_NEAR(g, r, tolerance(r, k * x[size_t(i)])) << what << " at x=" << x[size_t(i)];
+    }
+  };
+  auto sig = [&](int64_t i, double k) {
+    const double v = x[size_t(i)];
+    if (std::isinf(v)) return v > 0 ? v : double(NAN);  // inf · 1, and -inf / inf
+    return v / (1.0 + std::exp(-k * v));
+  };
+  for (KernelSet set : cpu_kernel_sets()) {
+    test::ScopedKernelSet forced(set);
+    SCOPED_TRACE(kernel_set_name(set));
+    auto s = x, q = x, g = x;
+    silu(s.data(), n);
+    quick_gelu(q.data(), n);
+    swiglu(g.data(), up.data(), n);
+    check("silu", s, 1.0, [&](int64_t i) { return sig(i, 1.0); });
+    check("quick_gelu", q, 1.702, [&](int64_t i) { return sig(i, 1.702); });
+    check("swiglu", g, 1.0, [&](int64_t i) { return sig(i, 1.0) * up[size_t(i)]; });
+    for (int64_t i : {int64_t(0), int64_t(4999), int64_t(5003), n - 1}) {
+      float a = x[size_t(i)], b = x[size_t(i)];
+      silu(&a, 1);
+      quick_gelu(&b, 1);
+      EXPECT_EQ(std::memcmp(&a, &s[size_t(i)], 4), 0) << "silu alone at " << i;
+      EXPECT_EQ(std::memcmp(&b, &q[size_t(i)], 4), 0) << "quick_gelu alone at " << i;
+    }
+    for (int64_t len : {int64_t(1), int64_t(15), int64_t(17), int64_t(577)}) {
+      std::vector<float> row(x.begin(), x.begin() + len);
+      softmax(row.data(), len);
+      double mx = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < len; ++j) mx = std::max(mx, double(x[size_t(j)]));
+      for (int64_t j = 0; j < len; ++j) sum += std::exp(double(x[size_t(j)]) - mx);
+      for (int64_t j = 0; j < len; ++j)  // the float sum of len terms: about 1e-6 relative more
+        ASSERT_NEAR(row[size_t(j)], std::exp(double(x[size_t(j)]) - mx) / sum,
+                    tolerance(row[size_t(j)], double(x[size_t(j)]) - mx) + 1e-6 * row[size_t(j)])
+            << "softmax of " << len << " at " << j;
+    }
+  }
 }
 
 TEST(Ops, RopeRotatesHalfSplitPairs) {
