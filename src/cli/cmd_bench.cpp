@@ -105,12 +105,14 @@ nlohmann::json train_step_report(const BenchOptions& o, const LlavaModel& model)
   return j;
 }
 
-// Seconds to encode one image of random pixels (drawn from rng).
+// Seconds to encode one image of random pixels (drawn from rng), after one encode to warm up,
+// as the prefill is measured.
 double time_vision(const LlavaModel& model, Precision precision, std::mt19937& rng) {
   const int S = model.config().vision.image_size;
   std::vector<float> pixels(size_t(3 * S * S));
   std::normal_distribution<float> dist(0.f, 1.f);
   for (auto& p : pixels) p = dist(rng);
+  model.encode_image(pixels.data(), precision);  // warm-up: first-touch pages, thread pool, tile state
   const auto t0 = std::chrono::steady_clock::now();
   model.encode_image(pixels.data(), precision);
   return seconds_since(t0);

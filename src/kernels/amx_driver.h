@@ -1,11 +1,17 @@
 // The AMX product's driver, shared by the hardware tiles (matmul_amx.cpp) and their emulation
-// (amx_emulated.cpp). Tiles supplies configure(), release() and
-//   kernel_2x2(w0, w1, w_stride_bytes, x0, x1, k_steps, c):
-// four 16 × 16 f32 tiles c[a][b] = Σ over k_steps of W-tile a (16 rows × 32 bf16 from w_a, rows
-// w_stride apart) times x-tile b (16 K-pair rows of 16 columns, 1 KB each, contiguous from x_b),
-// stored row-major into c (c + (2a + b) · 256).
-// Everything here is plain C++ in templates over Tiles (or static), so each file compiles its own
-// copy with its own flags and uses no library templates.
+// (amx_emulated.cpp). Tiles supplies configure(), release(),
+//   pack_b(w, w_stride, b): one B tile from 16 weight rows of 32 bf16 (w_stride values apart),
+// and
+//   kernel_2x2(a0, a1, b0, b1, k_steps, c):
+// four 16 × 16 f32 tiles c[i][j] = Σ over k_steps of A-tile i times B-tile j, where an A tile is
+// 16 activation rows × 32 bf16 (1 KB, from a_i + 512 · step) and a B tile is 16 K-pairs × 16
+// weight rows × 2 bf16 (1 KB, from b_j + 512 · step); tile (i, j) is stored row-major, 16 rows of
+// 16 outputs, at c + (2i + j) · 256.
+// Both operands are packed so that every tile is 1 KB of contiguous memory: the activations once
+// per call, the weights per work item (a block of output columns that stays in L2 while every
+// activation row passes). Tiles read with a stride of a weight row (8 KB and more) would map all
+// 16 rows to one L1 set. Everything here is plain C++ in templates over Tiles (or static), so each
+// file compiles its own copy with its own flags and uses no library templates.
 #pragma once
 #include <omp.h>
 
@@ -18,10 +24,20 @@ namespace adallava::amx_driver {
 
 constexpr int kTileRows = 16;                   // rows of every tile
 constexpr int kTileK = 32;                      // bf16 values along k in one tile row (64 bytes)
+constexpr int kTileValues = kTileRows * kTileK;  // bf16 values in one tile (1 KB)
 constexpr int kBlock = 2 * kTileRows;           // output rows and columns of one 2 × 2 step
 constexpr int64_t kWeightBlockBytes = 1 << 20;  // weights kept in L2 while the activations pass
 
 static inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+static inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t clamp_to(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+// Weight rows per work item: a multiple of kBlock whose packed bf16 rows fit kWeightBlockBytes
+// (at least one block, at most 8).
+static inline int64_t rows_per_item(int64_t Kp) {
+  const int64_t blocks = kWeightBlockBytes / (kBlock * Kp * 2);
+  return kBlock * clamp_to(blocks, 1, 8);
+}
 
 template <class Tiles>
 struct Gemm {
@@ -37,11 +53,6 @@ struct Gemm {
   int64_t K() const { return W.cols; }
   int64_t Kp() const { return round_up(K(), kTileK); }
   int64_t Mp() const { return round_up(M, kBlock); }
-  // Weight rows per work item: a multiple of kBlock whose bf16 rows fit kWeightBlockBytes.
-  int64_t rows_per_item() const {
-    const int64_t blocks = kWeightBlockBytes / (kBlock * Kp() * 2);
-    return kBlock * (blocks < 1 ? 1 : blocks > 8 ? 8 : blocks);
-  }
 
   // Round to nearest even, as f32_to_bf16 (tensor/dtype.h); a copy of its own, since an inline
   // function shared with code compiled for other CPUs could be the copy the linker keeps.
@@ -53,90 +64,110 @@ struct Gemm {
     return uint16_t(u >> 16);
   }
 
-  // Activations → x tiles: for each 16 rows, [Kp/2][16][2] bf16 (rows past M and k past K zero).
-  void pack_x(uint16_t* xp, int64_t tile) const {
-    uint16_t* dst = xp + tile * Kp() * kTileRows;
-    for (int64_t kp = 0; kp < Kp() / 2; ++kp)
-      for (int j = 0; j < kTileRows; ++j)
-        for (int e = 0; e < 2; ++e) {
-          const int64_t m = tile * kTileRows + j, k = 2 * kp + e;
-          dst[(kp * kTileRows + j) * 2 + e] = m < M && k < K() ? to_bf16(x[m * ldx + k]) : 0;
-        }
+  // Activation rows [16 t, 16 t + 16) as A tiles: [k step][16 rows][32 k] (rows past M and k past
+  // K zero).
+  void pack_x(uint16_t* xp, int64_t t) const {
+    uint16_t* dst = xp + t * kTileRows * Kp();
+    for (int j = 0; j < kTileRows; ++j) {
+      const int64_t m = t * kTileRows + j;
+      const float* row = x + m * ldx;
+      for (int64_t s = 0; s < Kp() / kTileK; ++s) {
+        uint16_t* out = dst + s * kTileValues + j * kTileK;
+        const int64_t valid = m < M ? clamp_to(K() - s * kTileK, 0, kTileK) : 0;
+        for (int e = 0; e < valid; ++e) out[e] = to_bf16(row[s * kTileK + e]);
+        for (int e = int(valid); e < kTileK; ++e) out[e] = 0;
+      }
+    }
   }
 
-  // Rows [n0, n0 + rows) of W as tile operands: in place when whole, else copied with zero padding
-  // (a partial block, or a K that is not a multiple of a tile's 32 values).
-  const uint16_t* weights(int64_t n0, int64_t rows, uint16_t* scratch, int64_t* stride_bytes) const {
+  // Weight rows [n0, n0 + rows) as B tiles, per 16 rows: [k step][16 K-pairs][16 rows][2]
+  // (rows past N and k past K zero). A K-pair is one 32-bit word. Whole tiles go to Tiles::pack_b,
+  // the edges are padded here.
+  void pack_w(uint16_t* wp, int64_t n0, int64_t rows) const {
     const auto* w = static_cast<const uint16_t*>(W.data);
-    if (n0 + rows <= N() && K() % kTileK == 0) {
-      *stride_bytes = W.row_stride * 2;
-      return w + n0 * W.row_stride;
+    const int64_t steps = Kp() / kTileK;
+    if (K() % kTileK == 0 && n0 + rows <= N()) {
+      for (int64_t g = 0; g < rows / kTileRows; ++g)
+        for (int64_t s = 0; s < steps; ++s)
+          Tiles::pack_b(w + (n0 + g * kTileRows) * W.row_stride + s * kTileK, W.row_stride,
+                        wp + (g * steps + s) * kTileValues);
+      return;
     }
     for (int64_t r = 0; r < rows; ++r) {
-      uint16_t* dst = scratch + r * Kp();
-      const int64_t valid = n0 + r < N() ? K() : 0;
-      if (valid) std::memcpy(dst, w + (n0 + r) * W.row_stride, size_t(valid) * 2);
-      std::memset(dst + valid, 0, size_t(Kp() - valid) * 2);
+      const int64_t n = n0 + r;
+      uint32_t* dst = reinterpret_cast<uint32_t*>(wp + (r / kTileRows) * steps * kTileValues) + r % kTileRows;
+      const uint16_t* src = w + n * W.row_stride;
+      for (int64_t p = 0; p < Kp() / 2; ++p) {
+        const int64_t k = 2 * p;
+        const uint32_t lo = n < N() && k < K() ? src[k] : 0, hi = n < N() && k + 1 < K() ? src[k + 1] : 0;
+        dst[(p / kTileRows) * kTileValues / 2 + (p % kTileRows) * kTileRows] = lo | hi << 16;
+      }
     }
-    *stride_bytes = Kp() * 2;
-    return scratch;
   }
 
-  // c[a][b][i][j] holds y[m0 + 16b + j][n0 + 16a + i].
+  // c[2i + j][r][q] holds y[m0 + 16i + r][n0 + 16j + q].
   void write_out(const float* c, int64_t m0, int64_t n0) const {
-    for (int a = 0; a < 2; ++a)
-      for (int b = 0; b < 2; ++b)
-        for (int j = 0; j < kTileRows; ++j) {
-          const int64_t m = m0 + b * kTileRows + j;
-          if (m >= M) break;
-          float* out = y + m * ldy;
-          for (int i = 0; i < kTileRows; ++i) {
-            const int64_t n = n0 + a * kTileRows + i;
-            if (n >= N()) break;
-            float v = c[(2 * a + b) * kTileRows * kTileRows + i * kTileRows + j] + (bias ? bias[n] : 0.f);
-            out[n] = accumulate ? out[n] + v : v;
-          }
+    for (int i = 0; i < 2; ++i)
+      for (int r = 0; r < kTileRows; ++r) {
+        const int64_t m = m0 + i * kTileRows + r;
+        if (m >= M) return;
+        for (int j = 0; j < 2; ++j) {
+          const int64_t n = n0 + j * kTileRows, count = min_of(kTileRows, N() - n);
+          const float* src = c + (2 * i + j) * kTileRows * kTileRows + r * kTileRows;
+          float* out = y + m * ldy + n;
+          if (bias && accumulate)
+            for (int64_t q = 0; q < count; ++q) out[q] += src[q] + bias[n + q];
+          else if (bias)
+            for (int64_t q = 0; q < count; ++q) out[q] = src[q] + bias[n + q];
+          else if (accumulate)
+            for (int64_t q = 0; q < count; ++q) out[q] += src[q];
+          else
+            for (int64_t q = 0; q < count; ++q) out[q] = src[q];
         }
-  }
-
-  // One work item: weight rows [n0, n0 + rows) against every activation row.
-  void item(const uint16_t* xp, int64_t n0, int64_t rows, uint16_t* scratch, float* c) const {
-    int64_t ws = 0;
-    const uint16_t* w = weights(n0, rows, scratch, &ws);
-    const int64_t w_row = ws / 2, x_tile = Kp() * kTileRows;
-    for (int64_t m0 = 0; m0 < Mp(); m0 += kBlock)
-      for (int64_t r = 0; r < rows; r += kBlock) {
-        const uint16_t* w0 = w + r * w_row;
-        const uint16_t* x0 = xp + (m0 / kTileRows) * x_tile;
-        Tiles::kernel_2x2(w0, w0 + kTileRows * w_row, ws, x0, x0 + x_tile, int(Kp() / kTileK), c);
-        write_out(c, m0, n0 + r);
       }
   }
 
+  // One work item: weight rows [n0, n0 + rows) (a multiple of kBlock) against every activation row.
+  void item(const uint16_t* xp, int64_t n0, int64_t rows, uint16_t* wp, float* c) const {
+    pack_w(wp, n0, rows);
+    const int64_t tile_run = (Kp() / kTileK) * kTileValues;  // one 16-row operand, all k steps
+    const int steps = int(Kp() / kTileK);
+    for (int64_t m0 = 0; m0 < Mp(); m0 += kBlock)
+      for (int64_t r = 0; r < rows; r += kBlock) {
+        const uint16_t* a = xp + (m0 / kTileRows) * tile_run;
+        const uint16_t* b = wp + (r / kTileRows) * tile_run;
+        Tiles::kernel_2x2(a, a + tile_run, b, b + tile_run, steps, c);
+        const int64_t n = n0 + r;
+        if (n < N()) write_out(c, m0, n);
+      }
+  }
+
+  static int64_t per_thread_bytes(int64_t Kp) {
+    return rows_per_item(Kp) * Kp * 2 + 4 * kTileRows * kTileRows * 4;
+  }
   static size_t workspace_bytes(int64_t M, int64_t K, int n_threads) {
     const int64_t Kp = round_up(K, kTileK);
-    const int64_t per_thread = 8 * kBlock * Kp * 2 + 4 * kTileRows * kTileRows * 4;
-    return size_t(round_up(M, kBlock) * Kp * 2 + n_threads * per_thread + 3 * 64);
+    return size_t(round_up(M, kBlock) * Kp * 2 + n_threads * round_up(per_thread_bytes(Kp), 64) + 3 * 64);
   }
 
   void run(void* workspace) const {
     auto align = [](void* p) { return reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<intptr_t>(p), 64)); };
     uint16_t* xp = reinterpret_cast<uint16_t*>(align(workspace));
     uint8_t* per_thread_base = align(xp + Mp() * Kp());
-    const int64_t per_thread = 8 * kBlock * Kp() * 2 + 4 * kTileRows * kTileRows * 4;
-    const int64_t step = rows_per_item(), items = (N() + step - 1) / step;
+    const int64_t per_thread = round_up(per_thread_bytes(Kp()), 64);
+    const int64_t step = rows_per_item(Kp()), items = (N() + step - 1) / step;
 #pragma omp parallel
     {
       uint8_t* mine = per_thread_base + omp_get_thread_num() * per_thread;
-      auto* scratch = reinterpret_cast<uint16_t*>(mine);
-      auto* c = reinterpret_cast<float*>(mine + 8 * kBlock * Kp() * 2);
+      auto* wp = reinterpret_cast<uint16_t*>(mine);
+      auto* c = reinterpret_cast<float*>(mine + step * Kp() * 2);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < Mp() / kTileRows; ++t) pack_x(xp, t);
       Tiles::configure();
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < items; ++i) {
         const int64_t n0 = i * step;
-        item(xp, n0, round_up(N() - n0 < step ? N() - n0 : step, kBlock), scratch, c);
+        item(xp, n0, round_up(min_of(N() - n0, step), kBlock), wp, c);
       }
       Tiles::release();
     }

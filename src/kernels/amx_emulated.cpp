@@ -19,29 +19,34 @@ struct EmulatedTiles {
   static void configure() {}
   static void release() {}
 
-  static void kernel_2x2(const uint16_t* w0, const uint16_t* w1, int64_t w_stride, const uint16_t* x0,
-                         const uint16_t* x1, int k_steps, float* c) {
+  static void pack_b(const uint16_t* w, int64_t w_stride, uint16_t* b) {
+    for (int p = 0; p < amx_driver::kTileK / 2; ++p)
+      for (int q = 0; q < amx_driver::kTileRows; ++q)
+        for (int e = 0; e < 2; ++e) b[(p * amx_driver::kTileRows + q) * 2 + e] = w[q * w_stride + 2 * p + e];
+  }
+
+  static void kernel_2x2(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const uint16_t* b1, int k_steps,
+                         float* c) {
     using amx_driver::kTileK;
     using amx_driver::kTileRows;
-    const uint16_t* w[2] = {w0, w1};
-    const uint16_t* x[2] = {x0, x1};
-    const int64_t w_row = w_stride / 2;
+    using amx_driver::kTileValues;
+    const uint16_t* a[2] = {a0, a1};
+    const uint16_t* b[2] = {b0, b1};
     for (int t = 0; t < 4 * kTileRows * kTileRows; ++t) c[t] = 0.f;
     for (int s = 0; s < k_steps; ++s)
-      for (int a = 0; a < 2; ++a)
-        for (int b = 0; b < 2; ++b) {
-          float* tile = c + (2 * a + b) * kTileRows * kTileRows;
-          const uint16_t* xs = x[b] + s * kTileRows * kTileK;
-          for (int i = 0; i < kTileRows; ++i) {
-            const uint16_t* wr = w[a] + i * w_row + s * kTileK;
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+          float* tile = c + (2 * i + j) * kTileRows * kTileRows;
+          const uint16_t* as = a[i] + s * kTileValues;  // [16 rows][32 k]
+          const uint16_t* bs = b[j] + s * kTileValues;  // [16 K-pairs][16 columns][2]
+          for (int r = 0; r < kTileRows; ++r)
             for (int p = 0; p < kTileK / 2; ++p)
-              for (int j = 0; j < kTileRows; ++j) {
-                float v = tile[i * kTileRows + j];
-                v += widen(wr[2 * p]) * widen(xs[(p * kTileRows + j) * 2]);
-                v += widen(wr[2 * p + 1]) * widen(xs[(p * kTileRows + j) * 2 + 1]);
-                tile[i * kTileRows + j] = v;
+              for (int q = 0; q < kTileRows; ++q) {
+                float v = tile[r * kTileRows + q];
+                v += widen(as[r * kTileK + 2 * p]) * widen(bs[(p * kTileRows + q) * 2]);
+                v += widen(as[r * kTileK + 2 * p + 1]) * widen(bs[(p * kTileRows + q) * 2 + 1]);
+                tile[r * kTileRows + q] = v;
               }
-          }
         }
   }
 };

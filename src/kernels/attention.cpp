@@ -27,6 +27,9 @@ void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int
       for (int c = 0; c < hd; ++c) d[c] = f32_to_bf16(src[c]);
     }
   };
+  // Rows in parallel for a prompt or an image (decode rows are too few to share).
+  const bool many = T * kv.n_kv_heads * hd >= (1 << 15) && !omp_in_parallel();
+#pragma omp parallel for collapse(2) schedule(static) if (many)
   for (int g = 0; g < kv.n_kv_heads; ++g)
     for (int64_t t = 0; t < T; ++t) {
       put(kv.row(kv.k, g, past + t), k + t * ldk + int64_t(g) * hd);
@@ -35,7 +38,7 @@ void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int
 }
 
 void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, int64_t past, int n_heads,
-               const KvView& kv, float scale, bool causal, float* probs) {
+               const KvView& kv, float scale, bool causal, float* probs, Precision products) {
   const int hd = kv.head_dim;
   const int group = n_heads / kv.n_kv_heads;
   const int64_t total = past + T;
@@ -60,6 +63,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
 #pragma omp parallel
   {
     std::vector<float> buffer;
+    std::vector<uint16_t> vt;  // V_hᵀ in bf16, for bf16 products
 #pragma omp for schedule(dynamic, 1)
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;
@@ -69,7 +73,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
       float* scores = probs ? probs + int64_t(h) * T * total : buffer.data();
       // S (T, total) = q_h · K_hᵀ
       matmul(scores, total, q + int64_t(h) * hd, ldq, T, WeightView::dense(kv.dtype, kh, total, hd), nullptr,
-             Precision::F32);
+             products);
       for (int64_t t = 0; t < T; ++t) {
         float* row = scores + t * total;
         const int64_t visible = causal ? past + t + 1 : total;
@@ -92,6 +96,16 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
             for (int c = 0; c < hd; ++c) o[c] += pj * v[size_t(c)];
           }
         }
+      } else if (products == Precision::BF16) {  // V_hᵀ (hd, total) copied row-major, as tiles read it
+        vt.resize(size_t(hd * total));
+        for (int64_t j = 0; j < total; ++j) {
+          const void* vr = kv.row(kv.v, g, j);
+          for (int c = 0; c < hd; ++c)
+            vt[size_t(c * total + j)] = kv.dtype == DType::BF16 ? static_cast<const uint16_t*>(vr)[c]
+                                                                : f32_to_bf16(static_cast<const float*>(vr)[c]);
+        }
+        matmul(out + int64_t(h) * hd, ldo, scores, total, T, WeightView::dense(DType::BF16, vt.data(), hd, total),
+               nullptr, products);
       } else {  // V_h (total, hd) read as W = V_hᵀ (hd, total)
         matmul(out + int64_t(h) * hd, ldo, scores, total, T,
                WeightView::dense(kv.dtype, vh, total, hd).transposed(), nullptr, Precision::F32);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/matmul.h"
 #include "tensor/dtype.h"
 
 namespace adallava {
@@ -27,9 +28,12 @@ struct KvView {
 // Query row t sees key rows [0, past + t] when causal, all `past + T` rows otherwise.
 // Query head h reads kv head h / (n_heads / n_kv_heads) (grouped-query attention).
 // probs, if given, receives the softmax (n_heads, T, past + T), masked entries 0 (training
-// keeps it for the backward).
+// keeps it for the backward). products: the precision of q·kᵀ and p·v when there are many query
+// rows (bf16: operands rounded to bf16, as a bf16 model's attention, which lets AMX tiles run
+// them); decode rows stay f32.
 void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, int64_t past, int n_heads,
-               const KvView& kv, float scale, bool causal, float* probs = nullptr);
+               const KvView& kv, float scale, bool causal, float* probs = nullptr,
+               Precision products = Precision::F32);
 
 // Copies new K and V rows (T, n_kv*head_dim) into cache rows [past, past + T), rounding to
 // bf16 for a bf16 cache.

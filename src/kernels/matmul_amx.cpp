@@ -8,7 +8,7 @@ namespace adallava::amx {
 
 namespace {
 
-// Tiles 0-3: the four f32 accumulators; 4, 5: two weight tiles; 6, 7: two activation tiles.
+// Tiles 0-3: the four f32 accumulators; 4, 5: two activation tiles; 6, 7: two weight tiles.
 // Every tile is 16 rows × 64 bytes (palette 1). The intrinsics name tiles by literal number.
 struct HwTiles {
   static void configure() {
@@ -22,26 +22,55 @@ struct HwTiles {
   }
   static void release() { _tile_release(); }
 
-  static void kernel_2x2(const uint16_t* w0, const uint16_t* w1, int64_t w_stride, const uint16_t* x0,
-                         const uint16_t* x1, int k_steps, float* c) {
+  // A B tile is the 16 × 16 transpose of 16 weight rows read as K-pairs (32-bit words): four
+  // rounds of AVX-512 shuffles (pairs of words, of double words, then of 128-bit lanes twice).
+  static void pack_b(const uint16_t* w, int64_t w_stride, uint16_t* b) {
+    __m512i r[16], t[16];
+    for (int q = 0; q < 16; ++q) r[q] = _mm512_loadu_si512(w + q * w_stride);
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // r[4i + e]: word 4L + e of rows 4i..4i+3, in each lane L
+      r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+      r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+      r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+      r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    auto* out = reinterpret_cast<__m512i*>(b);
+    for (int e = 0; e < 4; ++e) {
+      const __m512i v0 = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x88), v1 = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xdd);
+      const __m512i w0 = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x88);
+      const __m512i w1 = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xdd);
+      _mm512_storeu_si512(out + e, _mm512_shuffle_i32x4(v0, w0, 0x88));
+      _mm512_storeu_si512(out + 8 + e, _mm512_shuffle_i32x4(v0, w0, 0xdd));
+      _mm512_storeu_si512(out + 4 + e, _mm512_shuffle_i32x4(v1, w1, 0x88));
+      _mm512_storeu_si512(out + 12 + e, _mm512_shuffle_i32x4(v1, w1, 0xdd));
+    }
+  }
+
+  static void kernel_2x2(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const uint16_t* b1, int k_steps,
+                         float* c) {
+    constexpr int kRowBytes = 64;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
     for (int s = 0; s < k_steps; ++s) {
-      _tile_loadd(4, w0 + s * amx_driver::kTileK, w_stride);
-      _tile_loadd(5, w1 + s * amx_driver::kTileK, w_stride);
-      _tile_loadd(6, x0 + s * 512, 64);
-      _tile_loadd(7, x1 + s * 512, 64);
+      const int64_t at = int64_t(s) * amx_driver::kTileValues;
+      _tile_loadd(4, a0 + at, kRowBytes);
+      _tile_loadd(6, b0 + at, kRowBytes);
+      _tile_loadd(7, b1 + at, kRowBytes);
       _tile_dpbf16ps(0, 4, 6);
       _tile_dpbf16ps(1, 4, 7);
+      _tile_loadd(5, a1 + at, kRowBytes);
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, c, 64);
-    _tile_stored(1, c + 256, 64);
-    _tile_stored(2, c + 512, 64);
-    _tile_stored(3, c + 768, 64);
+    _tile_stored(0, c, kRowBytes);
+    _tile_stored(1, c + 256, kRowBytes);
+    _tile_stored(2, c + 512, kRowBytes);
+    _tile_stored(3, c + 768, kRowBytes);
   }
 };
 

@@ -87,12 +87,14 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
     L.k.forward(k.data(), xn.data(), N, p);
     L.v.forward(v.data(), xn.data(), N, p);
     // Bidirectional attention: the "cache" is just this image's K/V, head-major.
-    std::vector<float> kh(size_t(N * C)), vh(size_t(N * C));
-    KvView kv{kh.data(), vh.data(), N, int(hd), int(nh)};
+    // Under bf16 products K/V are kept in bf16, which attention's tile products read in place.
+    const DType kv_type = p == Precision::BF16 ? DType::BF16 : DType::F32;
+    std::vector<uint8_t> kh(size_t(N * C) * dtype_size(kv_type)), vh(kh.size());
+    KvView kv{kh.data(), vh.data(), N, int(hd), int(nh), kv_type};
     kv_store(kv, k.data(), C, v.data(), C, N, 0);
     if (tr) tr->probs.resize(size_t(nh * N * N));
     attention(att.data(), C, q.data(), C, N, 0, int(nh), kv, 1.f / std::sqrt(float(hd)), /*causal=*/false,
-              tr ? tr->probs.data() : nullptr);
+              tr ? tr->probs.data() : nullptr, p == Precision::BF16 ? Precision::BF16 : Precision::F32);
     matmul(x.data(), C, att.data(), C, N, L.out.w, L.out.bias(), p, /*accumulate=*/true);
     if (tr) tr->q = q, tr->k = k, tr->v = v, tr->att = att, tr->x2 = x;
 

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matmul_amx.h"
 #include "tensor/dtype.h"
 #include "test_util.h"
@@ -106,23 +107,30 @@ TEST(Matmul, TransposedViewsAsAttentionUsesThem) {
 }
 
 // Weight blocks larger than one work item, rows that leave a partial tile, and a row stride
-// wider than the row (a view into a larger matrix): the AMX driver's blocking and edges.
-TEST(Matmul, EmulatedAmxDriverOnLargeBlocks) {
+// wider than the row (a view into a larger matrix): the AMX driver's blocking and edges, on
+// emulated tiles everywhere and on the hardware's where the CPU has them.
+TEST(Matmul, AmxDriverOnLargeBlocks) {
   std::mt19937 rng(7);
   for (auto [M, N, K, stride] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{33, 300, 64, 64}, {17, 70, 96, 160},
-                                 {40, 129, 4160, 4160}, {5, 48, 40, 48}}) {
+                                 {40, 129, 4160, 4160}, {5, 48, 40, 48}, {577, 96, 1024, 1056}, {64, 512, 4096, 4096}}) {
     StoredMatrix w = random_matrix(DType::BF16, N * stride, rng);
     const WeightView view{DType::BF16, w.data(), N, K, stride, 1};
     std::normal_distribution<float> dist(0.f, 1.f);
     std::vector<float> x(static_cast<size_t>(M * K)), bias(static_cast<size_t>(N));
-    std::vector<float> ref(static_cast<size_t>(M * N)), got(ref.size());
+    std::vector<float> ref(static_cast<size_t>(M * N));
     for (auto& v : x) v = dist(rng);
     for (auto& v : bias) v = dist(rng);
     matmul_reference(ref.data(), N, x.data(), K, M, view, bias.data(), Precision::BF16);
     std::vector<uint8_t> ws(amx::gemm_workspace_bytes(M, K, omp_get_max_threads()));
+    const std::string what = " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+                             " stride=" + std::to_string(stride);
+    std::vector<float> got(ref.size());
     amx::matmul_gemm_bf16_emulated(got.data(), N, x.data(), K, M, view, bias.data(), false, ws.data());
-    expect_close(got, ref, K, Precision::BF16, "amx-emulated M=" + std::to_string(M) + " N=" + std::to_string(N) +
-                                                   " K=" + std::to_string(K) + " stride=" + std::to_string(stride));
+    expect_close(got, ref, K, Precision::BF16, "amx-emulated" + what);
+    if (!cpu_features().amx_bf16) continue;
+    std::vector<float> hw(ref.size());
+    amx::matmul_gemm_bf16(hw.data(), N, x.data(), K, M, view, bias.data(), false, ws.data());
+    expect_close(hw, ref, K, Precision::BF16, "amx" + what);
   }
 }
 
