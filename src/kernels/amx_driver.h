@@ -2,14 +2,16 @@
 // (amx_emulated.cpp). Tiles supplies configure(), release(),
 //   pack_b(w, w_stride, b): one B tile from 16 weight rows of 32 bf16 (w_stride values apart),
 // and
-//   kernel_2x2(a0, a1, b0, b1, k_steps, c):
-// four 16 × 16 f32 tiles c[i][j] = Σ over k_steps of A-tile i times B-tile j, where an A tile is
+//   kernel_2x2(a0, a1, b0, b1, k_steps, c, load_c):
+// four 16 × 16 f32 tiles c[i][j] (+)= Σ over k_steps of A-tile i times B-tile j (from c's values
+// when load_c, else from zero), where an A tile is
 // 16 activation rows × 32 bf16 (1 KB, from a_i + 512 · step) and a B tile is 16 K-pairs × 16
 // weight rows × 2 bf16 (1 KB, from b_j + 512 · step); tile (i, j) is stored row-major, 16 rows of
 // 16 outputs, at c + (2i + j) · 256.
 // Both operands are packed so that every tile is 1 KB of contiguous memory: the activations once
 // per call, the weights per work item (a block of output columns that stays in L2 while every
-// activation row passes). Tiles read with a stride of a weight row (8 KB and more) would map all
+// activation row passes) and, for long rows, per chunk of k, with the sums kept between chunks
+// in an f32 buffer (tiles stored and loaded back, so the result does not depend on the chunks). Tiles read with a stride of a weight row (8 KB and more) would map all
 // 16 rows to one L1 set. Everything here is plain C++ in templates over Tiles (or static), so each
 // file compiles its own copy with its own flags and uses no library templates.
 #pragma once
@@ -27,15 +29,17 @@ constexpr int kTileK = 32;                      // bf16 values along k in one ti
 constexpr int kTileValues = kTileRows * kTileK;  // bf16 values in one tile (1 KB)
 constexpr int kBlock = 2 * kTileRows;           // output rows and columns of one 2 × 2 step
 constexpr int64_t kWeightBlockBytes = 1 << 20;  // weights kept in L2 while the activations pass
+constexpr int64_t kChunkSteps = 64;             // k steps (of kTileK) per chunk of a long row
 
 static inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 static inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t clamp_to(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-// Weight rows per work item: a multiple of kBlock whose packed bf16 rows fit kWeightBlockBytes
+static inline int64_t chunk_steps(int64_t Kp) { return min_of(Kp / kTileK, kChunkSteps); }
+// Weight rows per work item: a multiple of kBlock whose packed bf16 chunk fits kWeightBlockBytes
 // (at least one block, at most 8).
 static inline int64_t rows_per_item(int64_t Kp) {
-  const int64_t blocks = kWeightBlockBytes / (kBlock * Kp * 2);
+  const int64_t blocks = kWeightBlockBytes / (kBlock * chunk_steps(Kp) * kTileK * 2);
   return kBlock * clamp_to(blocks, 1, 8);
 }
 
@@ -83,23 +87,23 @@ struct Gemm {
   // Weight rows [n0, n0 + rows) as B tiles, per 16 rows: [k step][16 K-pairs][16 rows][2]
   // (rows past N and k past K zero). A K-pair is one 32-bit word. Whole tiles go to Tiles::pack_b,
   // the edges are padded here.
-  void pack_w(uint16_t* wp, int64_t n0, int64_t rows) const {
+  // Only k steps [s0, s0 + steps).
+  void pack_w(uint16_t* wp, int64_t n0, int64_t rows, int64_t s0, int64_t steps) const {
     const auto* w = static_cast<const uint16_t*>(W.data);
-    const int64_t steps = Kp() / kTileK;
     if (K() % kTileK == 0 && n0 + rows <= N()) {
       for (int64_t g = 0; g < rows / kTileRows; ++g)
         for (int64_t s = 0; s < steps; ++s)
-          Tiles::pack_b(w + (n0 + g * kTileRows) * W.row_stride + s * kTileK, W.row_stride,
+          Tiles::pack_b(w + (n0 + g * kTileRows) * W.row_stride + (s0 + s) * kTileK, W.row_stride,
                         wp + (g * steps + s) * kTileValues);
       return;
     }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t n = n0 + r;
       uint32_t* dst = reinterpret_cast<uint32_t*>(wp + (r / kTileRows) * steps * kTileValues) + r % kTileRows;
-      const uint16_t* src = w + n * W.row_stride;
-      for (int64_t p = 0; p < Kp() / 2; ++p) {
-        const int64_t k = 2 * p;
-        const uint32_t lo = n < N() && k < K() ? src[k] : 0, hi = n < N() && k + 1 < K() ? src[k + 1] : 0;
+      const uint16_t* src = w + n * W.row_stride + s0 * kTileK;
+      for (int64_t p = 0; p < steps * kTileK / 2; ++p) {
+        const int64_t k = 2 * p, left = K() - s0 * kTileK;
+        const uint32_t lo = n < N() && k < left ? src[k] : 0, hi = n < N() && k + 1 < left ? src[k + 1] : 0;
         dst[(p / kTileRows) * kTileValues / 2 + (p % kTileRows) * kTileRows] = lo | hi << 16;
       }
     }
@@ -127,47 +131,57 @@ struct Gemm {
       }
   }
 
-  // One work item: weight rows [n0, n0 + rows) (a multiple of kBlock) against every activation row.
-  void item(const uint16_t* xp, int64_t n0, int64_t rows, uint16_t* wp, float* c) const {
-    pack_w(wp, n0, rows);
-    const int64_t tile_run = (Kp() / kTileK) * kTileValues;  // one 16-row operand, all k steps
-    const int steps = int(Kp() / kTileK);
-    for (int64_t m0 = 0; m0 < Mp(); m0 += kBlock)
-      for (int64_t r = 0; r < rows; r += kBlock) {
-        const uint16_t* a = xp + (m0 / kTileRows) * tile_run;
-        const uint16_t* b = wp + (r / kTileRows) * tile_run;
-        Tiles::kernel_2x2(a, a + tile_run, b, b + tile_run, steps, c);
-        const int64_t n = n0 + r;
-        if (n < N()) write_out(c, m0, n);
-      }
+  // One work item: weight rows [n0, n0 + rows) (a multiple of kBlock) against every activation
+  // row, one chunk of k at a time; sums: room for every 2 × 2 block's tiles when there are chunks.
+  void item(const uint16_t* xp, int64_t n0, int64_t rows, uint16_t* wp, float* sums, float* c) const {
+    const int64_t steps = Kp() / kTileK, x_run = steps * kTileValues, chunk = chunk_steps(Kp());
+    for (int64_t s0 = 0; s0 < steps; s0 += chunk) {
+      const int64_t ns = min_of(chunk, steps - s0), w_run = ns * kTileValues;
+      const bool first = s0 == 0, last = s0 + ns == steps;
+      pack_w(wp, n0, rows, s0, ns);
+      for (int64_t m0 = 0; m0 < Mp(); m0 += kBlock)
+        for (int64_t r = 0; r < rows; r += kBlock) {
+          float* cc = first && last ? c : sums + ((m0 / kBlock) * (rows / kBlock) + r / kBlock) * 4 * kTileRows * kTileRows;
+          const uint16_t* a = xp + (m0 / kTileRows) * x_run + s0 * kTileValues;
+          const uint16_t* b = wp + (r / kTileRows) * w_run;
+          Tiles::kernel_2x2(a, a + x_run, b, b + w_run, int(ns), cc, !first);
+          if (last && n0 + r < N()) write_out(cc, m0, n0 + r);
+        }
+    }
   }
 
-  static int64_t per_thread_bytes(int64_t Kp) {
-    return rows_per_item(Kp) * Kp * 2 + 4 * kTileRows * kTileRows * 4;
+  static int64_t sums_bytes(int64_t M, int64_t Kp) {
+    return chunk_steps(Kp) < Kp / kTileK ? round_up(M, kBlock) * rows_per_item(Kp) * 4 : 0;
+  }
+  static int64_t per_thread_bytes(int64_t M, int64_t Kp) {
+    return round_up(rows_per_item(Kp) * chunk_steps(Kp) * kTileK * 2, 64) + sums_bytes(M, Kp) +
+           4 * kTileRows * kTileRows * 4;
   }
   static size_t workspace_bytes(int64_t M, int64_t K, int n_threads) {
     const int64_t Kp = round_up(K, kTileK);
-    return size_t(round_up(M, kBlock) * Kp * 2 + n_threads * round_up(per_thread_bytes(Kp), 64) + 3 * 64);
+    return size_t(round_up(M, kBlock) * Kp * 2 + n_threads * round_up(per_thread_bytes(M, Kp), 64) + 3 * 64);
   }
 
   void run(void* workspace) const {
     auto align = [](void* p) { return reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<intptr_t>(p), 64)); };
     uint16_t* xp = reinterpret_cast<uint16_t*>(align(workspace));
     uint8_t* per_thread_base = align(xp + Mp() * Kp());
-    const int64_t per_thread = round_up(per_thread_bytes(Kp()), 64);
+    const int64_t per_thread = round_up(per_thread_bytes(M, Kp()), 64);
     const int64_t step = rows_per_item(Kp()), items = (N() + step - 1) / step;
+    const int64_t w_bytes = round_up(step * chunk_steps(Kp()) * kTileK * 2, 64);
 #pragma omp parallel
     {
       uint8_t* mine = per_thread_base + omp_get_thread_num() * per_thread;
       auto* wp = reinterpret_cast<uint16_t*>(mine);
-      auto* c = reinterpret_cast<float*>(mine + step * Kp() * 2);
+      auto* sums = reinterpret_cast<float*>(mine + w_bytes);
+      auto* c = reinterpret_cast<float*>(mine + w_bytes + sums_bytes(M, Kp()));
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < Mp() / kTileRows; ++t) pack_x(xp, t);
       Tiles::configure();
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < items; ++i) {
         const int64_t n0 = i * step;
-        item(xp, n0, round_up(min_of(N() - n0, step), kBlock), wp, c);
+        item(xp, n0, round_up(min_of(N() - n0, step), kBlock), wp, sums, c);
       }
       Tiles::release();
     }

@@ -26,13 +26,14 @@ struct EmulatedTiles {
   }
 
   static void kernel_2x2(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const uint16_t* b1, int k_steps,
-                         float* c) {
+                         float* c, bool load_c) {
     using amx_driver::kTileK;
     using amx_driver::kTileRows;
     using amx_driver::kTileValues;
     const uint16_t* a[2] = {a0, a1};
     const uint16_t* b[2] = {b0, b1};
-    for (int t = 0; t < 4 * kTileRows * kTileRows; ++t) c[t] = 0.f;
+    if (!load_c)
+      for (int t = 0; t < 4 * kTileRows * kTileRows; ++t) c[t] = 0.f;
     for (int s = 0; s < k_steps; ++s)
       for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 2; ++j) {

@@ -15,17 +15,16 @@ namespace adallava {
 
 namespace {
 constexpr int64_t kDirectRows = 4;  // query rows up to which P·V is accumulated without packing
+constexpr size_t kKeptScoreBytes = size_t(16) << 20;  // a longer prompt's scores are freed after use
 }  // namespace
 
 void kv_store(const KvView& kv, const float* k, int64_t ldk, const float* v, int64_t ldv, int64_t T, int64_t past) {
   const int hd = kv.head_dim;
   auto put = [&](void* dst, const float* src) {
-    if (kv.dtype == DType::F32) {
+    if (kv.dtype == DType::F32)
       std::memcpy(dst, src, size_t(hd) * 4);
-    } else {
-      auto* d = static_cast<uint16_t*>(dst);
-      for (int c = 0; c < hd; ++c) d[c] = f32_to_bf16(src[c]);
-    }
+    else
+      round_to_bf16(src, static_cast<uint16_t*>(dst), hd);
   };
   // Rows in parallel for a prompt or an image (decode rows are too few to share).
   const bool many = T * kv.n_kv_heads * hd >= (1 << 15) && !omp_in_parallel();
@@ -62,8 +61,11 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
   // serial), so the per-thread score buffer is private.
 #pragma omp parallel
   {
-    std::vector<float> buffer;
-    std::vector<uint16_t> vt;  // V_hᵀ in bf16, for bf16 products
+    // Kept per thread between calls up to kKeptScoreBytes: an image's scores are megabytes, which
+    // fresh allocations would take from the kernel as zeroed pages every layer.
+    thread_local std::vector<float> buffer;
+    thread_local std::vector<uint16_t> vt;  // V_hᵀ in bf16, for bf16 products
+    if (buffer.capacity() * sizeof(float) > kKeptScoreBytes) buffer = {};
 #pragma omp for schedule(dynamic, 1)
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;
@@ -77,8 +79,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
       for (int64_t t = 0; t < T; ++t) {
         float* row = scores + t * total;
         const int64_t visible = causal ? past + t + 1 : total;
-        for (int64_t j = 0; j < visible; ++j) row[j] *= scale;
-        softmax(row, visible);
+        softmax(row, visible, scale);
         for (int64_t j = visible; j < total; ++j) row[j] = 0.f;
       }
       // O_h (T, hd) = P · V_h. Few rows (decode): accumulate V rows directly; packing Vᵀ for a
@@ -111,6 +112,7 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
                WeightView::dense(kv.dtype, vh, total, hd).transposed(), nullptr, Precision::F32);
       }
     }
+    if (buffer.capacity() * sizeof(float) > kKeptScoreBytes) buffer = {};
   }
 }
 

@@ -93,7 +93,7 @@ KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast) {
   const KernelSet dp = set >= KernelSet::Avx512Bf16 && dpbf16_fast ? KernelSet::Avx512Bf16 : f32;
   // The 8-bit products' AVX-512 kernel needs VNNI; without it AVX2's serve.
   const KernelSet quant = f32 == KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : f32;
-  // Activations have a portable and an AVX-512 version.
+  // Element-wise operations have a portable and an AVX-512 version.
   const KernelSet act = f32 == KernelSet::Avx512 ? KernelSet::Avx512 : KernelSet::Portable;
   return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant, act};
 }
@@ -120,7 +120,7 @@ std::vector<std::pair<std::string, std::string>> kernel_choice_fields(const Kern
           {"gemv_bf16", kernel_set_name(c.gemv_bf16)},
           {"attention", kernel_set_name(c.attention)},
           {"gemv_quant", kernel_set_name(c.gemv_quant)},
-          {"activations", kernel_set_name(c.activations)}};
+          {"elementwise", kernel_set_name(c.elementwise)}};
 }
 
 }  // namespace adallava

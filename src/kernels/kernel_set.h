@@ -23,9 +23,9 @@ KernelSet cpu_kernel_set();
 // The implementation each operation uses. f32/bf16 name the precision of the product (see
 // matmul.h); gemm: many activation rows (prefill, vision, training), gemv: a few (decode);
 // gemv_quant: quantized weights' integer products with 8-bit activations (avx512: AVX-512 VNNI);
-// activations: the element-wise operations built on exp (softmax, SiLU/SwiGLU, quick GELU).
+// elementwise: softmax, the exp-based activations, RMS norm, rounding to bf16.
 struct KernelChoice {
-  KernelSet gemm_f32, gemm_bf16, gemv_f32, gemv_bf16, attention, gemv_quant, activations;
+  KernelSet gemm_f32, gemm_bf16, gemv_f32, gemv_bf16, attention, gemv_quant, elementwise;
 };
 // The choice for a tier; dpbf16_fast says whether vdpbf16ps beats FP32 FMAs on this CPU.
 KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast);

@@ -50,12 +50,19 @@ struct HwTiles {
   }
 
   static void kernel_2x2(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const uint16_t* b1, int k_steps,
-                         float* c) {
+                         float* c, bool load_c) {
     constexpr int kRowBytes = 64;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    if (load_c) {
+      _tile_loadd(0, c, kRowBytes);
+      _tile_loadd(1, c + 256, kRowBytes);
+      _tile_loadd(2, c + 512, kRowBytes);
+      _tile_loadd(3, c + 768, kRowBytes);
+    } else {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+    }
     for (int s = 0; s < k_steps; ++s) {
       const int64_t at = int64_t(s) * amx_driver::kTileValues;
       _tile_loadd(4, a0 + at, kRowBytes);

@@ -19,8 +19,11 @@ bool activation_known(const char* name);
 // gate = silu(gate) * up   (SwiGLU)                                   gate, up (n)
 void swiglu(float* gate, const float* up, int64_t n);
 
-// In-place softmax of the first n entries of x (f32, max-subtracted).
-void softmax(float* x, int64_t n);
+// In-place softmax of scale times the first n entries of x (f32, max-subtracted).
+void softmax(float* x, int64_t n, float scale = 1.f);
+
+// dst = bf16(src), rounded to nearest even (f32_to_bf16 of each).
+void round_to_bf16(const float* src, uint16_t* dst, int64_t n);
 
 void add_inplace(float* y, const float* x, int64_t n);  // y += x
 

@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <cmath>
+
 namespace adallava::avx512 {
 
 namespace {
@@ -40,10 +42,15 @@ inline __m512 x_sigmoid(__m512 x, float k) {
 
 }  // namespace
 
-void softmax(float* x, int64_t n) {
+void softmax(float* x, int64_t n, float scale) {
   if (n <= 0) return;
+  const __m512 k = _mm512_set1_ps(scale);
   __m512 mx = _mm512_set1_ps(-__builtin_inff());
-  each(n, [&](int64_t i, __mmask16 m) { mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, x + i)); });
+  each(n, [&](int64_t i, __mmask16 m) {
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), k);
+    _mm512_mask_storeu_ps(x + i, m, v);
+    mx = _mm512_mask_max_ps(mx, m, mx, v);
+  });
   const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
   __m512 sum = _mm512_setzero_ps();
   each(n, [&](int64_t i, __mmask16 m) {
@@ -69,6 +76,31 @@ void swiglu(float* gate, const float* up, int64_t n) {
   each(n, [&](int64_t i, __mmask16 m) {
     const __m512 s = x_sigmoid(_mm512_maskz_loadu_ps(m, gate + i), 1.f);
     _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, up + i)));
+  });
+}
+
+void rms_norm_row(float* out, const float* x, const float* w, int64_t C, float eps) {
+  __m512 ss = _mm512_setzero_ps();
+  each(C, [&](int64_t i, __mmask16 m) {
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    ss = _mm512_fmadd_ps(v, v, ss);
+  });
+  const __m512 inv = _mm512_set1_ps(1.f / std::sqrt(_mm512_reduce_add_ps(ss) / float(C) + eps));
+  each(C, [&](int64_t i, __mmask16 m) {
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv);
+    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i)));
+  });
+}
+
+void to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  const __m512i quiet = _mm512_set1_epi32(0x40), exp_mask = _mm512_set1_epi32(0x7f800000);
+  each(n, [&](int64_t i, __mmask16 m) {
+    const __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, src + i));
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), exp_mask);
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), quiet);
+    _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtepi32_epi16(r));
   });
 }
 

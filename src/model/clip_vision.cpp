@@ -76,8 +76,16 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
   layer_norm(x.data(), emb.data(), pre_ln_w_.data(), pre_ln_b_.data(), N, C, cfg_.layer_norm_eps);
   if (all_states) all_states->assign(x.begin(), x.end());
 
-  std::vector<float> xn(size_t(N * C)), q(size_t(N * C)), k(size_t(N * C)), v(size_t(N * C)), att(size_t(N * C)),
-      h(size_t(N * I));
+  // The layers' buffers, kept by the thread between images (tens of MB that fresh vectors would
+  // take from the kernel as zeroed pages every time); every element is written before it is read.
+  thread_local std::vector<float> xn, q, k, v, att, h;
+  thread_local std::vector<uint8_t> kh, vh;
+  for (auto* b : {&xn, &q, &k, &v, &att}) b->resize(size_t(N * C));
+  h.resize(size_t(N * I));
+  // Under bf16 products K/V are kept in bf16, which attention's tile products read in place.
+  const DType kv_type = p == Precision::BF16 ? DType::BF16 : DType::F32;
+  kh.resize(size_t(N * C) * dtype_size(kv_type));
+  vh.resize(kh.size());
   for (const ClipLayer& L : layers_) {
     if (last_input && &L - layers_.data() == cfg_.num_layers - 1) *last_input = x;
     ClipTrace::Layer* tr = trace ? &trace->layers.emplace_back() : nullptr;
@@ -87,9 +95,6 @@ std::vector<float> ClipVisionTower::encode(const float* pixels, Precision p, std
     L.k.forward(k.data(), xn.data(), N, p);
     L.v.forward(v.data(), xn.data(), N, p);
     // Bidirectional attention: the "cache" is just this image's K/V, head-major.
-    // Under bf16 products K/V are kept in bf16, which attention's tile products read in place.
-    const DType kv_type = p == Precision::BF16 ? DType::BF16 : DType::F32;
-    std::vector<uint8_t> kh(size_t(N * C) * dtype_size(kv_type)), vh(kh.size());
     KvView kv{kh.data(), vh.data(), N, int(hd), int(nh), kv_type};
     kv_store(kv, k.data(), C, v.data(), C, N, 0);
     if (tr) tr->probs.resize(size_t(nh * N * N));

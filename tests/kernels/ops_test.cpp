@@ -10,6 +10,7 @@
 #include "kernels/attention.h"
 #include "kernels/kernel_set.h"
 #include "kernels/matmul.h"
+#include "tensor/dtype.h"
 #include "test_util.h"
 
 namespace adallava {
@@ -113,15 +114,56 @@ TEST(Ops, ExpActivationsOfEveryKernelSetMatchDoublePrecision) {
       EXPECT_EQ(std::memcmp(&b, &q[size_t(i)], 4), 0) << "quick_gelu alone at " << i;
     }
     for (int64_t len : {int64_t(1), int64_t(15), int64_t(17), int64_t(577)}) {
+      const float scale = 0.125f;
       std::vector<float> row(x.begin(), x.begin() + len);
-      softmax(row.data(), len);
+      softmax(row.data(), len, scale);
       double mx = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < len; ++j) mx = std::max(mx, double(x[size_t(j)]));
-      for (int64_t j = 0; j < len; ++j) sum += std::exp(double(x[size_t(j)]) - mx);
-      for (int64_t j = 0; j < len; ++j)  // the float sum of len terms: about 1e-6 relative more
-        ASSERT_NEAR(row[size_t(j)], std::exp(double(x[size_t(j)]) - mx) / sum,
-                    tolerance(row[size_t(j)], double(x[size_t(j)]) - mx) + 1e-6 * row[size_t(j)])
+      for (int64_t j = 0; j < len; ++j) mx = std::max(mx, double(scale * x[size_t(j)]));
+      for (int64_t j = 0; j < len; ++j) sum += std::exp(double(scale * x[size_t(j)]) - mx);
+      for (int64_t j = 0; j < len; ++j) {  // the float sum of len terms: about 1e-6 relative more
+        const double a = double(scale * x[size_t(j)]) - mx;
+        ASSERT_NEAR(row[size_t(j)], std::exp(a) / sum, tolerance(row[size_t(j)], a) + 1e-6 * row[size_t(j)])
             << "softmax of " << len << " at " << j;
+      }
+    }
+  }
+}
+
+// Rounding to bf16 equals f32_to_bf16 bit for bit (ties to even, NaN, infinities); the norms of
+// every kernel set match double precision on rows with a ragged tail.
+TEST(Ops, NormsAndBf16RoundingOfEveryKernelSet) {
+  std::vector<float> v = {0.f, -0.f, 1.f, 1.00390625f, 1.01171875f, -3.5e38f, 1e-40f, INFINITY, -INFINITY, NAN};
+  for (uint32_t u = 0; u < 4000; ++u) {  // ties and neighbours around several exponents
+    const uint32_t bits = 0x3f800000u + (u % 40) * 0x01000000u + (u & 0x1ffffu) * 0x8000u / 0x1000u + (u & 1u) * 0x8000u;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    v.push_back(u & 2 ? -f : f);
+  }
+  const int64_t T = 3, C = 1030;
+  std::vector<float> x(static_cast<size_t>(T * C)), w(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(double(i) * 0.7) * 3.0 + 0.5);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(1.0 + 0.1 * std::cos(double(i))), b[i] = float(0.01 * double(i % 7));
+  for (KernelSet set : cpu_kernel_sets()) {
+    test::ScopedKernelSet forced(set);
+    SCOPED_TRACE(kernel_set_name(set));
+    std::vector<uint16_t> got(v.size());
+    round_to_bf16(v.data(), got.data(), int64_t(v.size()));
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(got[i], f32_to_bf16(v[i])) << "bf16 of " << v[i];
+    std::vector<float> rn(x.size()), ln(x.size());
+    rms_norm(rn.data(), x.data(), w.data(), T, C, 1e-6f);
+    layer_norm(ln.data(), x.data(), w.data(), b.data(), T, C, 1e-5f);
+    for (int64_t t = 0; t < T; ++t) {
+      double ss = 0, mean = 0, var = 0;
+      for (int64_t c = 0; c < C; ++c) ss += double(x[size_t(t * C + c)]) * x[size_t(t * C + c)], mean += x[size_t(t * C + c)];
+      mean /= double(C);
+      for (int64_t c = 0; c < C; ++c) var += (x[size_t(t * C + c)] - mean) * (x[size_t(t * C + c)] - mean);
+      const double rinv = 1 / std::sqrt(ss / double(C) + 1e-6), linv = 1 / std::sqrt(var / double(C) + 1e-5);
+      for (int64_t c = 0; c < C; ++c) {
+        const double xv = x[size_t(t * C + c)];
+        ASSERT_NEAR(rn[size_t(t * C + c)], xv * rinv * w[size_t(c)], 2e-6) << "rms_norm row " << t << " col " << c;
+        ASSERT_NEAR(ln[size_t(t * C + c)], (xv - mean) * linv * w[size_t(c)] + b[size_t(c)], 2e-6)
+            << "layer_norm row " << t << " col " << c;
+      }
     }
   }
 }
