@@ -4,15 +4,15 @@
 // and
 //   kernel_2x2(a0, a1, b0, b1, k_steps, c, load_c):
 // four 16 × 16 f32 tiles c[i][j] (+)= Σ over k_steps of A-tile i times B-tile j (from c's values
-// when load_c, else from zero), where an A tile is
-// 16 activation rows × 32 bf16 (1 KB, from a_i + 512 · step) and a B tile is 16 K-pairs × 16
-// weight rows × 2 bf16 (1 KB, from b_j + 512 · step); tile (i, j) is stored row-major, 16 rows of
-// 16 outputs, at c + (2i + j) · 256.
-// Both operands are packed so that every tile is 1 KB of contiguous memory: the activations once
-// per call, the weights per work item (a block of output columns that stays in L2 while every
-// activation row passes) and, for long rows, per chunk of k, with the sums kept between chunks
-// in an f32 buffer (tiles stored and loaded back, so the result does not depend on the chunks). Tiles read with a stride of a weight row (8 KB and more) would map all
-// 16 rows to one L1 set. Everything here is plain C++ in templates over Tiles (or static), so each
+// when load_c, else from zero), where an A tile is 16 activation rows × 32 bf16 (1 KB, from
+// a_i + 512 · step) and a B tile is 16 K-pairs × 16 weight rows × 2 bf16 (1 KB, from
+// b_j + 512 · step); tile (i, j) is stored row-major, 16 rows of 16 outputs, at c + (2i + j) · 256.
+// Both operands are packed so that every tile is 1 KB of contiguous memory (tiles read with the
+// stride of a weight row, 8 KB and more, would map all 16 rows to one L1 set): the activations
+// once per call, the weights per work item (a block of output columns that stays in L2 while
+// every activation row passes) and, for long rows, per chunk of k, with the sums kept between
+// chunks in an f32 buffer (tiles stored and loaded back, so the result does not depend on the
+// chunks). Everything here is plain C++ in templates over Tiles (or static), so each
 // file compiles its own copy with its own flags and uses no library templates.
 #pragma once
 #include <omp.h>
@@ -84,10 +84,9 @@ struct Gemm {
     }
   }
 
-  // Weight rows [n0, n0 + rows) as B tiles, per 16 rows: [k step][16 K-pairs][16 rows][2]
-  // (rows past N and k past K zero). A K-pair is one 32-bit word. Whole tiles go to Tiles::pack_b,
-  // the edges are padded here.
-  // Only k steps [s0, s0 + steps).
+  // Weight rows [n0, n0 + rows), k steps [s0, s0 + steps), as B tiles, per 16 rows:
+  // [k step][16 K-pairs][16 rows][2] (rows past N and k past K zero). A K-pair is one 32-bit
+  // word. Whole tiles go to Tiles::pack_b, the edges are padded here.
   void pack_w(uint16_t* wp, int64_t n0, int64_t rows, int64_t s0, int64_t steps) const {
     const auto* w = static_cast<const uint16_t*>(W.data);
     if (K() % kTileK == 0 && n0 + rows <= N()) {
@@ -145,7 +144,7 @@ struct Gemm {
           const uint16_t* a = xp + (m0 / kTileRows) * x_run + s0 * kTileValues;
           const uint16_t* b = wp + (r / kTileRows) * w_run;
           Tiles::kernel_2x2(a, a + x_run, b, b + w_run, int(ns), cc, !first);
-          if (last && n0 + r < N()) write_out(cc, m0, n0 + r);
+          if (last) write_out(cc, m0, n0 + r);
         }
     }
   }

@@ -65,7 +65,6 @@ void attention(float* out, int64_t ldo, const float* q, int64_t ldq, int64_t T, 
     // fresh allocations would take from the kernel as zeroed pages every layer.
     thread_local std::vector<float> buffer;
     thread_local std::vector<uint16_t> vt;  // V_hᵀ in bf16, for bf16 products
-    if (buffer.capacity() * sizeof(float) > kKeptScoreBytes) buffer = {};
 #pragma omp for schedule(dynamic, 1)
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;

@@ -94,8 +94,8 @@ KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast) {
   // The 8-bit products' AVX-512 kernel needs VNNI; without it AVX2's serve.
   const KernelSet quant = f32 == KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : f32;
   // Element-wise operations have a portable and an AVX-512 version.
-  const KernelSet act = f32 == KernelSet::Avx512 ? KernelSet::Avx512 : KernelSet::Portable;
-  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant, act};
+  const KernelSet elementwise = f32 == KernelSet::Avx512 ? KernelSet::Avx512 : KernelSet::Portable;
+  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant, elementwise};
 }
 
 KernelSet active_kernel_set() {
