@@ -1,6 +1,7 @@
 // The AMX product's driver, shared by the hardware tiles (matmul_amx.cpp) and their emulation
 // (amx_emulated.cpp). Tiles supplies configure(), release(),
 //   pack_b(w, w_stride, b): one B tile from 16 weight rows of 32 bf16 (w_stride values apart),
+//   to_bf16_row(in, out, n): n floats rounded to bf16 as to_bf16 below,
 // and
 //   kernel_2x2(a0, a1, b0, b1, k_steps, c, load_c):
 // four 16 × 16 f32 tiles c[i][j] (+)= Σ over k_steps of A-tile i times B-tile j (from c's values
@@ -12,8 +13,10 @@
 // once per call, the weights per work item (a block of output columns that stays in L2 while
 // every activation row passes) and, for long rows, per chunk of k, with the sums kept between
 // chunks in an f32 buffer (tiles stored and loaded back, so the result does not depend on the
-// chunks). Everything here is plain C++ in templates over Tiles (or static), so each
-// file compiles its own copy with its own flags and uses no library templates.
+// chunks). Quantized weights are dequantized to bf16 as they are packed (each weight once per
+// call, so a long prompt pays for it once per matrix). Everything here is plain C++ in templates
+// over Tiles (or static), so each file compiles its own copy with its own flags and uses no
+// library templates.
 #pragma once
 #include <omp.h>
 
@@ -21,6 +24,7 @@
 #include <cstring>
 
 #include "kernels/matmul.h"
+#include "kernels/matmul_quant.h"
 
 namespace adallava::amx_driver {
 
@@ -34,6 +38,16 @@ constexpr int64_t kChunkSteps = 64;             // k steps (of kTileK) per chunk
 static inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 static inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t clamp_to(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+// Round to nearest even, as f32_to_bf16 (tensor/dtype.h); a copy of its own, since an inline
+// function shared with code compiled for other CPUs could be the copy the linker keeps.
+static inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
 
 static inline int64_t chunk_steps(int64_t Kp) { return min_of(Kp / kTileK, kChunkSteps); }
 // Weight rows per work item: a multiple of kBlock whose packed bf16 chunk fits kWeightBlockBytes
@@ -58,16 +72,6 @@ struct Gemm {
   int64_t Kp() const { return round_up(K(), kTileK); }
   int64_t Mp() const { return round_up(M, kBlock); }
 
-  // Round to nearest even, as f32_to_bf16 (tensor/dtype.h); a copy of its own, since an inline
-  // function shared with code compiled for other CPUs could be the copy the linker keeps.
-  static uint16_t to_bf16(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t(u >> 16);
-  }
-
   // Activation rows [16 t, 16 t + 16) as A tiles: [k step][16 rows][32 k] (rows past M and k past
   // K zero).
   void pack_x(uint16_t* xp, int64_t t) const {
@@ -87,7 +91,8 @@ struct Gemm {
   // Weight rows [n0, n0 + rows), k steps [s0, s0 + steps), as B tiles, per 16 rows:
   // [k step][16 K-pairs][16 rows][2] (rows past N and k past K zero). A K-pair is one 32-bit
   // word. Whole tiles go to Tiles::pack_b, the edges are padded here.
-  void pack_w(uint16_t* wp, int64_t n0, int64_t rows, int64_t s0, int64_t steps) const {
+  void pack_w(uint16_t* wp, int64_t n0, int64_t rows, int64_t s0, int64_t steps, float* row, uint16_t* group) const {
+    if (is_quantized(W.dtype)) return pack_quantized(wp, n0, rows, s0, steps, row, group);
     const auto* w = static_cast<const uint16_t*>(W.data);
     if (K() % kTileK == 0 && n0 + rows <= N()) {
       for (int64_t g = 0; g < rows / kTileRows; ++g)
@@ -105,6 +110,26 @@ struct Gemm {
         const uint32_t lo = n < N() && k < left ? src[k] : 0, hi = n < N() && k + 1 < left ? src[k + 1] : 0;
         dst[(p / kTileRows) * kTileValues / 2 + (p % kTileRows) * kTileRows] = lo | hi << 16;
       }
+    }
+  }
+
+  // pack_w for quantized weights: 16 rows at a time dequantized (row: steps · kTileK floats) and
+  // rounded into group (16 rows of steps · kTileK bf16), then packed as whole tiles.
+  void pack_quantized(uint16_t* wp, int64_t n0, int64_t rows, int64_t s0, int64_t steps, float* row,
+                      uint16_t* group) const {
+    const int64_t width = steps * kTileK;
+    for (int64_t g = 0; g < rows / kTileRows; ++g) {
+      for (int q = 0; q < kTileRows; ++q) {
+        const int64_t n = n0 + g * kTileRows + q;
+        uint16_t* dst = group + q * width;
+        if (n < N()) {
+          dequantized_span(W, n, s0 * kTileK, width, row);
+          Tiles::to_bf16_row(row, dst, width);
+        } else {
+          for (int64_t e = 0; e < width; ++e) dst[e] = 0;
+        }
+      }
+      for (int64_t s = 0; s < steps; ++s) Tiles::pack_b(group + s * kTileK, width, wp + (g * steps + s) * kTileValues);
     }
   }
 
@@ -132,12 +157,13 @@ struct Gemm {
 
   // One work item: weight rows [n0, n0 + rows) (a multiple of kBlock) against every activation
   // row, one chunk of k at a time; sums: room for every 2 × 2 block's tiles when there are chunks.
-  void item(const uint16_t* xp, int64_t n0, int64_t rows, uint16_t* wp, float* sums, float* c) const {
+  void item(const uint16_t* xp, int64_t n0, int64_t rows, uint16_t* wp, float* sums, float* c, float* row,
+            uint16_t* group) const {
     const int64_t steps = Kp() / kTileK, x_run = steps * kTileValues, chunk = chunk_steps(Kp());
     for (int64_t s0 = 0; s0 < steps; s0 += chunk) {
       const int64_t ns = min_of(chunk, steps - s0), w_run = ns * kTileValues;
       const bool first = s0 == 0, last = s0 + ns == steps;
-      pack_w(wp, n0, rows, s0, ns);
+      pack_w(wp, n0, rows, s0, ns, row, group);
       for (int64_t m0 = 0; m0 < Mp(); m0 += kBlock)
         for (int64_t r = 0; r < rows; r += kBlock) {
           float* cc = first && last ? c : sums + ((m0 / kBlock) * (rows / kBlock) + r / kBlock) * 4 * kTileRows * kTileRows;
@@ -152,9 +178,11 @@ struct Gemm {
   static int64_t sums_bytes(int64_t M, int64_t Kp) {
     return chunk_steps(Kp) < Kp / kTileK ? round_up(M, kBlock) * rows_per_item(Kp) * 4 : 0;
   }
+  // Room to dequantize one chunk: a float row and 16 bf16 rows.
+  static int64_t dequant_bytes(int64_t Kp) { return chunk_steps(Kp) * kTileK * (4 + 2 * kTileRows); }
   static int64_t per_thread_bytes(int64_t M, int64_t Kp) {
     return round_up(rows_per_item(Kp) * chunk_steps(Kp) * kTileK * 2, 64) + sums_bytes(M, Kp) +
-           4 * kTileRows * kTileRows * 4;
+           4 * kTileRows * kTileRows * 4 + dequant_bytes(Kp);
   }
   static size_t workspace_bytes(int64_t M, int64_t K, int n_threads) {
     const int64_t Kp = round_up(K, kTileK);
@@ -174,13 +202,15 @@ struct Gemm {
       auto* wp = reinterpret_cast<uint16_t*>(mine);
       auto* sums = reinterpret_cast<float*>(mine + w_bytes);
       auto* c = reinterpret_cast<float*>(mine + w_bytes + sums_bytes(M, Kp()));
+      auto* row = c + 4 * kTileRows * kTileRows;
+      auto* group = reinterpret_cast<uint16_t*>(row + chunk_steps(Kp()) * kTileK);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < Mp() / kTileRows; ++t) pack_x(xp, t);
       Tiles::configure();
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < items; ++i) {
         const int64_t n0 = i * step;
-        item(xp, n0, round_up(min_of(N() - n0, step), kBlock), wp, sums, c);
+        item(xp, n0, round_up(min_of(N() - n0, step), kBlock), wp, sums, c, row, group);
       }
       Tiles::release();
     }

@@ -19,6 +19,10 @@ struct EmulatedTiles {
   static void configure() {}
   static void release() {}
 
+  static void to_bf16_row(const float* in, uint16_t* out, int64_t n) {
+    for (int64_t e = 0; e < n; ++e) out[e] = amx_driver::to_bf16(in[e]);
+  }
+
   static void pack_b(const uint16_t* w, int64_t w_stride, uint16_t* b) {
     for (int p = 0; p < amx_driver::kTileK / 2; ++p)
       for (int q = 0; q < amx_driver::kTileRows; ++q)

@@ -22,6 +22,16 @@ struct HwTiles {
   }
   static void release() { _tile_release(); }
 
+  // Nearest even, as vcvtne2ps2bf16 rounds (NaN aside, which the driver's weights never are).
+  static void to_bf16_row(const float* in, uint16_t* out, int64_t n) {
+    int64_t e = 0;
+    for (; e + 32 <= n; e += 32) {
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(in + e + 16), _mm512_loadu_ps(in + e));
+      _mm512_storeu_si512(out + e, (__m512i)v);
+    }
+    for (; e < n; ++e) out[e] = amx_driver::to_bf16(in[e]);
+  }
+
   // A B tile is the 16 × 16 transpose of 16 weight rows read as K-pairs (32-bit words): four
   // rounds of AVX-512 shuffles (pairs of words, of double words, then of 128-bit lanes twice).
   static void pack_b(const uint16_t* w, int64_t w_stride, uint16_t* b) {

@@ -13,7 +13,8 @@
 namespace adallava::amx {
 
 // y[m, n] (+)= Σ_k bf16(x[m, k]) · W[n, k] (+ bias[n]), accumulated in f32 (bf16 precision).
-// Requires bf16 weights with W.col_stride == 1. Workspace: gemm_workspace_bytes.
+// Requires bf16 weights with W.col_stride == 1, or quantized weights (dequantized to bf16 as
+// they are packed). Workspace: gemm_workspace_bytes.
 void matmul_gemm_bf16(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, bool accumulate, void* workspace);
 size_t gemm_workspace_bytes(int64_t M, int64_t K, int n_threads);

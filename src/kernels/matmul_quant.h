@@ -1,7 +1,8 @@
 // Products with block-quantized weights (tensor/quant.h). Under Precision::Q8 a few activation
 // rows (decode) are quantized to 8-bit blocks and meet the weights in integer dot products
 // read straight from the stored blocks; otherwise each thread dequantizes a panel of weight rows
-// (to f32 under F32, bf16 under BF16 and Q8) and runs the float kernels on it.
+// (to f32 under F32, bf16 under BF16 and Q8) and runs the float kernels on it, except on AMX,
+// whose driver dequantizes the weights into its tiles as it packs them.
 #pragma once
 #include <cstdint>
 
@@ -12,6 +13,9 @@ namespace adallava {
 
 void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                       const float* bias, Precision precision, bool accumulate);
+
+// Row r of a quantized W, columns [c0, c0 + n) as floats; columns at or past W.cols are zero.
+void dequantized_span(const WeightView& W, int64_t r, int64_t c0, int64_t n, float* out);
 
 // Σ w·x over nb blocks by one kernel set's code (tests compare every set with the portable one).
 float quant_dot(KernelSet k, DType wt, const void* w, const void* x_blocks, int64_t nb);

@@ -5,11 +5,14 @@
 #include "kernels/matmul_quant.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
 #include <random>
 
+#include "kernels/cpu_features.h"
+#include "kernels/matmul_amx.h"
 #include "tensor/quant.h"
 #include "test_util.h"
 
@@ -133,6 +136,50 @@ TEST(MatmulQuant, Q8_0RowsOfAManyRowProductEqualOneRowProducts) {
       std::vector<float> one(static_cast<size_t>(W.rows));
       matmul(one.data(), W.rows, x.data() + m * W.cols, W.cols, 1, W, nullptr, Precision::Q8);
       EXPECT_EQ(one, std::vector<float>(many.begin() + m * W.rows, many.begin() + (m + 1) * W.rows)) << "row " << m;
+    }
+  }
+}
+
+// AMX tiles dequantize quantized weights as they pack them: the product equals, bit for bit,
+// the same driver's product with the dequantized matrix rounded to bf16, for every type, views
+// that start inside a block or a group of four, rows in several chunks of k, and partial tiles;
+// on emulated tiles everywhere and on the hardware's where the CPU has them.
+TEST(MatmulQuant, AmxTilesDequantizeAsTheyPack) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K, DType::Q4_0_R4, DType::Q8_0_R4}) {
+    const int64_t N = 72, K = 4352;  // K: three chunks of k; 4352 = 17 super-blocks
+    const DType plain = plain_type(t);
+    std::vector<uint8_t> w = random_blocks(plain, N, K, rng);
+    if (t != plain) {
+      std::vector<uint8_t> inter(w.size());
+      interleave_rows(plain, w.data(), inter.data(), N, K);
+      w = inter;
+    }
+    const WeightView all = WeightView::dense(t, w.data(), N, K);
+    for (const WeightView& W : {all, all.row_block(5, 50).col_block(100, 4100), all.col_block(256, 2100)}) {
+      const int64_t M = 37;
+      std::vector<uint16_t> dense(size_t(W.rows * W.cols));
+      std::vector<float> row(static_cast<size_t>(W.cols));
+      for (int64_t r = 0; r < W.rows; ++r) {
+        weight_row(W, r, row.data());
+        for (int64_t c = 0; c < W.cols; ++c) dense[size_t(r * W.cols + c)] = f32_to_bf16(row[size_t(c)]);
+      }
+      const WeightView bf16 = WeightView::dense(DType::BF16, dense.data(), W.rows, W.cols);
+      std::vector<float> x(size_t(M * W.cols)), bias(size_t(W.rows));
+      for (float& v : x) v = dist(rng);
+      for (float& v : bias) v = dist(rng);
+      std::vector<uint8_t> ws(amx::gemm_workspace_bytes(M, W.cols, omp_get_max_threads()));
+      std::vector<float> want(size_t(M * W.rows)), got(want.size());
+      const std::string what = std::string(dtype_name(t)) + " rows=" + std::to_string(W.rows) +
+                               " cols=" + std::to_string(W.cols);
+      amx::matmul_gemm_bf16_emulated(want.data(), W.rows, x.data(), W.cols, M, bf16, bias.data(), false, ws.data());
+      amx::matmul_gemm_bf16_emulated(got.data(), W.rows, x.data(), W.cols, M, W, bias.data(), false, ws.data());
+      EXPECT_EQ(got, want) << "amx-emulated " << what;
+      if (!cpu_features().amx_bf16) continue;
+      amx::matmul_gemm_bf16(want.data(), W.rows, x.data(), W.cols, M, bf16, bias.data(), false, ws.data());
+      amx::matmul_gemm_bf16(got.data(), W.rows, x.data(), W.cols, M, W, bias.data(), false, ws.data());
+      EXPECT_EQ(got, want) << "amx " << what;
     }
   }
 }
