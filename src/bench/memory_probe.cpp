@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels/cpu_features.h"
+#include "kernels/quant_dot.h"
 
 namespace adallava {
 
@@ -17,10 +18,14 @@ namespace {
 
 constexpr size_t kPieceBytes = size_t(1) << 18;  // the decode GEMV's work item (~256 KB of weights)
 
-// Each reader folds every 64-byte line of [p, p + bytes) into its result; bytes is a multiple of 256.
+// Each reader folds every 64-byte line of [p, p + bytes) into its result; bytes is a multiple of
+// 256. The AVX-512 one prefetches as the decode's kernels do on this CPU (quant_dot.h), so the
+// probe reads at least as fast as they can.
 __attribute__((target("avx512f"))) uint64_t read_avx512(const uint8_t* p, size_t bytes) {
+  const Prefetch ahead = fixed_prefetch();
   __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
   for (size_t i = 0; i < bytes; i += 256) {
+    if (ahead.near || ahead.far) prefetch(p + i, ahead, 4);
     a = _mm512_xor_si512(a, _mm512_loadu_si512(p + i));
     b = _mm512_xor_si512(b, _mm512_loadu_si512(p + i + 64));
     c = _mm512_xor_si512(c, _mm512_loadu_si512(p + i + 128));

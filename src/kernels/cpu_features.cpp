@@ -77,6 +77,7 @@ CpuFeatures detect() {
   f.avx512_bf16 = f.avx512 && has_avx512_bf16();
   f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
   f.amx_bf16 = f.avx512_bf16 && amx_usable();
+  f.intel = __builtin_cpu_is("intel");
   return f;
 }
 

@@ -12,6 +12,7 @@ struct CpuFeatures {
   bool avx512_bf16 = false;  // vdpbf16ps
   bool avx512_vnni = false;  // vpdpbusd (8-bit dot products), with AVX-512 VL
   bool amx_bf16 = false;     // AMX tiles with bf16 products, and Linux granted their state to this process
+  bool intel = false;        // GenuineIntel (prefetching that suits its cores: see quant_dot.h)
 };
 
 // Detected once (the AMX permission is requested from Linux then).

@@ -51,11 +51,17 @@ float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb, in
   return vec_dot_q8_0(wt, w, a, nb * 32);
 }
 
+// How far ahead a thread that streams groups of weights prefetches (quant_dot.h).
+Prefetch streaming_prefetch(const WeightView& W) {
+  if (cpu_features().intel) return fixed_prefetch();
+  return {int64_t(4 * row_bytes(W.dtype, W.row_stride)), 0};  // the same block of the next group
+}
+
 // The four rows of an interleaved group.
-void dot4(KernelSet k, DType wt, const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out) {
+void dot4(KernelSet k, DType wt, const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out, Prefetch p = {}) {
   const bool q4 = wt == DType::Q4_0_R4;
-  if (k == KernelSet::Avx2) return q4 ? avx2::dot4_q4_0(group, x, nb, out) : avx2::dot4_q8_0(group, x, nb, out);
-  if (k >= KernelSet::Avx512) return q4 ? vnni::dot4_q4_0(group, x, nb, out) : vnni::dot4_q8_0(group, x, nb, out);
+  if (k == KernelSet::Avx2) return q4 ? avx2::dot4_q4_0(group, x, nb, out, p) : avx2::dot4_q8_0(group, x, nb, out, p);
+  if (k >= KernelSet::Avx512) return q4 ? vnni::dot4_q4_0(group, x, nb, out, p) : vnni::dot4_q8_0(group, x, nb, out, p);
   const DType plain = plain_type(wt);
   thread_local std::vector<uint8_t> row;
   uint8_t* r = buffer(row, row_bytes(plain, nb * 32));
@@ -117,12 +123,13 @@ void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
     return;
   }
   const int64_t groups = (W.row_offset + W.rows + 3) / 4;
+  const Prefetch ahead = streaming_prefetch(W);
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < groups; ++g) {
     const uint8_t* group = W.at(4 * g, 0);
     for (int64_t m = 0; m < M; ++m) {
       float out[4];
-      dot4(k, W.dtype, group, reinterpret_cast<const BlockQ8_0*>(xq) + m * nb, nb, out);
+      dot4(k, W.dtype, group, reinterpret_cast<const BlockQ8_0*>(xq) + m * nb, nb, out, m == 0 ? ahead : Prefetch{});
       for (int lane = 0; lane < 4; ++lane) {
         const int64_t n = 4 * g + lane - W.row_offset;
         if (n >= 0 && n < W.rows) store(y, ldy, m, n, out[lane], bias, accumulate);
@@ -232,6 +239,8 @@ namespace {
 KernelSet quant_tier(KernelSet k) { return choose_kernels(k, false).gemv_quant; }
 
 }  // namespace
+
+Prefetch fixed_prefetch() { return cpu_features().intel ? Prefetch{2048, 4096} : Prefetch{}; }
 
 void dequantized_span(const WeightView& W, int64_t r, int64_t c0, int64_t n, float* out) {
   const int64_t valid = std::clamp<int64_t>(W.cols - c0, 0, n);

@@ -31,14 +31,13 @@ inline __m128 half_sums(__m256 a, __m256 b) {
 }  // namespace
 
 // 64 bytes of nibbles as two vectors of two rows (16 bytes each per 128-bit lane).
-void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out) {
+void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out, Prefetch p) {
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   const __m256i row_of01 = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0), row_of23 = _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2);
   __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
   __m128 zero_point = _mm_setzero_ps();
-  const int64_t next = 72 * nb;  // prefetch the next group's block, as the AVX-512 kernel does
   for (int64_t b = 0; b < nb; ++b, group += 72) {
-    _mm_prefetch(reinterpret_cast<const char*>(group + next), _MM_HINT_T0);
+    prefetch(group, p, 1);  // as the AVX-512 kernel does
     const __m128 s = group_scales(group, x[b]);
     const __m256i a_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].q)));
     const __m256i a_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].q + 16)));
@@ -57,12 +56,11 @@ void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out)
 }
 
 // 128 bytes of values: one row per 32-byte vector.
-void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out) {
+void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out, Prefetch p) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t next = 136 * nb;
   for (int64_t b = 0; b < nb; ++b, group += 136) {
-    for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(group + next + 64 * line), _MM_HINT_T0);
+    prefetch(group, p, 3);
     const __m128 s = group_scales(group, x[b]);
     alignas(16) float sc[4];
     _mm_store_ps(sc, s);
