@@ -2,7 +2,8 @@
 # Side by side with llama.cpp on the same GGUF files: random-weight decoders of a real shape
 # (default LLaVA-1.5-7B's Vicuna-7B) written by `adallava bench --write-gguf` in each type, run
 # by llama.cpp's llama-bench and by `adallava bench -m`, same threads, interleaved round by round
-# (the machine is shared: compare ratios from one run). Prints one table and a JSON line.
+# (the machine is shared: compare ratios from one run). Both decode from an empty context, as
+# llama-bench's tg test does. Prints one table and a JSON line.
 #
 #   bash bench/llama_cpp_compare.sh LLAMA_CPP_BUILD [--types q4_0,q8_0] [--threads 2]
 #        [--prompt 512] [--decode 64] [--rounds 2] [--preset llava-7b] [--dir WORK]
@@ -46,12 +47,14 @@ pp = [r["avg_ts"] for r in rows if r["n_prompt"] > 0 and r["n_gen"] == 0]
 tg = [r["avg_ts"] for r in rows if r["n_gen"] > 0 and r["n_prompt"] == 0]
 print(json.dumps({"engine": "llama.cpp", "type": sys.argv[1], "prefill": pp[0], "decode": tg[0],
                   "cpu": rows[0].get("cpu_info", "")}))' "$t" >> "$results"
-    "$adallava" bench -m "$f" -t "$threads" --prompt-tokens "$prompt" --decode-tokens "$decode" --json |
+    # As llama-bench: the prompt's rate from one run, the decode's from an empty context.
+    pp=$("$adallava" bench -m "$f" -t "$threads" --prompt-tokens "$prompt" --decode-tokens 1 --json)
+    "$adallava" bench -m "$f" -t "$threads" --prompt-tokens 1 --decode-tokens "$decode" --json |
       $py -c 'import json,sys
-j = json.loads(sys.stdin.read())
-print(json.dumps({"engine": "adallava", "type": sys.argv[1], "prefill": j["prefill_tokens_per_s"],
+pp, j = json.loads(sys.argv[2]), json.loads(sys.stdin.read())
+print(json.dumps({"engine": "adallava", "type": sys.argv[1], "prefill": pp["prefill_tokens_per_s"],
                   "decode": j["decode_tokens_per_s"], "roofline": j["decode_fraction_of_roofline"],
-                  "gbps": j["dram_read_gb_per_s"], "cpu": j["kernels"]["cpu"]}))' "$t" >> "$results"
+                  "gbps": j["dram_read_gb_per_s"], "cpu": j["kernels"]["cpu"]}))' "$t" "$pp" >> "$results"
   done
 done
 
