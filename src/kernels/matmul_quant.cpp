@@ -36,8 +36,7 @@ T* buffer(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
-// next: bytes from a row's block to the next row's (prefetched as the row is read; 0: none).
-float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb, int64_t next = 0) {
+float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb, Prefetch next = {}) {
   if (uses_q8_k(wt)) {  // AVX2 serves the AVX-512 sets too
     const auto* a = static_cast<const BlockQ8_K*>(x);
     if (k >= KernelSet::Avx2) return wt == DType::Q4_K ? avx2::dot_q4_k(w, a, nb, next) : avx2::dot_q6_k(w, a, nb, next);
@@ -52,9 +51,10 @@ float dot(KernelSet k, DType wt, const uint8_t* w, const void* x, int64_t nb, in
 }
 
 // How far ahead a thread that streams groups of weights prefetches (quant_dot.h).
+// (AMD: the same block of the next group of four rows, or of the next row).
 Prefetch streaming_prefetch(const WeightView& W) {
   if (cpu_features().intel) return fixed_prefetch();
-  return {int64_t(4 * row_bytes(W.dtype, W.row_stride)), 0};  // the same block of the next group
+  return {int64_t(rows_per_group(W.dtype) * row_bytes(W.dtype, W.row_stride)), 0};
 }
 
 // The four rows of an interleaved group.
@@ -114,11 +114,11 @@ void integer_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   const uint8_t* xq = quantized_activations(x, ldx, M, W, B, span);
   const KernelSet k = active_kernels().gemv_quant;
   if (rows_per_group(W.dtype) == 1) {
-    const int64_t next = int64_t(row_bytes(W.dtype, W.row_stride));
+    const Prefetch next = streaming_prefetch(W);
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < W.rows; ++n)
       for (int64_t m = 0; m < M; ++m)
-        store(y, ldy, m, n, dot(k, W.dtype, W.at(n, 0), xq + size_t(m * nb) * block_size, nb, m == 0 ? next : 0),
+        store(y, ldy, m, n, dot(k, W.dtype, W.at(n, 0), xq + size_t(m * nb) * block_size, nb, m == 0 ? next : Prefetch{}),
               bias, accumulate);
     return;
   }

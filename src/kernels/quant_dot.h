@@ -36,10 +36,9 @@ float dot_q4_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 float dot_q8_0(const uint8_t* w, const BlockQ8_0* x, int64_t nb);
 void dot4_q4_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out, Prefetch p = {});
 void dot4_q8_0(const uint8_t* group, const BlockQ8_0* x, int64_t nb, float* out, Prefetch p = {});
-// The K types against Q8_K activations: nb super-blocks of 256. Each block prefetches the
-// block `next` bytes on (the next row's, which the caller reads next), when next > 0.
-float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next = 0);
-float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next = 0);
+// The K types against Q8_K activations: nb super-blocks of 256, prefetching as p says.
+float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, Prefetch p = {});
+float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, Prefetch p = {});
 // As vnni::gemm_q4_0 below, with vpmaddubsw.
 void gemm_q4_0(const uint8_t* const* groups, int n_groups, const BlockQ8_0* x, int64_t x_stride, int64_t M,
                int64_t nb, float* out, int64_t ldo);

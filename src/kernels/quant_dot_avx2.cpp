@@ -104,13 +104,12 @@ inline float half_at(const uint8_t* p) {
 // 8 mins, as bytes); per sub-block pair one 32-byte load gives both sub-blocks' nibbles, each
 // pair sum weighted by its scale in vpmaddwd; the mins meet the activation's 16-value sums in
 // one vpmaddwd. Sums stay in vectors until the row ends.
-float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next) {
+float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, Prefetch p) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i, w += 144) {
-    if (next > 0)
-      for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(w + next + 64 * line), _MM_HINT_T0);
+    prefetch(w, p, 3);
     uint32_t u[4];
     std::memcpy(u, w + 4, 12);
     u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);  // mins 4..7
@@ -148,12 +147,11 @@ float dot_q4_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next) {
 
 // Q6_K: values q + 32 (0..63) as the unsigned operand; the 32·Σa that adds is taken back with
 // the activation's 16-value sums. Each 16 values have their own i8 scale.
-float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, int64_t next) {
+float dot_q6_k(const uint8_t* w, const BlockQ8_K* x, int64_t nb, Prefetch p) {
   const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
   float acc = 0.f;
   for (int64_t i = 0; i < nb; ++i, w += 210) {
-    if (next > 0)
-      for (int line = 0; line < 4; ++line) _mm_prefetch(reinterpret_cast<const char*>(w + next + 64 * line), _MM_HINT_T0);
+    prefetch(w, p, 4);
     const BlockQ8_K& a = x[i];
     const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
     __m256i sum = _mm256_setzero_si256();
