@@ -2,6 +2,9 @@
 // (amx_emulated.cpp). Tiles supplies configure(), release(),
 //   pack_b(w, w_stride, b): one B tile from 16 weight rows of 32 bf16 (w_stride values apart),
 //   to_bf16_row(in, out, n): n floats rounded to bf16 as to_bf16 below,
+//   pack_b_interleaved(t, blocks, b): one B tile straight from one block of four groups of an
+//     interleaved type (Q4_0_R4, Q8_0_R4; blocks[i] = the block of rows 4i..4i+3), the values
+//     as dequantize and to_bf16 give them; false where it has no such path,
 // and
 //   kernel_2x2(a0, a1, b0, b1, k_steps, c, load_c):
 // four 16 × 16 f32 tiles c[i][j] (+)= Σ over k_steps of A-tile i times B-tile j (from c's values
@@ -119,6 +122,7 @@ struct Gemm {
                       uint16_t* group) const {
     const int64_t width = steps * kTileK;
     for (int64_t g = 0; g < rows / kTileRows; ++g) {
+      if (pack_interleaved(wp + g * steps * kTileValues, n0 + g * kTileRows, s0, steps)) continue;
       for (int q = 0; q < kTileRows; ++q) {
         const int64_t n = n0 + g * kTileRows + q;
         uint16_t* dst = group + q * width;
@@ -131,6 +135,20 @@ struct Gemm {
       }
       for (int64_t s = 0; s < steps; ++s) Tiles::pack_b(group + s * kTileK, width, wp + (g * steps + s) * kTileValues);
     }
+  }
+
+  // 16 whole rows of an interleaved type from their first group, k steps wholly inside the view:
+  // each tile straight from the blocks (Tiles::pack_b_interleaved). False if not this case.
+  bool pack_interleaved(uint16_t* wp, int64_t n, int64_t s0, int64_t steps) const {
+    if ((W.dtype != DType::Q4_0_R4 && W.dtype != DType::Q8_0_R4) || W.row_offset != 0 || W.col_offset != 0 ||
+        n + kTileRows > N() || (s0 + steps) * kTileK > K())
+      return false;
+    for (int64_t s = 0; s < steps; ++s) {
+      const uint8_t* blocks[4];
+      for (int i = 0; i < 4; ++i) blocks[i] = W.at(n + 4 * i, (s0 + s) * kTileK);
+      if (!Tiles::pack_b_interleaved(W.dtype, blocks, wp + s * kTileValues)) return false;
+    }
+    return true;
   }
 
   // c[2i + j][r][q] holds y[m0 + 16i + r][n0 + 16j + q].

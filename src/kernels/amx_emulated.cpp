@@ -23,6 +23,8 @@ struct EmulatedTiles {
     for (int64_t e = 0; e < n; ++e) out[e] = amx_driver::to_bf16(in[e]);
   }
 
+  static bool pack_b_interleaved(DType, const uint8_t* const*, uint16_t*) { return false; }
+
   static void pack_b(const uint16_t* w, int64_t w_stride, uint16_t* b) {
     for (int p = 0; p < amx_driver::kTileK / 2; ++p)
       for (int q = 0; q < amx_driver::kTileRows; ++q)

@@ -32,6 +32,40 @@ struct HwTiles {
     for (; e < n; ++e) out[e] = amx_driver::to_bf16(in[e]);
   }
 
+  // Four rows of one interleaved block as four tile rows of 32 bf16: (q − zero)·d rounded.
+  static void dequantize_rows(DType t, const uint8_t* block, uint16_t* rows) {
+    const __m128 d = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block)));
+    alignas(16) float scale[4];
+    _mm_store_ps(scale, d);
+    auto store = [&](int r, __m512i lo, __m512i hi) {  // 16 + 16 integer values of row r
+      const __m512 s = _mm512_set1_ps(scale[r]);
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_cvtepi32_ps(hi), s), _mm512_mul_ps(_mm512_cvtepi32_ps(lo), s));
+      _mm512_storeu_si512(rows + r * amx_driver::kTileK, (__m512i)v);
+    };
+    if (t == DType::Q4_0_R4) {  // row r's 16 bytes at block + 8 + 16 r: low nibbles first, then high
+      const __m128i low4 = _mm_set1_epi8(0x0F);
+      const __m512i eight = _mm512_set1_epi32(8);
+      for (int r = 0; r < 4; ++r) {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 8 + 16 * r));
+        store(r, _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(q, low4)), eight),
+              _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), low4)), eight));
+      }
+    } else {  // Q8_0_R4: row r's 32 values at block + 8 + 32 r
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* q = block + 8 + 32 * r;
+        store(r, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
+              _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16))));
+      }
+    }
+  }
+
+  static bool pack_b_interleaved(DType t, const uint8_t* const* blocks, uint16_t* b) {
+    alignas(64) uint16_t rows[amx_driver::kTileValues];
+    for (int i = 0; i < 4; ++i) dequantize_rows(t, blocks[i], rows + 4 * i * amx_driver::kTileK);
+    pack_b(rows, amx_driver::kTileK, b);
+    return true;
+  }
+
   // A B tile is the 16 × 16 transpose of 16 weight rows read as K-pairs (32-bit words): four
   // rounds of AVX-512 shuffles (pairs of words, of double words, then of 128-bit lanes twice).
   static void pack_b(const uint16_t* w, int64_t w_stride, uint16_t* b) {
