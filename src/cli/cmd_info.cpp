@@ -37,7 +37,7 @@ void info(const InfoOptions& o) {
   if (j.contains("dpbf16_flops_over_fma"))
     std::printf("vdpbf16ps:   %.2fx the FLOP rate of FP32 FMAs\n", j["dpbf16_flops_over_fma"].get<double>());
   std::printf("in use:      %s%s\n", j["set"].get<std::string>().c_str(), o.kernels.empty() ? " (automatic)" : "");
-  for (const auto& [op, set] : j["ops"].items()) std::printf("  %-10s %s\n", op.c_str(), set.get<std::string>().c_str());
+  for (const auto& [op, set] : j["ops"].items()) std::printf("  %-11s %s\n", op.c_str(), set.get<std::string>().c_str());
 }
 
 }  // namespace

@@ -95,7 +95,8 @@ KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast) {
   const KernelSet quant = f32 == KernelSet::Avx512 && !cpu_features().avx512_vnni ? KernelSet::Avx2 : f32;
   // Element-wise operations have a portable and an AVX-512 version.
   const KernelSet elementwise = f32 == KernelSet::Avx512 ? KernelSet::Avx512 : KernelSet::Portable;
-  return KernelChoice{f32, set == KernelSet::Amx ? KernelSet::Amx : dp, f32, dp, f32, quant, elementwise};
+  const KernelSet tiles = set == KernelSet::Amx ? KernelSet::Amx : dp;
+  return KernelChoice{f32, tiles, f32, dp, f32, quant, elementwise, tiles == KernelSet::Amx ? tiles : quant};
 }
 
 KernelSet active_kernel_set() {
@@ -120,6 +121,7 @@ std::vector<std::pair<std::string, std::string>> kernel_choice_fields(const Kern
           {"gemv_bf16", kernel_set_name(c.gemv_bf16)},
           {"attention", kernel_set_name(c.attention)},
           {"gemv_quant", kernel_set_name(c.gemv_quant)},
+          {"gemm_quant", kernel_set_name(c.gemm_quant)},
           {"elementwise", kernel_set_name(c.elementwise)}};
 }
 

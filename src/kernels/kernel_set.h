@@ -23,9 +23,11 @@ KernelSet cpu_kernel_set();
 // The implementation each operation uses. f32/bf16 name the precision of the product (see
 // matmul.h); gemm: many activation rows (prefill, vision, training), gemv: a few (decode);
 // gemv_quant: quantized weights' integer products with 8-bit activations (avx512: AVX-512 VNNI);
+// gemm_quant: quantized weights with many rows (amx: bf16 tiles that dequantize the weights as
+// they pack them; otherwise gemv_quant's 8-bit GEMM for Q4_0, dequantized panels for the rest);
 // elementwise: softmax, the exp-based activations, RMS norm, rounding to bf16.
 struct KernelChoice {
-  KernelSet gemm_f32, gemm_bf16, gemv_f32, gemv_bf16, attention, gemv_quant, elementwise;
+  KernelSet gemm_f32, gemm_bf16, gemv_f32, gemv_bf16, attention, gemv_quant, elementwise, gemm_quant;
 };
 // The choice for a tier; dpbf16_fast says whether vdpbf16ps beats FP32 FMAs on this CPU.
 KernelChoice choose_kernels(KernelSet set, bool dpbf16_fast);

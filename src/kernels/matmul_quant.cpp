@@ -196,7 +196,7 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
   const KernelSet bf16_kernel = active_kernels().gemm_bf16;
   const bool to_bf16 = precision == Precision::BF16 ||
                        (precision == Precision::Q8 && bf16_kernel >= KernelSet::Avx512Bf16);
-  if (to_bf16 && bf16_kernel == KernelSet::Amx) return amx_products(y, ldy, x, ldx, M, W, bias, accumulate);
+  if (to_bf16 && active_kernels().gemm_quant == KernelSet::Amx) return amx_products(y, ldy, x, ldx, M, W, bias, accumulate);
   const Precision inner = to_bf16 ? Precision::BF16 : Precision::F32;
   const bool simd = active_kernels().gemv_quant >= KernelSet::Avx2;
   const int64_t N = W.rows, K = W.cols;
@@ -279,7 +279,7 @@ void matmul_quantized(float* y, int64_t ldy, const float* x, int64_t ldx, int64_
   if (precision != Precision::Q8) return panel_products(y, ldy, x, ldx, M, W, bias, precision, accumulate);
   if (M <= kDotMaxRows) return integer_products(y, ldy, x, ldx, M, W, bias, accumulate);
   const KernelSet k = active_kernels().gemv_quant;
-  const bool amx_tiles = active_kernels().gemm_bf16 == KernelSet::Amx && M >= kAmxMinRows;
+  const bool amx_tiles = active_kernels().gemm_quant == KernelSet::Amx && M >= kAmxMinRows;
   if ((W.dtype == DType::Q4_0_R4 && k >= KernelSet::Avx2 && !amx_tiles) ||
       (W.dtype == DType::Q8_0_R4 && k >= KernelSet::Avx512 && M <= kQ8GemmMaxRows))
     return integer_gemm(y, ldy, x, ldx, M, W, bias, accumulate);

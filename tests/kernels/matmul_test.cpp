@@ -152,6 +152,10 @@ TEST(KernelChoice, FastestKernelPerOperation) {
   expect(choose_kernels(K::Avx512, true), K::Avx512, K::Avx512, K::Avx512, K::Avx512);
   expect(choose_kernels(K::Avx2, true), K::Avx2, K::Avx2, K::Avx2, K::Avx2);
   expect(choose_kernels(K::Portable, true), K::Portable, K::Portable, K::Portable, K::Portable);
+  // Quantized weights with many rows: AMX's tiles where they exist, else the 8-bit kernels' tier.
+  EXPECT_EQ(choose_kernels(K::Amx, false).gemm_quant, K::Amx);
+  EXPECT_EQ(choose_kernels(K::Avx512Bf16, true).gemm_quant, choose_kernels(K::Avx512Bf16, true).gemv_quant);
+  EXPECT_EQ(choose_kernels(K::Avx2, true).gemm_quant, K::Avx2);
 }
 
 TEST(KernelChoice, ForcedSetIsCappedAndRestored) {
