@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "kernels/amx_driver.h"
+#include "kernels/matmul_avx512.h"
 
 namespace adallava::amx {
 
@@ -22,15 +23,8 @@ struct HwTiles {
   }
   static void release() { _tile_release(); }
 
-  // Nearest even, as vcvtne2ps2bf16 rounds (NaN aside, which the driver's weights never are).
-  static void to_bf16_row(const float* in, uint16_t* out, int64_t n) {
-    int64_t e = 0;
-    for (; e + 32 <= n; e += 32) {
-      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(in + e + 16), _mm512_loadu_ps(in + e));
-      _mm512_storeu_si512(out + e, (__m512i)v);
-    }
-    for (; e < n; ++e) out[e] = amx_driver::to_bf16(in[e]);
-  }
+  // AMX CPUs all have AVX-512 BF16: its row conversion (nearest even, as to_bf16).
+  static void to_bf16_row(const float* in, uint16_t* out, int64_t n) { avx512::to_bf16_row(in, out, n); }
 
   // Four rows of one interleaved block as four tile rows of 32 bf16: (q − zero)·d rounded.
   static void dequantize_rows(DType t, const uint8_t* block, uint16_t* rows) {

@@ -173,15 +173,6 @@ void integer_gemm(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M,
   }
 }
 
-// Row r of W as floats: SIMD for Q4_0 / Q8_0 (plain or interleaved) on whole blocks, else weight_row.
-void dequantized_row(const WeightView& W, int64_t r, float* out, bool simd) {
-  const bool fast = simd && W.col_offset == 0 && W.cols % 32 == 0 &&
-                    (plain_type(W.dtype) == DType::Q4_0 || plain_type(W.dtype) == DType::Q8_0);
-  if (!fast) return weight_row(W, r, out);
-  const int64_t stored = W.row_offset + r;
-  avx2::dequantize_lane(W.dtype, W.at(stored, 0), int(stored % rows_per_group(W.dtype)), W.cols / 32, out);
-}
-
 // AMX tiles dequantize the weights as they pack them (amx_driver.h): no panels.
 void amx_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t M, const WeightView& W,
                   const float* bias, bool accumulate) {
@@ -199,7 +190,6 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
                        (precision == Precision::Q8 && bf16_kernel >= KernelSet::Avx512Bf16);
   if (to_bf16 && active_kernels().gemm_quant == KernelSet::Amx) return amx_products(y, ldy, x, ldx, M, W, bias, accumulate);
   const Precision inner = to_bf16 ? Precision::BF16 : Precision::F32;
-  const bool simd = active_kernels().gemv_quant >= KernelSet::Avx2;
   const int64_t N = W.rows, K = W.cols;
   const int nth = omp_get_max_threads();
   // Enough panels to share among the threads, each a few MB at most: the float kernel packs
@@ -218,10 +208,10 @@ void panel_products(float* y, int64_t ldy, const float* x, int64_t ldx, int64_t 
     uint16_t* packed = to_bf16 ? buffer(bf16_panel, size_t(rows * K)) : nullptr;
     for (int64_t r = 0; r < rows; ++r) {
       if (!to_bf16) {
-        dequantized_row(W, n0 + r, row + r * K, simd);
+        dequantized_span(W, n0 + r, 0, K, row + r * K);
         continue;
       }
-      dequantized_row(W, n0 + r, row, simd);
+      dequantized_span(W, n0 + r, 0, K, row);
       if (cpu_features().avx512_bf16) avx512::to_bf16_row(row, packed + r * K, K);
       else
         for (int64_t k = 0; k < K; ++k) packed[r * K + k] = f32_to_bf16(row[k]);
